@@ -1,0 +1,728 @@
+//! The broker: the host side of every request a connector makes.
+//!
+//! In order, for each request: resolve the URL against the connection's base
+//! URL → allow-list (scheme, host, port) → permission check (method and path
+//! against the card's permissions ∩ the connection's grant) → refuse private
+//! addresses (resolved here, pinned for the connection) → inject credentials
+//! → send with timeouts and body caps → follow redirects only through the
+//! same checks → retry what is safe to retry, within the deadline.
+//!
+//! Every refusal is an answer to the guest (`http-error::denied`) and is
+//! recorded on the invocation, so the caller learns exactly what was refused.
+
+pub mod allow;
+pub mod permission;
+mod retry;
+pub mod ssrf;
+mod transport;
+
+use crate::bindings::http::{Denial, DenialKind, HttpError, Request, Response};
+use crate::bindings::types::Method;
+use crate::config::{Limits, NetworkPolicy};
+use crate::credentials::{ConnectionCredentials, CredentialError};
+use crate::manifest::ResolvedEnvironment;
+use allow::AllowList;
+use permission::CompiledPermission;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+use url::Url;
+
+pub use retry::RetryPolicy;
+pub use transport::Transport;
+
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Headers a guest may never set: credentials, and what the transport owns.
+pub fn is_reserved_header(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "cookie2"
+            | "host"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "upgrade"
+            | "te"
+            | "trailer"
+            | "keep-alive"
+            | "proxy-connection"
+            | "forwarded"
+            | "x-forwarded-for"
+            | "x-forwarded-host"
+            | "x-real-ip"
+    )
+}
+
+/// Percent-encodes one URL component (RFC 3986 unreserved characters kept).
+pub fn encode_component(value: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
+/// The method's name.
+pub fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+    }
+}
+
+fn to_reqwest(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Head => reqwest::Method::HEAD,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+/// Replaces every secret value in text with `••••`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// A redactor for these values (short values are ignored: redacting a
+    /// two-letter secret would shred every message and protect nothing).
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = values.into_iter().filter(|v| v.len() >= 4).collect();
+        // Longest first, so a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self { secrets }
+    }
+
+    /// Adds values learnt later (a refreshed access token).
+    pub fn extend(&mut self, values: impl IntoIterator<Item = String>) {
+        let mut all = std::mem::take(&mut self.secrets);
+        all.extend(values);
+        *self = Self::new(all);
+    }
+
+    /// The text with every secret (raw or percent-encoded) replaced.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "••••");
+            }
+            let encoded = encode_component(s);
+            if encoded != *s && out.contains(&encoded) {
+                out = out.replace(&encoded, "••••");
+            }
+        }
+        out
+    }
+}
+
+/// One upstream request as the invocation history records it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct UpstreamCall {
+    /// Method.
+    pub method: String,
+    /// URL with credentials redacted.
+    pub url: String,
+    /// Final status, if an answer came.
+    pub status: Option<u16>,
+    /// Attempts made (1 = no retry).
+    pub attempts: u32,
+    /// Total time waited between attempts, in milliseconds.
+    pub waited_ms: u64,
+    /// Error, when no answer came (redacted).
+    pub error: Option<String>,
+}
+
+/// What the broker recorded during one invocation.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Journal {
+    /// Each upstream request.
+    pub calls: Vec<UpstreamCall>,
+    /// Each refusal, in order.
+    pub denials: Vec<DenialRecord>,
+    /// Token refreshes made for this invocation.
+    pub refreshes: u32,
+}
+
+/// A refusal as recorded.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct DenialRecord {
+    /// Kind, kebab-case (`permission-missing`).
+    pub kind: String,
+    /// Message (redacted).
+    pub message: String,
+}
+
+/// Everything the broker needs to know about one invocation.
+#[derive(Debug)]
+pub struct RequestScope {
+    /// Connector id.
+    pub connector: String,
+    /// Connection id, if the invocation runs with one.
+    pub connection: Option<String>,
+    /// Card id (or `test-connection`).
+    pub card: String,
+    /// The connection's environment, if it has one.
+    pub environment: Option<ResolvedEnvironment>,
+    /// Allowed origins.
+    pub allow: AllowList,
+    /// Permissions usable now: the card's, intersected with the grant.
+    pub usable: Vec<CompiledPermission>,
+    /// The card's declared permissions, to explain refusals.
+    pub declared: Vec<CompiledPermission>,
+    /// Credentials of the connection, if any.
+    pub credentials: Option<std::sync::Arc<ConnectionCredentials>>,
+    /// When the invocation must end.
+    pub deadline: Instant,
+    /// Whether requests are allowed at all (not while reading a manifest).
+    pub network: bool,
+    /// What happened.
+    pub journal: Mutex<Journal>,
+    /// Secrets to keep out of everything recorded.
+    pub redactor: Mutex<Redactor>,
+}
+
+impl RequestScope {
+    /// A scope that refuses every request (used while reading manifests).
+    pub fn offline(connector: &str, deadline: Instant) -> Self {
+        Self {
+            connector: connector.to_string(),
+            connection: None,
+            card: "manifest".into(),
+            environment: None,
+            allow: AllowList::default(),
+            usable: Vec::new(),
+            declared: Vec::new(),
+            credentials: None,
+            deadline,
+            network: false,
+            journal: Mutex::new(Journal::default()),
+            redactor: Mutex::new(Redactor::default()),
+        }
+    }
+
+    /// Key of the pooled client and rate limiter: one per connection.
+    pub fn client_key(&self) -> String {
+        match &self.connection {
+            Some(id) => format!("connection:{id}"),
+            None => format!("connector:{}", self.connector),
+        }
+    }
+
+    /// Redacts text with the secrets known now.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor
+            .lock()
+            .map(|r| r.redact(text))
+            .unwrap_or_default()
+    }
+
+    fn deny(&self, kind: DenialKind, message: String) -> HttpError {
+        let message = self.redact(&message);
+        if let Ok(mut j) = self.journal.lock() {
+            j.denials.push(DenialRecord {
+                kind: denial_kind_name(kind).into(),
+                message: message.clone(),
+            });
+        }
+        HttpError::Denied(Denial { kind, message })
+    }
+
+    fn record(&self, call: UpstreamCall) {
+        if let Ok(mut j) = self.journal.lock() {
+            j.calls.push(call);
+        }
+    }
+
+    fn request_count(&self) -> usize {
+        self.journal.lock().map(|j| j.calls.len()).unwrap_or(0)
+    }
+}
+
+/// kebab-case name of a denial kind.
+pub fn denial_kind_name(kind: DenialKind) -> &'static str {
+    match kind {
+        DenialKind::HostNotAllowed => "host-not-allowed",
+        DenialKind::PermissionMissing => "permission-missing",
+        DenialKind::PrivateAddress => "private-address",
+        DenialKind::CredentialHeader => "credential-header",
+        DenialKind::MalformedPath => "malformed-path",
+        DenialKind::CredentialsUnavailable => "credentials-unavailable",
+    }
+}
+
+/// Resolves a guest URL (relative path or absolute URL) and its extra query.
+pub fn resolve_url(
+    base: Option<&Url>,
+    target: &str,
+    query: &[(String, String)],
+) -> Result<Url, String> {
+    let mut url = if target.starts_with('/') && !target.starts_with("//") {
+        let base = base.ok_or("this connection has no base URL, so paths cannot be relative")?;
+        let mut joined = base.clone();
+        let (path, rest) = match target.find(['?', '#']) {
+            Some(i) => (&target[..i], &target[i..]),
+            None => (target, ""),
+        };
+        if rest.starts_with('#') {
+            return Err(format!("URL `{target}` has a fragment"));
+        }
+        let prefix = base.path().trim_end_matches('/');
+        joined.set_path(&format!("{prefix}{path}"));
+        joined.set_query(rest.strip_prefix('?'));
+        joined
+    } else if target.starts_with("http://") || target.starts_with("https://") {
+        Url::parse(target).map_err(|e| format!("`{target}` is not a valid URL: {e}"))?
+    } else {
+        return Err(format!(
+            "`{target}` must be a path starting with `/` or an absolute http(s) URL"
+        ));
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("URLs may not carry user info".into());
+    }
+    url.set_fragment(None);
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in query {
+            pairs.append_pair(k, v);
+        }
+    }
+    Ok(url)
+}
+
+/// The path permissions are matched against: relative to the base URL's path
+/// when the URL is under it, else the whole path.
+fn permission_path(base: Option<&Url>, url: &Url) -> String {
+    if let Some(base) = base {
+        let prefix = base.path().trim_end_matches('/');
+        let same_origin = base.origin() == url.origin();
+        if same_origin
+            && !prefix.is_empty()
+            && let Some(rest) = url.path().strip_prefix(prefix)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return if rest.is_empty() {
+                "/".into()
+            } else {
+                rest.into()
+            };
+        }
+    }
+    url.path().to_string()
+}
+
+/// The broker. One per runtime; cheap to share.
+#[derive(Debug)]
+pub struct Broker {
+    policy: NetworkPolicy,
+    limits: Limits,
+    transport: Transport,
+}
+
+/// A request that passed every check, ready to send.
+struct Checked {
+    url: Url,
+    permission: String,
+}
+
+impl Broker {
+    /// A broker with this policy and these limits.
+    pub fn new(policy: NetworkPolicy, limits: Limits) -> anyhow::Result<Self> {
+        let transport = Transport::new(&policy)?;
+        Ok(Self {
+            policy,
+            limits,
+            transport,
+        })
+    }
+
+    /// The transport (shared with the OAuth2 client).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The network policy.
+    pub fn policy(&self) -> &NetworkPolicy {
+        &self.policy
+    }
+
+    fn check(&self, scope: &RequestScope, method: Method, url: &Url) -> Result<Checked, HttpError> {
+        if url.scheme() == "http" && !self.policy.allow_http {
+            return Err(scope.deny(
+                DenialKind::HostNotAllowed,
+                format!(
+                    "card `{}` may not use plain http (`{}`); only https is allowed",
+                    scope.card,
+                    url.origin().ascii_serialization()
+                ),
+            ));
+        }
+        if !scope.allow.allows(url) {
+            return Err(scope.deny(
+                DenialKind::HostNotAllowed,
+                format!(
+                    "card `{}` may not reach `{}`: allowed are {}",
+                    scope.card,
+                    url.origin().ascii_serialization(),
+                    if scope.allow.describe().is_empty() {
+                        "none".to_string()
+                    } else {
+                        scope.allow.describe()
+                    }
+                ),
+            ));
+        }
+        let base = scope.environment.as_ref().map(|e| &e.base_url);
+        let path = permission_path(base, url);
+        let segments = permission::normalise(&path).map_err(|e| {
+            scope.deny(
+                DenialKind::MalformedPath,
+                format!("card `{}`: {e}", scope.card),
+            )
+        })?;
+        let usable: Vec<&CompiledPermission> = scope.usable.iter().collect();
+        let declared: Vec<&CompiledPermission> = scope.declared.iter().collect();
+        let access = permission::access_of(method);
+        match permission::check(access, &segments, &usable, &declared) {
+            Ok(permission) => Ok(Checked {
+                url: url.clone(),
+                permission,
+            }),
+            Err(refusal) => {
+                let why = if refusal.ungranted.is_empty() {
+                    "no permission the card declares allows it".to_string()
+                } else {
+                    format!(
+                        "missing permission `{}` (declared by the card, not granted to this connection)",
+                        refusal.ungranted.join("` or `")
+                    )
+                };
+                Err(scope.deny(
+                    DenialKind::PermissionMissing,
+                    format!(
+                        "card `{}` may not {} {path}: {why}",
+                        scope.card,
+                        method_name(method)
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn guest_headers(
+        &self,
+        scope: &RequestScope,
+        headers: &[(String, String)],
+    ) -> Result<HeaderMap, HttpError> {
+        let owned: Vec<String> = scope
+            .credentials
+            .as_ref()
+            .map(|c| c.owned_headers())
+            .unwrap_or_default();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let lower = name.to_ascii_lowercase();
+            if is_reserved_header(&lower) || owned.iter().any(|o| o.eq_ignore_ascii_case(&lower)) {
+                return Err(scope.deny(
+                    DenialKind::CredentialHeader,
+                    format!(
+                        "card `{}` may not set the `{name}` header: cardhost sets credentials and transport headers itself",
+                        scope.card
+                    ),
+                ));
+            }
+            let header = HeaderName::from_bytes(lower.as_bytes())
+                .map_err(|_| HttpError::InvalidRequest(format!("invalid header name `{name}`")))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                HttpError::InvalidRequest(format!("invalid value for header `{name}`"))
+            })?;
+            map.append(header, value);
+        }
+        Ok(map)
+    }
+
+    /// Sends one guest request through every check.
+    pub async fn send(
+        &self,
+        scope: &RequestScope,
+        request: Request,
+    ) -> Result<Response, HttpError> {
+        if !scope.network {
+            return Err(scope.deny(
+                DenialKind::HostNotAllowed,
+                format!(
+                    "connector `{}` may not make requests while declaring its manifest",
+                    scope.connector
+                ),
+            ));
+        }
+        if scope.request_count() >= self.limits.max_requests_per_invocation as usize {
+            return Err(HttpError::InvalidRequest(format!(
+                "this invocation has made {} requests, the limit",
+                self.limits.max_requests_per_invocation
+            )));
+        }
+        if let Some(body) = &request.body
+            && body.len() > self.limits.max_request_body_bytes
+        {
+            return Err(HttpError::RequestTooLarge(
+                self.limits.max_request_body_bytes as u64,
+            ));
+        }
+        let base = scope.environment.as_ref().map(|e| &e.base_url);
+        let url =
+            resolve_url(base, &request.url, &request.query).map_err(HttpError::InvalidRequest)?;
+        let checked = self.check(scope, request.method, &url)?;
+        let headers = self.guest_headers(scope, &request.headers)?;
+        tracing::debug!(card = %scope.card, permission = %checked.permission, "request allowed");
+        self.send_checked(scope, request.method, checked.url, headers, request.body)
+            .await
+    }
+
+    async fn send_checked(
+        &self,
+        scope: &RequestScope,
+        method: Method,
+        mut url: Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, HttpError> {
+        let retry = RetryPolicy::from(&self.policy);
+        let original_origin = url.origin();
+        let mut redirects = 0;
+        loop {
+            let with_credentials = url.origin() == original_origin;
+            let outcome = self
+                .attempt_with_retries(
+                    scope,
+                    &retry,
+                    method,
+                    &url,
+                    &headers,
+                    body.as_deref(),
+                    with_credentials,
+                )
+                .await?;
+            let is_redirect = matches!(outcome.status, 301 | 302 | 303 | 307 | 308)
+                && matches!(method, Method::Get | Method::Head);
+            let location = outcome
+                .headers
+                .iter()
+                .find(|(k, _)| k == "location")
+                .map(|(_, v)| v.clone());
+            match (is_redirect, location) {
+                (true, Some(location)) if redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    let next = url.join(&location).map_err(|e| {
+                        HttpError::InvalidRequest(format!("bad redirect `{location}`: {e}"))
+                    })?;
+                    // Every hop passes the same checks as the first request.
+                    self.check(scope, method, &next)?;
+                    url = next;
+                }
+                _ => return Ok(outcome),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_with_retries(
+        &self,
+        scope: &RequestScope,
+        retry: &RetryPolicy,
+        method: Method,
+        url: &Url,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        with_credentials: bool,
+    ) -> Result<Response, HttpError> {
+        let mut attempts = 0u32;
+        let mut waited = Duration::ZERO;
+        let mut refreshed = false;
+        let shown_url = scope.redact(url.as_str());
+        loop {
+            attempts += 1;
+            if let Some(limiter) = self.transport.rate_limiter(scope) {
+                let wait = limiter.reserve();
+                if Instant::now() + wait >= scope.deadline {
+                    return Err(HttpError::DeadlineExceeded);
+                }
+                tokio::time::sleep(wait).await;
+                waited += wait;
+            }
+            let result = self
+                .attempt(scope, method, url, headers, body, with_credentials)
+                .await;
+            let (status, wait) = match &result {
+                Ok(response) => {
+                    let status = response.status;
+                    if with_credentials
+                        && !refreshed
+                        && let Some(creds) = &scope.credentials
+                        && creds.is_auth_failure(status)
+                    {
+                        refreshed = true;
+                        match creds.refresh_after_failure(&self.transport).await {
+                            Ok(true) => {
+                                if let Ok(mut j) = scope.journal.lock() {
+                                    j.refreshes += 1;
+                                }
+                                if let Ok(mut r) = scope.redactor.lock() {
+                                    r.extend(creds.secret_values());
+                                }
+                                continue;
+                            }
+                            Ok(false) => {}
+                            Err(err) => {
+                                tracing::warn!(error = %scope.redact(&err.to_string()), "refresh after auth failure failed")
+                            }
+                        }
+                    }
+                    (
+                        Some(status),
+                        retry.wait_for_response(method, status, &response.headers, attempts),
+                    )
+                }
+                Err(err) => (None, retry.wait_for_error(method, err, attempts)),
+            };
+            let fits = wait.is_some_and(|w| Instant::now() + w < scope.deadline);
+            match (wait, fits) {
+                (Some(wait), true) => {
+                    tracing::info!(url = %shown_url, ?status, attempt = attempts, wait_ms = wait.as_millis() as u64, "retrying upstream request");
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                _ => {
+                    scope.record(UpstreamCall {
+                        method: method_name(method).into(),
+                        url: shown_url.clone(),
+                        status,
+                        attempts,
+                        waited_ms: waited.as_millis() as u64,
+                        error: result
+                            .as_ref()
+                            .err()
+                            .map(|e| scope.redact(&format!("{e:?}"))),
+                    });
+                    return result;
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        scope: &RequestScope,
+        method: Method,
+        url: &Url,
+        guest_headers: &HeaderMap,
+        body: Option<&[u8]>,
+        with_credentials: bool,
+    ) -> Result<Response, HttpError> {
+        let mut url = url.clone();
+        let mut headers = guest_headers.clone();
+        if with_credentials && let Some(creds) = &scope.credentials {
+            creds
+                .apply(&mut headers, &mut url, &self.transport)
+                .await
+                .map_err(|e| match e {
+                    CredentialError::Unavailable(m) => {
+                        scope.deny(DenialKind::CredentialsUnavailable, m)
+                    }
+                    other => scope.deny(DenialKind::CredentialsUnavailable, other.to_string()),
+                })?;
+            if let Ok(mut r) = scope.redactor.lock() {
+                r.extend(creds.secret_values());
+            }
+        }
+        let remaining = scope.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(HttpError::DeadlineExceeded);
+        }
+        let sent = self
+            .transport
+            .send(
+                scope,
+                to_reqwest(method),
+                url,
+                headers,
+                body.map(<[u8]>::to_vec),
+                self.limits.max_response_body_bytes,
+                remaining,
+            )
+            .await;
+        match sent {
+            Err(transport::SendError::Refused(message)) => {
+                Err(scope.deny(DenialKind::PrivateAddress, message))
+            }
+            Err(transport::SendError::Http(e)) => Err(e),
+            Ok(r) => Ok(r),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_join_the_base_path() {
+        let base = Url::parse("https://scim.example.com/v2").unwrap();
+        let u = resolve_url(
+            Some(&base),
+            "/Users?x=1",
+            &[("filter".into(), "userName eq \"a b\"".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://scim.example.com/v2/Users?x=1&filter=userName+eq+%22a+b%22"
+        );
+        assert_eq!(permission_path(Some(&base), &u), "/Users");
+        assert!(resolve_url(Some(&base), "//evil.com/x", &[]).is_err());
+        assert!(resolve_url(Some(&base), "Users", &[]).is_err());
+        assert!(resolve_url(Some(&base), "https://u:p@scim.example.com/", &[]).is_err());
+        assert!(resolve_url(None, "/x", &[]).is_err());
+    }
+
+    #[test]
+    fn redactor_hides_raw_and_encoded_secrets() {
+        let r = Redactor::new(vec!["s3cr3t&key".to_string(), "ab".to_string()]);
+        assert_eq!(
+            r.redact("token=s3cr3t%26key and s3cr3t&key ab"),
+            "token=•••• and •••• ab"
+        );
+    }
+
+    #[test]
+    fn reserved_headers() {
+        for h in [
+            "Authorization",
+            "COOKIE",
+            "proxy-authorization",
+            "Host",
+            "Content-Length",
+        ] {
+            assert!(is_reserved_header(h), "{h}");
+        }
+        assert!(!is_reserved_header("accept"));
+    }
+}

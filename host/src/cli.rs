@@ -1,0 +1,422 @@
+//! The `cardhost` command line: browse the catalog, validate and try
+//! connectors.
+
+use crate::{Cardhost, Connection, RuntimeConfig, Secret, Source};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// cardhost: a connector runtime on the WebAssembly component model.
+#[derive(Debug, Parser)]
+#[command(name = "cardhost", version, about)]
+pub struct Cli {
+    /// Runtime configuration file (TOML). Defaults are safe for production.
+    #[arg(long, global = true, env = "CARDHOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Extra directory of connector components (`*.wasm`).
+    #[arg(long, global = true, env = "CARDHOST_CONNECTORS_DIR")]
+    pub connectors_dir: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List loaded connectors (and any that failed to load).
+    Connectors,
+    /// Show the card catalog: titles, schemas and permissions.
+    Cards {
+        /// Only this connector.
+        connector: Option<String>,
+    },
+    /// Run a card.
+    Invoke {
+        /// Connector id.
+        connector: String,
+        /// Card id.
+        card: String,
+        /// Input JSON, or `@file` to read it from a file.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Connection fields as JSON (or `@file`), for a one-off connection.
+        #[arg(long)]
+        fields: Option<String>,
+        /// A secret as `name=ENV_VAR`: the value is read from that environment
+        /// variable so it never appears in shell history. Repeatable.
+        #[arg(long = "secret-env", value_name = "NAME=ENV_VAR")]
+        secret_env: Vec<String>,
+        /// Grant only these permissions (comma-separated); defaults to the
+        /// connector's default grant.
+        #[arg(long, value_delimiter = ',')]
+        grant: Option<Vec<String>>,
+        /// Allow plain HTTP and loopback upstreams (local emulators).
+        #[arg(long)]
+        allow_loopback: bool,
+    },
+    /// Check a connector component: load it and validate its manifest.
+    Validate {
+        /// The `.wasm` file.
+        file: PathBuf,
+    },
+}
+
+/// Runs the command line and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CARDHOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads the runtime configuration: the file if given, then the flags.
+pub fn load_config(
+    path: Option<&PathBuf>,
+    connectors_dir: Option<PathBuf>,
+) -> anyhow::Result<RuntimeConfig> {
+    let mut config = match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+        }
+        None => RuntimeConfig::default(),
+    };
+    if connectors_dir.is_some() {
+        config.connectors_dir = connectors_dir;
+    }
+    if config.cache_dir.is_none() {
+        config.cache_dir = default_cache_dir();
+    }
+    Ok(config)
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("cardhost").join("components"))
+}
+
+fn read_json_arg(arg: &str, what: &str) -> anyhow::Result<Value> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {what} from {path}"))?
+        }
+        None => arg.to_string(),
+    };
+    serde_json::from_str(&text).with_context(|| format!("{what} is not valid JSON"))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(cli.config.as_ref(), cli.connectors_dir.clone())?;
+    match cli.command {
+        Command::Validate { file } => {
+            config.builtin_connectors = false;
+            config.connectors_dir = None;
+            let host = Cardhost::empty(config)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let registry = host
+                .load_sources(vec![(Source::File(file.clone()), bytes)])
+                .await;
+            if let Some(err) = registry.errors().first() {
+                if cli.json {
+                    println!(
+                        "{}",
+                        json!({"ok": false, "file": file, "error": err.reason})
+                    );
+                } else {
+                    eprintln!("{} is not a valid connector:", file.display());
+                    for problem in err
+                        .reason
+                        .trim_start_matches("invalid manifest: ")
+                        .split("; ")
+                    {
+                        eprintln!("  - {problem}");
+                    }
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+            let loaded = registry
+                .connectors()
+                .next()
+                .context("no connector loaded")?;
+            let m = &loaded.manifest.raw;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256})
+                );
+            } else {
+                println!(
+                    "ok: {} {} ({}), {} cards, {} permissions",
+                    m.id,
+                    m.version,
+                    m.name,
+                    m.cards.len(),
+                    m.permissions.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connectors => {
+            let host = Cardhost::new(config).await?;
+            let registry = host.registry();
+            if cli.json {
+                let list: Vec<Value> = registry
+                    .connectors()
+                    .map(|c| json!({"id": c.manifest.id(), "name": c.manifest.raw.name, "version": c.manifest.raw.version, "cards": c.manifest.cards.len() + 1, "source": c.source.to_string()}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"connectors": list, "errors": registry.errors()})
+                );
+            } else {
+                let rows: Vec<Vec<String>> = registry
+                    .connectors()
+                    .map(|c| {
+                        vec![
+                            c.manifest.id().to_string(),
+                            c.manifest.raw.name.clone(),
+                            c.manifest.raw.version.clone(),
+                            (c.manifest.cards.len() + 1).to_string(),
+                            c.source.to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "NAME", "VERSION", "CARDS", "SOURCE"], &rows);
+                for e in registry.errors() {
+                    eprintln!("skipped {e}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cards { connector } => {
+            let host = Cardhost::new(config).await?;
+            let registry = host.registry();
+            let mut cards = Vec::new();
+            for c in registry.connectors() {
+                if connector.as_deref().is_some_and(|id| id != c.manifest.id()) {
+                    continue;
+                }
+                cards.extend(catalog_cards(c));
+            }
+            if connector.is_some() && cards.is_empty() {
+                bail!("no connector `{}` is loaded", connector.unwrap_or_default());
+            }
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"cards": cards}))?
+                );
+            } else {
+                let rows: Vec<Vec<String>> = cards
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c["connector"].as_str().unwrap_or_default().to_string(),
+                            c["id"].as_str().unwrap_or_default().to_string(),
+                            c["title"].as_str().unwrap_or_default().to_string(),
+                            c["permissions"]
+                                .as_array()
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(Value::as_str)
+                                        .collect::<Vec<_>>()
+                                        .join(",")
+                                })
+                                .unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["CONNECTOR", "CARD", "TITLE", "PERMISSIONS"], &rows);
+                println!("\nSchemas: cardhost cards --json");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke {
+            connector,
+            card,
+            input,
+            fields,
+            secret_env,
+            grant,
+            allow_loopback,
+        } => {
+            if allow_loopback {
+                let routes = std::mem::take(&mut config.network.routes);
+                config.network = crate::NetworkPolicy {
+                    routes,
+                    ..crate::NetworkPolicy::loopback()
+                };
+            }
+            let host = Cardhost::new(config).await?;
+            let input = read_json_arg(&input, "--input")?;
+            let registry = host.registry();
+            let loaded = registry
+                .get(&connector)
+                .with_context(|| {
+                    format!("no connector `{connector}` is loaded (see `cardhost connectors`)")
+                })?
+                .clone();
+            let connection = match fields {
+                Some(f) => {
+                    let fields = read_json_arg(&f, "--fields")?;
+                    if let Err(violations) = loaded.manifest.check_connection_fields(&fields) {
+                        let list: Vec<String> =
+                            violations.iter().map(ToString::to_string).collect();
+                        bail!("invalid connection fields:\n  - {}", list.join("\n  - "));
+                    }
+                    let mut secrets = BTreeMap::new();
+                    for pair in &secret_env {
+                        let (name, var) = pair.split_once('=').with_context(|| {
+                            format!("--secret-env `{pair}` must be NAME=ENV_VAR")
+                        })?;
+                        let value = std::env::var(var).with_context(|| {
+                            format!("environment variable `{var}` (for secret `{name}`) is not set")
+                        })?;
+                        secrets.insert(name.to_string(), Secret::new(value));
+                    }
+                    let credentials = if loaded.manifest.raw.auth_methods.is_empty() {
+                        None
+                    } else {
+                        Some(Arc::new(
+                            host.credentials(
+                                &loaded,
+                                None,
+                                &fields,
+                                secrets,
+                                Default::default(),
+                                None,
+                            )
+                            .map_err(|e| anyhow::anyhow!(e))?,
+                        ))
+                    };
+                    Some(Connection {
+                        id: None,
+                        connector: connector.clone(),
+                        fields,
+                        granted: grant.unwrap_or_else(|| Cardhost::default_grant(&loaded)),
+                        credentials,
+                    })
+                }
+                None => None,
+            };
+            match host
+                .invoke(&connector, &card, &input, connection.as_ref())
+                .await
+            {
+                Ok(inv) => {
+                    if cli.json {
+                        println!("{}", serde_json::to_string_pretty(&inv)?);
+                    } else {
+                        println!("{}", serde_json::to_string_pretty(&inv.output)?);
+                        for line in &inv.logs.logs {
+                            eprintln!("[{}] {}", line.level, line.message);
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(failed) => {
+                    if cli.json {
+                        println!(
+                            "{}",
+                            json!({"error": failed.error.to_string(), "class": failed.error.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
+                        );
+                    } else {
+                        eprintln!("error: {}", failed.error);
+                        for line in &failed.logs.logs {
+                            eprintln!("[{}] {}", line.level, line.message);
+                        }
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+/// The catalog entries of a connector's cards, including the host's Custom
+/// API Action.
+pub fn catalog_cards(c: &crate::LoadedConnector) -> Vec<Value> {
+    let mut cards: Vec<Value> = c
+        .manifest
+        .cards
+        .values()
+        .map(|spec| {
+            json!({
+                "connector": c.manifest.id(),
+                "id": spec.card.id,
+                "title": spec.card.title,
+                "description": spec.card.description,
+                "permissions": spec.card.permissions,
+                "input_schema": spec.input_schema,
+                "output_schema": spec.output_schema,
+            })
+        })
+        .collect();
+    cards.push(json!({
+        "connector": c.manifest.id(),
+        "id": crate::CUSTOM_API_ACTION,
+        "title": "Custom API Action",
+        "description": "Sends a raw request to this connector's API, with the connection's credentials and within its granted permissions.",
+        "permissions": c.manifest.permissions.keys().collect::<Vec<_>>(),
+        "input_schema": crate::invoke::custom_api_action_input_schema(),
+        "output_schema": crate::invoke::custom_api_action_output_schema(),
+    }));
+    cards
+}
+
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}

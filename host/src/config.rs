@@ -1,0 +1,160 @@
+//! Runtime configuration: limits, network policy and where things live.
+//!
+//! Everything has an embedded default that is safe for production (private
+//! addresses refused, redirects off, modest caps); operators loosen what they
+//! need in the TOML file (`cardhost serve --config`) or with environment
+//! variables.
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the runtime needs to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Per-invocation limits.
+    pub limits: Limits,
+    /// Outbound network policy.
+    pub network: NetworkPolicy,
+    /// Directory of extra connector components (`*.wasm`), if any.
+    pub connectors_dir: Option<PathBuf>,
+    /// Directory for precompiled components. `None` keeps them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Whether to load the first-party connectors built into the binary.
+    pub builtin_connectors: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            network: NetworkPolicy::default(),
+            connectors_dir: None,
+            cache_dir: None,
+            builtin_connectors: true,
+        }
+    }
+}
+
+/// Limits applied to every invocation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest linear memory a connector instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock deadline of one invocation, in milliseconds. Guest code is
+    /// interrupted and HTTP in flight is cancelled when it passes.
+    pub deadline_ms: u64,
+    /// Largest card input accepted, in bytes.
+    pub max_input_bytes: usize,
+    /// Largest card output accepted, in bytes.
+    pub max_output_bytes: usize,
+    /// Largest upstream request body, in bytes.
+    pub max_request_body_bytes: usize,
+    /// Largest upstream response body, in bytes.
+    pub max_response_body_bytes: usize,
+    /// Upstream requests one invocation may make.
+    pub max_requests_per_invocation: u32,
+    /// Bytes of guest stdout/stderr and log lines kept per invocation.
+    pub max_log_bytes: usize,
+    /// Most instances alive at once (sizes the pooling allocator).
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 128 << 20,
+            deadline_ms: 30_000,
+            max_input_bytes: 1 << 20,
+            max_output_bytes: 8 << 20,
+            max_request_body_bytes: 8 << 20,
+            max_response_body_bytes: 32 << 20,
+            max_requests_per_invocation: 2_000,
+            max_log_bytes: 64 << 10,
+            max_concurrent_instances: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// The invocation deadline as a duration.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
+    }
+}
+
+/// Where connectors may send requests, beyond what their manifests allow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkPolicy {
+    /// Address ranges that are normally refused (loopback, private, link-local
+    /// ...) but that this operator allows, e.g. `["127.0.0.0/8"]` for tests or
+    /// `["10.20.0.0/16"]` for an on-premises API.
+    pub allow_ranges: Vec<IpNet>,
+    /// Whether plain `http://` upstreams are allowed (only ever wanted for
+    /// loopback emulators and tests).
+    pub allow_http: bool,
+    /// Send requests for these origins somewhere else, keeping the original
+    /// host in the `Host` header: for vendor sandboxes behind a proxy, and for
+    /// emulators in tests and the quickstart. Checks run on the original URL.
+    pub routes: Vec<Route>,
+    /// TCP connect timeout, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Timeout for each read of a response, in milliseconds.
+    pub read_timeout_ms: u64,
+    /// Retries of a failed idempotent request (429, 503, other 5xx, transport
+    /// errors), always within the invocation deadline.
+    pub max_retries: u32,
+    /// Base of the exponential backoff, in milliseconds.
+    pub backoff_base_ms: u64,
+    /// Longest single wait the host honours from `Retry-After` or a vendor
+    /// reset header, in milliseconds.
+    pub max_retry_wait_ms: u64,
+    /// Client-side rate limit per connection (requests per second); `None` is
+    /// unlimited. Keeps bursts under vendor limits (e.g. SmartHR's 10/s).
+    pub requests_per_second: Option<u32>,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        Self {
+            allow_ranges: Vec::new(),
+            allow_http: false,
+            routes: Vec::new(),
+            connect_timeout_ms: 10_000,
+            read_timeout_ms: 30_000,
+            max_retries: 3,
+            backoff_base_ms: 200,
+            max_retry_wait_ms: 60_000,
+            requests_per_second: None,
+        }
+    }
+}
+
+impl NetworkPolicy {
+    /// A policy for tests and local emulators: loopback and plain HTTP allowed.
+    pub fn loopback() -> Self {
+        Self {
+            allow_ranges: vec![
+                "127.0.0.0/8".parse().expect("valid range"),
+                "::1/128".parse().expect("valid range"),
+            ],
+            allow_http: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Sends requests for one origin to another address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Host name as the connector addresses it, e.g. `acme.smarthr.jp`, or a
+    /// `*.` wildcard such as `*.smarthr.jp`.
+    pub host: String,
+    /// Where to send it instead: `http://127.0.0.1:4010`.
+    pub to: String,
+}

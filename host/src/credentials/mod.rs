@@ -1,0 +1,232 @@
+//! Credentials: what the host adds to a connection's requests, and the OAuth2
+//! tokens it keeps fresh. Connectors only declare auth methods; nothing here
+//! ever crosses into a guest.
+
+pub mod oauth2;
+
+use crate::bindings::types::{ApiKeyLocation, AuthMethod, AuthScheme};
+use crate::broker::Transport;
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use url::Url;
+
+pub use oauth2::{OAuthClient, TokenManager, TokenSet, TokenSink};
+
+/// A secret value. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the few places that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(••••)")
+    }
+}
+
+/// Why credentials could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// The connection cannot authenticate now (missing secret, needs
+    /// reauthorization).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The token endpoint failed in a way that may pass.
+    #[error("token request failed: {0}")]
+    Token(String),
+}
+
+/// The credentials of one connection, ready to apply to requests.
+pub struct ConnectionCredentials {
+    method: AuthMethod,
+    secrets: BTreeMap<String, Secret>,
+    tokens: Option<Arc<TokenManager>>,
+}
+
+impl fmt::Debug for ConnectionCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionCredentials")
+            .field("method", &self.method.id)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret's value, or a connection field's when the manifest allows a
+/// field there (e.g. an OAuth2 client id that users must see and that is
+/// validated by the connection schema).
+pub fn secret_or_field(
+    secrets: &BTreeMap<String, Secret>,
+    fields: &Value,
+    name: &str,
+) -> Option<String> {
+    secrets
+        .get(name)
+        .map(|s| s.expose().to_string())
+        .or_else(|| crate::manifest::field_text(fields, name))
+}
+
+impl ConnectionCredentials {
+    /// Credentials for `method` from these secrets, with `tokens` for the
+    /// OAuth2 schemes.
+    pub fn new(
+        method: AuthMethod,
+        secrets: BTreeMap<String, Secret>,
+        tokens: Option<Arc<TokenManager>>,
+    ) -> Self {
+        Self {
+            method,
+            secrets,
+            tokens,
+        }
+    }
+
+    /// The auth method.
+    pub fn method(&self) -> &AuthMethod {
+        &self.method
+    }
+
+    /// The token manager, for OAuth2 schemes.
+    pub fn tokens(&self) -> Option<&Arc<TokenManager>> {
+        self.tokens.as_ref()
+    }
+
+    /// Header names the host sets for this method; guests may not set them.
+    pub fn owned_headers(&self) -> Vec<String> {
+        let mut owned: Vec<String> = self
+            .method
+            .secret_headers
+            .iter()
+            .map(|h| h.header.to_ascii_lowercase())
+            .collect();
+        if let AuthScheme::ApiKey((_, ApiKeyLocation::Header(h))) = &self.method.scheme {
+            owned.push(h.to_ascii_lowercase());
+        }
+        owned
+    }
+
+    /// Query parameter names that carry secrets (redacted wherever shown).
+    pub fn secret_query_names(&self) -> Vec<String> {
+        match &self.method.scheme {
+            AuthScheme::ApiKey((_, ApiKeyLocation::Query(q))) => vec![q.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every secret value known now, for redaction.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .secrets
+            .values()
+            .map(|s| s.expose().to_string())
+            .collect();
+        if let Some(t) = &self.tokens {
+            values.extend(t.known_values());
+        }
+        values
+    }
+
+    fn secret(&self, name: &str) -> Result<&str, CredentialError> {
+        self.secrets.get(name).map(Secret::expose).ok_or_else(|| {
+            CredentialError::Unavailable(format!("secret `{name}` is not set on this connection"))
+        })
+    }
+
+    /// Whether `status` means the credentials went bad.
+    pub fn is_auth_failure(&self, status: u16) -> bool {
+        self.tokens.is_some()
+            && (status == 401 || self.method.auth_failure_statuses.contains(&status))
+    }
+
+    /// After an auth failure: refresh once. `Ok(true)` means try again.
+    pub async fn refresh_after_failure(
+        &self,
+        transport: &Transport,
+    ) -> Result<bool, CredentialError> {
+        match &self.tokens {
+            Some(t) => t.refresh_after_failure(transport).await.map(|_| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Adds the credentials to a request that passed every other check.
+    pub async fn apply(
+        &self,
+        headers: &mut HeaderMap,
+        url: &mut Url,
+        transport: &Transport,
+    ) -> Result<(), CredentialError> {
+        let header = |value: String| {
+            HeaderValue::from_str(&value)
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+                .map_err(|_| {
+                    CredentialError::Unavailable(
+                        "a secret holds characters not allowed in a header".into(),
+                    )
+                })
+        };
+        match &self.method.scheme {
+            AuthScheme::None => {}
+            AuthScheme::Bearer(name) => {
+                headers.insert(
+                    AUTHORIZATION,
+                    header(format!("Bearer {}", self.secret(name)?))?,
+                );
+            }
+            AuthScheme::Basic((user, password)) => {
+                let raw = format!("{}:{}", self.secret(user)?, self.secret(password)?);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                headers.insert(AUTHORIZATION, header(format!("Basic {encoded}"))?);
+            }
+            AuthScheme::ApiKey((name, location)) => {
+                let key = self.secret(name)?;
+                match location {
+                    ApiKeyLocation::Header(h) => {
+                        let name = HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
+                            .map_err(|_| {
+                                CredentialError::Unavailable(format!(
+                                    "invalid API key header `{h}`"
+                                ))
+                            })?;
+                        headers.insert(name, header(key.to_string())?);
+                    }
+                    ApiKeyLocation::Query(q) => {
+                        url.query_pairs_mut().append_pair(q, key);
+                    }
+                }
+            }
+            AuthScheme::Oauth2ClientCredentials(_) | AuthScheme::Oauth2AuthorizationCode(_) => {
+                let tokens = self.tokens.as_ref().ok_or_else(|| {
+                    CredentialError::Unavailable("this connection has no OAuth2 token yet".into())
+                })?;
+                let token = tokens.access_token(transport).await?;
+                headers.insert(AUTHORIZATION, header(format!("Bearer {token}"))?);
+            }
+        }
+        for h in &self.method.secret_headers {
+            let name =
+                HeaderName::from_bytes(h.header.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                    CredentialError::Unavailable(format!("invalid header name `{}`", h.header))
+                })?;
+            headers.insert(name, header(self.secret(&h.secret)?.to_string())?);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,406 @@
+//! OAuth2 tokens: client credentials and refresh, done right.
+//!
+//! - One token request at a time per connection (single flight): callers
+//!   queue on the manager's lock and find the fresh token when they get it.
+//! - Tokens are refreshed shortly before they expire, and once after a 401.
+//! - A rotated refresh token is handed to the [`TokenSink`] (the store) and
+//!   saved *before* the new access token is used, so a crash between the two
+//!   never loses the connection.
+//! - `invalid_grant` on refresh marks the connection as needing
+//!   reauthorization and is not retried.
+
+use super::CredentialError;
+use crate::broker::Transport;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Mutex;
+use url::Url;
+
+/// Refresh this long before a token expires.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// In the form body.
+    ClientSecretPost,
+    /// HTTP Basic.
+    ClientSecretBasic,
+}
+
+/// Everything needed to talk to a token endpoint, templates rendered.
+#[derive(Clone)]
+pub struct OAuthClient {
+    /// Token endpoint.
+    pub token_url: Url,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
+    /// Requested scopes.
+    pub scopes: Vec<String>,
+    /// Client authentication.
+    pub auth: ClientAuthMethod,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("token_url", &self.token_url.origin().ascii_serialization())
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tokens of a connection.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// Current access token.
+    pub access_token: Option<String>,
+    /// When it expires (Unix seconds), if known.
+    pub expires_at: Option<i64>,
+    /// Refresh token, for the authorization-code grant.
+    pub refresh_token: Option<String>,
+    /// Granted scopes, as the server reported them.
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &self.access_token.as_ref().map(|_| "••••"))
+            .field("expires_at", &self.expires_at)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "••••"),
+            )
+            .finish()
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl TokenSet {
+    /// Whether the access token is usable for a while yet.
+    pub fn is_fresh(&self) -> bool {
+        match (&self.access_token, self.expires_at) {
+            (Some(_), Some(exp)) => now_secs() + (EXPIRY_MARGIN.as_secs() as i64) < exp,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+}
+
+/// Where a manager saves tokens: the store, for stored connections.
+pub trait TokenSink: Send + Sync {
+    /// Saves a new token set durably. Called before the tokens are used.
+    fn save(&self, tokens: &TokenSet) -> Result<(), String>;
+    /// Records that the connection must be reauthorized, and why.
+    fn needs_reauthorization(&self, reason: &str);
+}
+
+/// Which grant keeps the connection's token fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Client credentials: fetch a new token whenever needed.
+    ClientCredentials,
+    /// Authorization code: refresh with the refresh token.
+    RefreshToken,
+}
+
+/// The raw token endpoint answer.
+#[derive(Debug, Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// An OAuth2 error answer.
+#[derive(Debug, Deserialize)]
+struct ErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Keeps one connection's OAuth2 token fresh.
+pub struct TokenManager {
+    client: OAuthClient,
+    grant: Grant,
+    state: Mutex<TokenSet>,
+    sink: Option<Arc<dyn TokenSink>>,
+    /// Token values seen so far, for redaction (not behind the async lock).
+    known: std::sync::Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("client", &self.client)
+            .field("grant", &self.grant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    /// A manager starting from `tokens` (possibly empty).
+    pub fn new(
+        client: OAuthClient,
+        grant: Grant,
+        tokens: TokenSet,
+        sink: Option<Arc<dyn TokenSink>>,
+    ) -> Self {
+        let mut known = vec![client.client_secret.clone()];
+        known.extend(tokens.access_token.clone());
+        known.extend(tokens.refresh_token.clone());
+        Self {
+            client,
+            grant,
+            state: Mutex::new(tokens),
+            sink,
+            known: std::sync::Mutex::new(known),
+        }
+    }
+
+    /// Secret values this manager knows (for redaction).
+    pub fn known_values(&self) -> Vec<String> {
+        self.known.lock().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// The current tokens (for tests and the store).
+    pub async fn tokens(&self) -> TokenSet {
+        self.state.lock().await.clone()
+    }
+
+    /// A fresh access token, fetching or refreshing when needed.
+    pub async fn access_token(&self, transport: &Transport) -> Result<String, CredentialError> {
+        let mut state = self.state.lock().await;
+        if state.is_fresh()
+            && let Some(token) = &state.access_token
+        {
+            return Ok(token.clone());
+        }
+        self.renew(&mut state, transport).await
+    }
+
+    /// After the upstream refused `used` token: renew unless someone already
+    /// did while this caller waited.
+    pub async fn refresh_after_failure(
+        &self,
+        transport: &Transport,
+    ) -> Result<String, CredentialError> {
+        let mut state = self.state.lock().await;
+        // Force a renewal: the upstream says the token is no longer good.
+        state.expires_at = Some(0);
+        self.renew(&mut state, transport).await
+    }
+
+    async fn renew(
+        &self,
+        state: &mut TokenSet,
+        transport: &Transport,
+    ) -> Result<String, CredentialError> {
+        let mut form: Vec<(&str, String)> = Vec::new();
+        match self.grant {
+            Grant::ClientCredentials => {
+                form.push(("grant_type", "client_credentials".into()));
+                if !self.client.scopes.is_empty() {
+                    form.push(("scope", self.client.scopes.join(" ")));
+                }
+            }
+            Grant::RefreshToken => {
+                let refresh = state.refresh_token.clone().ok_or_else(|| {
+                    let reason = "no refresh token is stored: authorize the connection again";
+                    if let Some(sink) = &self.sink {
+                        sink.needs_reauthorization(reason);
+                    }
+                    CredentialError::Unavailable(format!(
+                        "connection needs reauthorization: {reason}"
+                    ))
+                })?;
+                form.push(("grant_type", "refresh_token".into()));
+                form.push(("refresh_token", refresh));
+            }
+        }
+        let fetched = self.request_token(transport, form).await;
+        let response = match fetched {
+            Ok(r) => r,
+            Err(TokenFailure::InvalidGrant(detail)) => {
+                let reason =
+                    format!("the provider refused the stored grant (invalid_grant: {detail})");
+                if let Some(sink) = &self.sink {
+                    sink.needs_reauthorization(&reason);
+                }
+                state.access_token = None;
+                return Err(CredentialError::Unavailable(format!(
+                    "connection needs reauthorization: {reason}"
+                )));
+            }
+            Err(TokenFailure::Other(message)) => return Err(CredentialError::Token(message)),
+        };
+        let expires_in = response.expires_in.as_ref().and_then(|v| match v {
+            serde_json::Value::Number(n) => n.as_i64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        });
+        let new = TokenSet {
+            access_token: Some(response.access_token.clone()),
+            expires_at: expires_in.map(|s| now_secs() + s),
+            // Servers that do not rotate keep the old refresh token valid.
+            refresh_token: response
+                .refresh_token
+                .clone()
+                .or_else(|| state.refresh_token.clone()),
+            scope: response.scope.clone().or_else(|| state.scope.clone()),
+        };
+        if let Ok(mut known) = self.known.lock() {
+            known.push(response.access_token.clone());
+            known.extend(response.refresh_token.clone());
+        }
+        // Persist first: a rotated refresh token that is used but not saved
+        // would lose the connection on a crash.
+        if let Some(sink) = &self.sink {
+            sink.save(&new).map_err(|e| {
+                CredentialError::Token(format!("could not save the new tokens: {e}"))
+            })?;
+        }
+        *state = new;
+        Ok(response.access_token)
+    }
+
+    async fn request_token(
+        &self,
+        transport: &Transport,
+        mut form: Vec<(&str, String)>,
+    ) -> Result<TokenResponse, TokenFailure> {
+        let mut request = transport
+            .host_request(reqwest::Method::POST, &self.client.token_url)
+            .map_err(TokenFailure::Other)?
+            .header(reqwest::header::ACCEPT, "application/json");
+        match self.client.auth {
+            ClientAuthMethod::ClientSecretBasic => {
+                request = request.basic_auth(
+                    crate::broker::encode_component(&self.client.client_id),
+                    Some(crate::broker::encode_component(&self.client.client_secret)),
+                );
+            }
+            ClientAuthMethod::ClientSecretPost => {
+                form.push(("client_id", self.client.client_id.clone()));
+                form.push(("client_secret", self.client.client_secret.clone()));
+            }
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::broker::encode_component(k),
+                    crate::broker::encode_component(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = request
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .timeout(Duration::from_secs(30));
+        let response = transport
+            .send_host_request(request)
+            .await
+            .map_err(TokenFailure::Other)?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| TokenFailure::Other(format!("reading token response: {e}")))?;
+        if bytes.len() > 1 << 20 {
+            return Err(TokenFailure::Other("token response over 1 MiB".into()));
+        }
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                TokenFailure::Other(format!(
+                    "token endpoint answered {status} with an unusable body: {e}"
+                ))
+            });
+        }
+        match serde_json::from_slice::<ErrorResponse>(&bytes) {
+            Ok(e) if e.error == "invalid_grant" => Err(TokenFailure::InvalidGrant(
+                e.error_description
+                    .unwrap_or_else(|| "no description".into()),
+            )),
+            Ok(e) => Err(TokenFailure::Other(format!(
+                "token endpoint answered {status}: {}{}",
+                e.error,
+                e.error_description
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ))),
+            Err(_) => Err(TokenFailure::Other(format!(
+                "token endpoint answered {status}"
+            ))),
+        }
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) for tokens and
+    /// saves them.
+    pub async fn exchange_code(
+        &self,
+        transport: &Transport,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenSet, CredentialError> {
+        let form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.to_string()),
+            ("code_verifier", verifier.to_string()),
+            ("redirect_uri", redirect_uri.to_string()),
+        ];
+        let response = self
+            .request_token(transport, form)
+            .await
+            .map_err(|e| match e {
+                TokenFailure::InvalidGrant(d) => {
+                    CredentialError::Unavailable(format!("the authorization code was refused: {d}"))
+                }
+                TokenFailure::Other(m) => CredentialError::Token(m),
+            })?;
+        let expires_in = response
+            .expires_in
+            .as_ref()
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
+        let tokens = TokenSet {
+            access_token: Some(response.access_token),
+            expires_at: expires_in.map(|s| now_secs() + s),
+            refresh_token: response.refresh_token,
+            scope: response.scope,
+        };
+        if let Some(sink) = &self.sink {
+            sink.save(&tokens)
+                .map_err(|e| CredentialError::Token(format!("could not save the tokens: {e}")))?;
+        }
+        *self.state.lock().await = tokens.clone();
+        Ok(tokens)
+    }
+}
+
+enum TokenFailure {
+    InvalidGrant(String),
+    Other(String),
+}

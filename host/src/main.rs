@@ -1,0 +1,5 @@
+//! The `cardhost` command: see `cardhost --help`.
+
+fn main() -> std::process::ExitCode {
+    cardhost::cli::main()
+}

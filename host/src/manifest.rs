@@ -1,0 +1,795 @@
+//! Connector manifests: validation at load, and the templates that turn a
+//! connection's fields into base URLs and allowed hosts.
+//!
+//! A manifest comes from a guest, so it is untrusted: its size is capped and
+//! every part is checked before the host uses any of it. Problems are
+//! collected, not stopped at, so an author sees them all at once.
+
+use crate::bindings::types::{self as wit, AuthScheme};
+use crate::broker::allow::OriginPattern;
+use crate::broker::permission::{CompiledPermission, PathPattern};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use url::Url;
+
+/// Largest manifest accepted, counted as the bytes of all its text.
+pub const MAX_MANIFEST_BYTES: usize = 2 << 20;
+
+/// A manifest that passed validation, with its schemas compiled.
+#[derive(Debug)]
+pub struct Manifest {
+    /// The manifest as the connector declared it.
+    pub raw: wit::ConnectorManifest,
+    /// Connection-field schema, parsed.
+    pub connection_schema: Value,
+    connection_validator: jsonschema::Validator,
+    /// Cards by id.
+    pub cards: BTreeMap<String, Arc<CardSpec>>,
+    /// Permissions by id, with their rules parsed.
+    pub permissions: BTreeMap<String, CompiledPermission>,
+}
+
+/// One card, with its schemas parsed and compiled.
+#[derive(Debug)]
+pub struct CardSpec {
+    /// As declared.
+    pub card: wit::Card,
+    /// Input schema.
+    pub input_schema: Value,
+    /// Output schema.
+    pub output_schema: Value,
+    input_validator: jsonschema::Validator,
+    output_validator: jsonschema::Validator,
+}
+
+/// A manifest the registry refuses, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid manifest: {}", problems.join("; "))]
+pub struct ManifestError {
+    /// Each problem, naming the part of the manifest it is in.
+    pub problems: Vec<String>,
+}
+
+/// One failed schema check: where and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SchemaViolation {
+    /// JSON pointer of the offending value (empty for the whole document).
+    pub pointer: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for SchemaViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "/"
+        } else {
+            &self.pointer
+        };
+        write!(f, "{at}: {}", self.message)
+    }
+}
+
+/// Validates `value` and lists every violation.
+pub fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<SchemaViolation> {
+    validator
+        .iter_errors(value)
+        .map(|e| SchemaViolation {
+            pointer: e.instance_path().to_string(),
+            message: e.to_string(),
+        })
+        .collect()
+}
+
+fn compile_schema(
+    text: &str,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Option<(Value, jsonschema::Validator)> {
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.push(format!("{what}: not JSON: {e}"));
+            return None;
+        }
+    };
+    match jsonschema::options()
+        .should_validate_formats(true)
+        .build(&value)
+    {
+        Ok(v) => Some((value, v)),
+        Err(e) => {
+            problems.push(format!("{what}: not a valid JSON Schema: {e}"));
+            None
+        }
+    }
+}
+
+/// Whether `id` is lowercase kebab-case (`[a-z][a-z0-9]*(-[a-z0-9]+)*`), up to 64 chars.
+pub fn is_kebab_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Whether `id` is a permission, secret or field id: lowercase letters,
+/// digits, `-` and `_`, starting with a letter, up to 64 chars.
+pub fn is_name(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn text_size(m: &wit::ConnectorManifest) -> usize {
+    // Serialising is the simplest faithful measure of everything in it.
+    serde_json::to_vec(m).map(|v| v.len()).unwrap_or(usize::MAX)
+}
+
+impl Manifest {
+    /// Validates a manifest a connector returned.
+    pub fn validate(raw: wit::ConnectorManifest) -> Result<Self, ManifestError> {
+        let mut problems = Vec::new();
+        let size = text_size(&raw);
+        if size > MAX_MANIFEST_BYTES {
+            return Err(ManifestError {
+                problems: vec![format!(
+                    "manifest is {size} bytes, over the {MAX_MANIFEST_BYTES}-byte limit"
+                )],
+            });
+        }
+        if !is_kebab_id(&raw.id) {
+            problems.push(format!(
+                "connector id `{}` must be lowercase kebab-case (e.g. `smarthr`, `fourth-scim`)",
+                raw.id
+            ));
+        }
+        if raw.name.trim().is_empty() || raw.name.len() > 100 {
+            problems.push("connector name must be 1 to 100 characters".into());
+        }
+        if !is_semver(&raw.version) {
+            problems.push(format!(
+                "connector version `{}` must be semver (e.g. `1.2.0`)",
+                raw.version
+            ));
+        }
+
+        let connection = compile_schema(&raw.connection_schema, "connection schema", &mut problems);
+        let field_names: HashSet<String> = connection
+            .as_ref()
+            .and_then(|(v, _)| v.get("properties"))
+            .and_then(Value::as_object)
+            .map(|props| props.keys().cloned().collect())
+            .unwrap_or_default();
+
+        let mut permissions = BTreeMap::new();
+        for p in &raw.permissions {
+            if !is_name(&p.id) {
+                problems.push(format!(
+                    "permission id `{}` must be lowercase letters, digits, `-` or `_`",
+                    p.id
+                ));
+            }
+            if p.rules.is_empty() {
+                problems.push(format!("permission `{}` has no rules", p.id));
+            }
+            let mut rules = Vec::new();
+            for rule in &p.rules {
+                if rule.access.is_empty() {
+                    problems.push(format!("permission `{}` has a rule with no access", p.id));
+                }
+                match PathPattern::parse(&rule.path) {
+                    Ok(pattern) => rules.push((rule.access.clone(), pattern)),
+                    Err(e) => problems.push(format!("permission `{}`: {e}", p.id)),
+                }
+            }
+            let compiled = CompiledPermission {
+                id: p.id.clone(),
+                rules,
+            };
+            if permissions.insert(p.id.clone(), compiled).is_some() {
+                problems.push(format!("permission id `{}` is declared twice", p.id));
+            }
+        }
+
+        let mut cards = BTreeMap::new();
+        let mut card_ids = HashSet::new();
+        for c in &raw.cards {
+            if !card_ids.insert(c.id.as_str()) {
+                problems.push(format!("card id `{}` is declared twice", c.id));
+            }
+            if !is_kebab_id(&c.id) {
+                problems.push(format!("card id `{}` must be lowercase kebab-case", c.id));
+            }
+            if c.id == crate::invoke::CUSTOM_API_ACTION {
+                problems.push(format!(
+                    "card id `{}` is reserved for the host's Custom API Action",
+                    c.id
+                ));
+            }
+            if c.title.trim().is_empty() {
+                problems.push(format!("card `{}` has no title", c.id));
+            }
+            for perm in &c.permissions {
+                if !permissions.contains_key(perm) {
+                    problems.push(format!(
+                        "card `{}` needs permission `{perm}`, which the manifest does not declare",
+                        c.id
+                    ));
+                }
+            }
+            let input = compile_schema(
+                &c.input_schema,
+                &format!("card `{}` input schema", c.id),
+                &mut problems,
+            );
+            let output = compile_schema(
+                &c.output_schema,
+                &format!("card `{}` output schema", c.id),
+                &mut problems,
+            );
+            if let (
+                Some((input_schema, input_validator)),
+                Some((output_schema, output_validator)),
+            ) = (input, output)
+            {
+                let spec = CardSpec {
+                    card: c.clone(),
+                    input_schema,
+                    output_schema,
+                    input_validator,
+                    output_validator,
+                };
+                cards.insert(c.id.clone(), Arc::new(spec));
+            }
+        }
+
+        validate_auth(&raw, &field_names, &mut problems);
+        validate_environments(&raw, &field_names, &mut problems);
+
+        match (problems.is_empty(), connection) {
+            (true, Some((connection_schema, connection_validator))) => Ok(Self {
+                raw,
+                connection_schema,
+                connection_validator,
+                cards,
+                permissions,
+            }),
+            _ => Err(ManifestError { problems }),
+        }
+    }
+
+    /// The connector id.
+    pub fn id(&self) -> &str {
+        &self.raw.id
+    }
+
+    /// Checks connection fields against the schema and the URL templates.
+    pub fn check_connection_fields(&self, fields: &Value) -> Result<(), Vec<SchemaViolation>> {
+        let mut found = violations(&self.connection_validator, fields);
+        if found.is_empty()
+            && let Err(e) = self.environment_for(fields)
+        {
+            found.push(SchemaViolation {
+                pointer: e.pointer,
+                message: e.message,
+            });
+        }
+        if found.is_empty() { Ok(()) } else { Err(found) }
+    }
+
+    /// The environment a connection's fields select, rendered.
+    pub fn environment_for(&self, fields: &Value) -> Result<ResolvedEnvironment, TemplateError> {
+        let env = self
+            .raw
+            .environments
+            .iter()
+            .find(|e| {
+                e.when
+                    .iter()
+                    .all(|c| field_text(fields, &c.field).as_deref() == Some(c.equals.as_str()))
+            })
+            .ok_or_else(|| TemplateError {
+                pointer: String::new(),
+                message: "no environment of this connector matches these connection fields".into(),
+            })?;
+        let vars = TemplateVars {
+            fields,
+            env_vars: &env.vars,
+        };
+        let base_url = render_url(&env.base_url, &vars)?;
+        let mut allowed = Vec::new();
+        if let Some(origin) = OriginPattern::of_url(&base_url) {
+            allowed.push(origin);
+        }
+        for pattern in &env.allowed_hosts {
+            let rendered = render_url(pattern, &vars)?;
+            let origin = rendered.origin().ascii_serialization();
+            let pattern_text = if pattern.contains("://*.") {
+                origin.replacen("://", "://*.", 1)
+            } else {
+                origin
+            };
+            allowed.push(
+                OriginPattern::parse(&pattern_text).map_err(|message| TemplateError {
+                    pointer: String::new(),
+                    message,
+                })?,
+            );
+        }
+        Ok(ResolvedEnvironment {
+            id: env.id.clone(),
+            base_url,
+            allowed,
+            vars: env.vars.clone(),
+        })
+    }
+
+    /// Validates a card input.
+    pub fn check_input(&self, card: &CardSpec, input: &Value) -> Vec<SchemaViolation> {
+        let _ = self;
+        violations(&card.input_validator, input)
+    }
+}
+
+impl CardSpec {
+    /// Validates an output against the card's output schema.
+    pub fn check_output(&self, output: &Value) -> Vec<SchemaViolation> {
+        violations(&self.output_validator, output)
+    }
+
+    /// Validates an input against the card's input schema.
+    pub fn check_input(&self, input: &Value) -> Vec<SchemaViolation> {
+        violations(&self.input_validator, input)
+    }
+}
+
+/// The environment of one connection, with its templates rendered.
+#[derive(Debug, Clone)]
+pub struct ResolvedEnvironment {
+    /// Environment id.
+    pub id: String,
+    /// Base URL relative paths resolve against.
+    pub base_url: Url,
+    /// Allowed origins, base URL's first.
+    pub allowed: Vec<OriginPattern>,
+    /// Environment template variables.
+    pub vars: Vec<(String, String)>,
+}
+
+fn validate_auth(
+    raw: &wit::ConnectorManifest,
+    fields: &HashSet<String>,
+    problems: &mut Vec<String>,
+) {
+    let mut ids = HashSet::new();
+    for method in &raw.auth_methods {
+        if !is_name(&method.id) {
+            problems.push(format!(
+                "auth method id `{}` is not a valid name",
+                method.id
+            ));
+        }
+        if !ids.insert(method.id.clone()) {
+            problems.push(format!("auth method id `{}` is declared twice", method.id));
+        }
+        let secrets: HashSet<&str> = method.secrets.iter().map(|s| s.name.as_str()).collect();
+        for s in &method.secrets {
+            if !is_name(&s.name) {
+                problems.push(format!("secret name `{}` is not a valid name", s.name));
+            }
+        }
+        let mut need = |name: &str, what: &str, field_ok: bool| {
+            let known = secrets.contains(name) || (field_ok && fields.contains(name));
+            if !known {
+                problems.push(format!(
+                    "auth method `{}`: {what} `{name}` is not one of its secrets{}",
+                    method.id,
+                    if field_ok {
+                        " or connection fields"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        };
+        match &method.scheme {
+            AuthScheme::None => {}
+            AuthScheme::Bearer(s) => need(s, "bearer secret", false),
+            AuthScheme::Basic((u, p)) => {
+                need(u, "username secret", true);
+                need(p, "password secret", false);
+            }
+            AuthScheme::ApiKey((s, _)) => need(s, "API key secret", false),
+            AuthScheme::Oauth2ClientCredentials(o) => {
+                need(&o.client_id_secret, "client id", true);
+                need(&o.client_secret_secret, "client secret", false);
+            }
+            AuthScheme::Oauth2AuthorizationCode(ac) => {
+                need(&ac.oauth2.client_id_secret, "client id", true);
+                need(&ac.oauth2.client_secret_secret, "client secret", false);
+            }
+        }
+        for h in &method.secret_headers {
+            need(&h.secret, "header secret", false);
+        }
+        for h in &method.secret_headers {
+            if crate::broker::is_reserved_header(&h.header) {
+                problems.push(format!(
+                    "auth method `{}`: header `{}` is reserved for the host",
+                    method.id, h.header
+                ));
+            }
+        }
+    }
+}
+
+fn validate_environments(
+    raw: &wit::ConnectorManifest,
+    fields: &HashSet<String>,
+    problems: &mut Vec<String>,
+) {
+    let uses_http = raw.cards.iter().any(|c| !c.permissions.is_empty());
+    if raw.environments.is_empty() && uses_http {
+        problems.push(
+            "cards use permissions but the manifest declares no environment (base URL)".into(),
+        );
+    }
+    for env in &raw.environments {
+        let known = |name: &str| fields.contains(name) || env.vars.iter().any(|(k, _)| k == name);
+        for c in &env.when {
+            if !fields.contains(&c.field) {
+                problems.push(format!(
+                    "environment `{}` depends on field `{}`, which the connection schema does not declare",
+                    env.id, c.field
+                ));
+            }
+        }
+        for template in std::iter::once(&env.base_url).chain(env.allowed_hosts.iter()) {
+            match placeholders(template) {
+                Ok(names) => {
+                    for name in names {
+                        if name.starts_with("secret.") {
+                            problems.push(format!(
+                                "environment `{}`: `{template}` may not use secrets",
+                                env.id
+                            ));
+                        } else if !known(&name) {
+                            problems.push(format!(
+                                "environment `{}`: `{template}` uses `{{{name}}}`, which is neither a connection field nor a variable",
+                                env.id
+                            ));
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("environment `{}`: {e}", env.id)),
+            }
+        }
+        for pattern in &env.allowed_hosts {
+            if !pattern.contains('{')
+                && let Err(e) = OriginPattern::parse(pattern)
+            {
+                problems.push(format!("environment `{}`: {e}", env.id));
+            }
+        }
+    }
+}
+
+/// A template that could not be rendered for a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    /// JSON pointer of the connection field at fault, if one is.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Placeholder names in a template (`{tenant_id}` → `tenant_id`).
+pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("template `{template}` has an unclosed `{{`"))?;
+        let name = &after[..close];
+        if name.is_empty() || name.contains('{') {
+            return Err(format!(
+                "template `{template}` has an empty or nested placeholder"
+            ));
+        }
+        names.push(name.to_string());
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("template `{template}` has a stray `}}`"));
+    }
+    Ok(names)
+}
+
+/// A connection field rendered as template text: strings as they are,
+/// booleans and numbers as JSON.
+pub fn field_text(fields: &Value, name: &str) -> Option<String> {
+    match fields.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+struct TemplateVars<'a> {
+    fields: &'a Value,
+    env_vars: &'a [(String, String)],
+}
+
+impl TemplateVars<'_> {
+    fn get(&self, name: &str) -> Option<(String, bool)> {
+        if let Some((_, v)) = self.env_vars.iter().find(|(k, _)| k == name) {
+            return Some((v.clone(), false));
+        }
+        field_text(self.fields, name).map(|v| (v, true))
+    }
+}
+
+/// Where in a URL a placeholder sits, which decides what its value may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The whole URL starts with it (`{base_url}/scim`): an http(s) URL.
+    WholeUrl,
+    /// Inside the host: one DNS label.
+    HostLabel,
+    /// In the path or query: one path segment.
+    PathSegment,
+}
+
+fn check_value(name: &str, value: &str, slot: Slot) -> Result<(), String> {
+    match slot {
+        Slot::WholeUrl => {
+            let url = Url::parse(value).map_err(|e| format!("`{value}` is not a URL: {e}"))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!("`{value}` must be an http(s) URL"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(format!("`{value}` must not contain user info"));
+            }
+            if url.fragment().is_some() || url.query().is_some() {
+                return Err(format!("`{value}` must not have a query or fragment"));
+            }
+            Ok(())
+        }
+        Slot::HostLabel => {
+            let ok = !value.is_empty()
+                && value.len() <= 63
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !value.starts_with('-')
+                && !value.ends_with('-');
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{value}` cannot be used in a host name: only letters, digits and inner hyphens are allowed in `{name}`"
+                ))
+            }
+        }
+        Slot::PathSegment => {
+            let bad = value.is_empty()
+                || value == "."
+                || value == ".."
+                || value.contains(['/', '\\', '?', '#', '%', '@'])
+                || value.chars().any(char::is_control);
+            if bad {
+                Err(format!(
+                    "`{value}` cannot be used as a path segment in `{name}`"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn render_url(template: &str, vars: &TemplateVars<'_>) -> Result<Url, TemplateError> {
+    let scheme_end = template.find("://");
+    let host_end = scheme_end.map(|s| {
+        template[s + 3..]
+            .find(['/', '?'])
+            .map_or(template.len(), |i| s + 3 + i)
+    });
+    let mut out = String::new();
+    let mut rest = template;
+    let mut offset = 0;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .map(|c| open + c)
+            .ok_or_else(|| TemplateError {
+                pointer: String::new(),
+                message: format!("template `{template}` has an unclosed `{{`"),
+            })?;
+        let name = &rest[open + 1..close];
+        let at = offset + open;
+        let slot = if at == 0 {
+            Slot::WholeUrl
+        } else if scheme_end.is_some_and(|s| at > s) && host_end.is_some_and(|h| at < h) {
+            Slot::HostLabel
+        } else {
+            Slot::PathSegment
+        };
+        let (value, from_field) = vars.get(name).ok_or_else(|| TemplateError {
+            pointer: format!("/{name}"),
+            message: format!("connection field `{name}` is required to build `{template}`"),
+        })?;
+        if from_field {
+            check_value(name, &value, slot).map_err(|message| TemplateError {
+                pointer: format!("/{name}"),
+                message,
+            })?;
+        }
+        out.push_str(&rest[..open]);
+        out.push_str(if slot == Slot::WholeUrl {
+            value.trim_end_matches('/')
+        } else {
+            &value
+        });
+        offset += close + 1;
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    let url = Url::parse(&out).map_err(|e| TemplateError {
+        pointer: String::new(),
+        message: format!("`{out}` (from `{template}`) is not a URL: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(TemplateError {
+            pointer: String::new(),
+            message: format!("`{out}` must be an http(s) URL with a host"),
+        });
+    }
+    Ok(url)
+}
+
+/// Renders a host-only template (token URL, authorize params) with fields,
+/// environment variables and secrets. The result never reaches a guest.
+pub fn render_secret_template(
+    template: &str,
+    fields: &Value,
+    env_vars: &[(String, String)],
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .map(|c| open + c)
+            .ok_or_else(|| format!("template `{template}` has an unclosed `{{`"))?;
+        let name = &rest[open + 1..close];
+        let value = if let Some(s) = name.strip_prefix("secret.") {
+            secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?
+        } else if let Some((_, v)) = env_vars.iter().find(|(k, _)| k == name) {
+            v.clone()
+        } else {
+            field_text(fields, name)
+                .ok_or_else(|| format!("connection field `{name}` is not set"))?
+        };
+        out.push_str(&rest[..open]);
+        let in_query = out.contains('?');
+        if in_query {
+            out.push_str(&crate::broker::encode_component(&value));
+        } else {
+            out.push_str(&value);
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars<'a>(fields: &'a Value, env: &'a [(String, String)]) -> TemplateVars<'a> {
+        TemplateVars {
+            fields,
+            env_vars: env,
+        }
+    }
+
+    #[test]
+    fn host_templates_refuse_injection() {
+        let t = "https://{tenant_id}.smarthr.jp";
+        let ok = json!({"tenant_id": "acme-1"});
+        assert_eq!(
+            render_url(t, &vars(&ok, &[])).unwrap().as_str(),
+            "https://acme-1.smarthr.jp/"
+        );
+        for evil in ["evil.com/x", "a@b", "evil.com:80", "a.b", "", "-x", "x%2f"] {
+            let f = json!({"tenant_id": evil});
+            let err = render_url(t, &vars(&f, &[])).unwrap_err();
+            assert_eq!(err.pointer, "/tenant_id", "{evil}");
+        }
+    }
+
+    #[test]
+    fn whole_url_templates_take_urls_without_userinfo() {
+        let t = "{base_url}";
+        let ok = json!({"base_url": "https://scim.example.com/v2/"});
+        assert_eq!(
+            render_url(t, &vars(&ok, &[])).unwrap().as_str(),
+            "https://scim.example.com/v2"
+        );
+        for evil in [
+            "https://u:p@x.com",
+            "ftp://x.com",
+            "not a url",
+            "https://x.com/?a=1",
+        ] {
+            let f = json!({"base_url": evil});
+            assert!(render_url(t, &vars(&f, &[])).is_err(), "{evil}");
+        }
+    }
+
+    #[test]
+    fn environment_vars_are_trusted_and_fields_select_environments() {
+        let env = vec![(
+            "api_host".to_string(),
+            "apis-sandbox.paycor.com".to_string(),
+        )];
+        let f = json!({"sandbox": true});
+        assert_eq!(
+            render_url("https://{api_host}", &vars(&f, &env))
+                .unwrap()
+                .as_str(),
+            "https://apis-sandbox.paycor.com/"
+        );
+    }
+
+    #[test]
+    fn secret_templates_encode_query_values() {
+        let out = render_secret_template(
+            "https://{api_host}/sts/v1/common/token?subscription-key={secret.key}",
+            &json!({}),
+            &[("api_host".into(), "apis.paycor.com".into())],
+            &|name| (name == "key").then(|| "a&b c".to_string()),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "https://apis.paycor.com/sts/v1/common/token?subscription-key=a%26b%20c"
+        );
+        assert!(render_secret_template("{secret.none}", &json!({}), &[], &|_| None).is_err());
+    }
+
+    #[test]
+    fn ids_and_versions() {
+        assert!(is_kebab_id("fourth-scim"));
+        assert!(!is_kebab_id("Bad Manifest!"));
+        assert!(!is_kebab_id("a--b"));
+        assert!(is_semver("1.2.3-beta.1"));
+        assert!(!is_semver("not-semver"));
+        assert_eq!(placeholders("https://{a}.x/{b}").unwrap(), vec!["a", "b"]);
+        assert!(placeholders("https://{a.x").is_err());
+    }
+}

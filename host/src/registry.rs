@@ -1,0 +1,278 @@
+//! The registry: every loaded connector, validated and ready to instantiate.
+//!
+//! Loading a component: check it is a component → compile (or load it from
+//! the cache) → read the `cardhost:connector` WIT version it was built
+//! against and refuse an unknown major → instantiate once to read its
+//! manifest → validate the manifest. A bad file is skipped with a message
+//! naming the file and the reason; the rest still load.
+
+use crate::bindings::{ConnectorWorldPre, WIT_PACKAGE, WIT_VERSION};
+use crate::broker::{Broker, RequestScope};
+use crate::engine::{Runtime, check_is_component};
+use crate::invoke::{CallLimits, GuestState};
+use crate::manifest::Manifest;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+
+/// Where a connector came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "kebab-case")]
+pub enum Source {
+    /// Built into the binary.
+    Builtin(String),
+    /// A file in the connectors directory (or given on the command line).
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Builtin(name) => write!(f, "built-in connector `{name}`"),
+            Source::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A connector ready to run.
+pub struct LoadedConnector {
+    /// Its validated manifest.
+    pub manifest: Manifest,
+    /// Where it came from.
+    pub source: Source,
+    /// SHA-256 of the component.
+    pub sha256: String,
+    pub(crate) pre: ConnectorWorldPre<GuestState>,
+}
+
+impl std::fmt::Debug for LoadedConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedConnector")
+            .field("id", &self.manifest.id())
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a connector was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[error("{origin}: {reason}")]
+pub struct LoadError {
+    /// The file (or built-in) at fault.
+    pub origin: String,
+    /// What is wrong, for the author.
+    pub reason: String,
+}
+
+/// All loaded connectors.
+#[derive(Debug, Default)]
+pub struct Registry {
+    connectors: BTreeMap<String, Arc<LoadedConnector>>,
+    errors: Vec<LoadError>,
+}
+
+/// The WIT version a component was built against, from its export names.
+pub fn wit_version(component: &Component, engine: &wasmtime::Engine) -> Result<String, String> {
+    let ty = component.component_type();
+    let prefix = format!("{WIT_PACKAGE}/connector@");
+    let mut exports = Vec::new();
+    for (name, _) in ty.exports(engine) {
+        if let Some(version) = name.strip_prefix(&prefix) {
+            return Ok(version.to_string());
+        }
+        exports.push(name.to_string());
+    }
+    Err(format!(
+        "this component does not export `{WIT_PACKAGE}/connector`: it is built for another world (exports: {}). \
+         Build it with cardhost-sdk and `export_connector!`",
+        if exports.is_empty() {
+            "none".to_string()
+        } else {
+            exports.join(", ")
+        }
+    ))
+}
+
+/// Whether a connector's WIT version can run on this host: same major, and
+/// before 1.0 the same minor (semver's rule for 0.x).
+pub fn check_wit_version(version: &str) -> Result<(), String> {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split(['.', '-', '+']);
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    let (ours, theirs) = (parse(WIT_VERSION), parse(version));
+    match (ours, theirs) {
+        (Some((0, om)), Some((0, tm))) if om == tm => Ok(()),
+        (Some((our_major, _)), Some((their_major, _)))
+            if our_major == their_major && our_major > 0 =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "built against {WIT_PACKAGE}@{version}, but this host implements {WIT_PACKAGE}@{WIT_VERSION}; \
+             rebuild the connector with a cardhost-sdk for {WIT_VERSION}"
+        )),
+    }
+}
+
+impl Registry {
+    /// Loaded connectors by id.
+    pub fn connectors(&self) -> impl Iterator<Item = &Arc<LoadedConnector>> {
+        self.connectors.values()
+    }
+
+    /// One connector.
+    pub fn get(&self, id: &str) -> Option<&Arc<LoadedConnector>> {
+        self.connectors.get(id)
+    }
+
+    /// What failed to load.
+    pub fn errors(&self) -> &[LoadError] {
+        &self.errors
+    }
+
+    /// Records a load failure found outside [`Registry::load`].
+    pub fn push_error(&mut self, error: LoadError) {
+        self.errors.push(error);
+    }
+
+    /// Loads every source, skipping (and recording) the bad ones.
+    pub async fn load(
+        runtime: &Runtime,
+        linker: &Linker<GuestState>,
+        broker: &Arc<Broker>,
+        limits: CallLimits,
+        sources: Vec<(Source, Vec<u8>)>,
+    ) -> Self {
+        let mut registry = Registry::default();
+        for (source, bytes) in sources {
+            match load_one(runtime, linker, broker, limits, source.clone(), &bytes).await {
+                Ok(loaded) => {
+                    let id = loaded.manifest.id().to_string();
+                    if let Some(existing) = registry.connectors.get(&id) {
+                        registry.errors.push(LoadError {
+                            origin: source.to_string(),
+                            reason: format!(
+                                "connector id `{id}` is already provided by {}",
+                                existing.source
+                            ),
+                        });
+                        continue;
+                    }
+                    tracing::info!(connector = %id, %source, "loaded connector");
+                    registry.connectors.insert(id, Arc::new(loaded));
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "skipped connector");
+                    registry.errors.push(err);
+                }
+            }
+        }
+        registry
+    }
+}
+
+/// Reads `*.wasm` files in `dir`, sorted by name.
+pub fn read_dir(dir: &Path) -> Result<Vec<(Source, Vec<u8>)>, LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LoadError {
+        origin: dir.display().to_string(),
+        reason: format!("cannot read the connectors directory: {e}"),
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        match std::fs::read(&path) {
+            Ok(bytes) => out.push((Source::File(path), bytes)),
+            Err(e) => tracing::warn!(path = %path.display(), %e, "cannot read connector file"),
+        }
+    }
+    Ok(out)
+}
+
+/// Loads one component.
+pub async fn load_one(
+    runtime: &Runtime,
+    linker: &Linker<GuestState>,
+    broker: &Arc<Broker>,
+    limits: CallLimits,
+    source: Source,
+    bytes: &[u8],
+) -> Result<LoadedConnector, LoadError> {
+    let fail = |reason: String| LoadError {
+        origin: source.to_string(),
+        reason,
+    };
+    check_is_component(bytes).map_err(fail)?;
+    let component = runtime
+        .compile(bytes)
+        .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
+    let version = wit_version(&component, runtime.engine()).map_err(fail)?;
+    check_wit_version(&version).map_err(fail)?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| {
+        fail(format!(
+            "it imports something cardhost does not provide (connectors may use only WASI basics, `http` and `log`): {e:#}"
+        ))
+    })?;
+    let pre = ConnectorWorldPre::new(pre).map_err(|e| {
+        fail(format!(
+            "its exports do not match the connector world: {e:#}"
+        ))
+    })?;
+    let manifest_limits = CallLimits {
+        deadline: limits.deadline.min(Duration::from_secs(10)),
+        ..limits
+    };
+    let scope = Arc::new(RequestScope::offline(
+        &source.to_string(),
+        tokio::time::Instant::now() + manifest_limits.deadline,
+    ));
+    let call = crate::invoke::run(
+        runtime.engine(),
+        &pre,
+        scope,
+        broker.clone(),
+        manifest_limits,
+        |world, store| {
+            Box::pin(async move {
+                world
+                    .cardhost_connector_connector()
+                    .call_manifest(store)
+                    .await
+            })
+        },
+    )
+    .await;
+    let raw = call
+        .result
+        .map_err(|e| fail(format!("reading its manifest failed: {e}")))?;
+    let manifest = Manifest::validate(raw).map_err(|e| fail(e.to_string()))?;
+    Ok(LoadedConnector {
+        manifest,
+        source,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        pre,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wit_versions_follow_semver() {
+        assert!(check_wit_version("0.1.0").is_ok());
+        assert!(check_wit_version("0.1.7").is_ok());
+        let err = check_wit_version("0.2.0").unwrap_err();
+        assert!(err.contains("0.2.0") && err.contains(WIT_VERSION), "{err}");
+        assert!(check_wit_version("1.0.0").is_err());
+        assert!(check_wit_version("garbage").is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! Durable state: connections, their secrets and OAuth tokens, pending
+//! authorizations and invocation history.
+//!
+//! [`Store`] is the interface; [`SqliteStore`] the embedded default (one
+//! SQLite file, WAL, versioned migrations). A multi-node deployment can put
+//! another implementation (e.g. PostgreSQL) behind the same trait. Secrets and
+//! tokens are sealed with the [`MasterKey`] before they reach the store's
+//! backing file and are never returned by listing calls.
+
+mod crypto;
+mod sqlite;
+
+pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+
+use crate::credentials::{Secret, TokenSet};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Whether a connection can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionState {
+    /// Usable.
+    Ready,
+    /// The provider refused its grant (e.g. `invalid_grant`), or it was never
+    /// authorized: someone must run the authorization again.
+    NeedsReauthorization,
+    /// Something else is wrong; see the state message.
+    Error,
+}
+
+impl ConnectionState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Ready => "ready",
+            ConnectionState::NeedsReauthorization => "needs-reauthorization",
+            ConnectionState::Error => "error",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "ready" => ConnectionState::Ready,
+            "needs-reauthorization" => ConnectionState::NeedsReauthorization,
+            _ => ConnectionState::Error,
+        }
+    }
+}
+
+impl std::fmt::Display for ConnectionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored connection, without its secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    /// Stable id (`conn_…`).
+    pub id: String,
+    /// Unique, human-chosen name.
+    pub name: String,
+    /// Connector id.
+    pub connector: String,
+    /// Connector version when the connection was created or last updated.
+    pub connector_version: String,
+    /// Auth method id, if the connector has more than one.
+    pub auth_method: Option<String>,
+    /// Non-secret connection fields.
+    pub fields: Value,
+    /// Granted permission ids.
+    pub granted: Vec<String>,
+    /// Whether it can be used.
+    pub state: ConnectionState,
+    /// Why it is not ready, if it is not.
+    pub state_message: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// What a new connection is made of (validated by the caller).
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    /// Unique name.
+    pub name: String,
+    /// Connector id.
+    pub connector: String,
+    /// Connector version.
+    pub connector_version: String,
+    /// Auth method id.
+    pub auth_method: Option<String>,
+    /// Non-secret fields.
+    pub fields: Value,
+    /// Granted permission ids.
+    pub granted: Vec<String>,
+    /// Initial state.
+    pub state: ConnectionState,
+    /// Why, if not ready.
+    pub state_message: Option<String>,
+    /// Secrets, sealed in the same transaction as the connection.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// That a secret is set, and when; never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    /// Secret name.
+    pub name: String,
+    /// Unix seconds.
+    pub set_at: i64,
+}
+
+/// An authorization-code flow waiting for its callback.
+#[derive(Debug, Clone)]
+pub struct PendingAuthorization {
+    /// The `state` parameter sent to the provider.
+    pub state: String,
+    /// Connection being authorized.
+    pub connection_id: String,
+    /// PKCE code verifier.
+    pub verifier: Secret,
+    /// Redirect URI used in the authorization request.
+    pub redirect_uri: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// One recorded invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    /// Invocation id.
+    pub id: String,
+    /// Connection id, if any.
+    pub connection_id: Option<String>,
+    /// Connector id.
+    pub connector: String,
+    /// Card id (`_authping` for a connection test).
+    pub card: String,
+    /// Unix milliseconds.
+    pub started_at_ms: i64,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// `ok` or the error class (e.g. `invalid-input`, `upstream-auth`).
+    pub outcome: String,
+    /// Redacted error message, if it failed.
+    pub error: Option<String>,
+    /// Upstream requests sent, retries included.
+    pub upstream_requests: u32,
+    /// Retries among them.
+    pub retries: u32,
+}
+
+/// Which invocations to list.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// Only this connection id.
+    pub connection_id: Option<String>,
+    /// Only this connector.
+    pub connector: Option<String>,
+    /// Only this card.
+    pub card: Option<String>,
+    /// Only this outcome (`ok` or an error class).
+    pub outcome: Option<String>,
+    /// Only invocations started at or after (Unix ms).
+    pub since_ms: Option<i64>,
+    /// At most this many, newest first (default 50).
+    pub limit: Option<u32>,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such connection.
+    #[error("no connection `{0}`")]
+    NotFound(String),
+    /// A uniqueness rule was broken.
+    #[error("{0}")]
+    Conflict(String),
+    /// A sealed value could not be opened.
+    #[error("cannot decrypt {what}: {reason}")]
+    Crypto {
+        /// Which value.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database failed.
+    #[error("store: {0}")]
+    Backend(String),
+}
+
+/// Durable state of a cardhost deployment.
+///
+/// Implementations must be safe under concurrent use (the server calls them
+/// from many tasks) and must make each method atomic.
+pub trait Store: Send + Sync {
+    /// Creates a connection and its secrets atomically.
+    fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError>;
+    /// All connections, by name.
+    fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError>;
+    /// One connection by id or name.
+    fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError>;
+    /// Replaces a connection's fields (and the connector version they were
+    /// validated against).
+    fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError>;
+    /// Replaces a connection's grant.
+    fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError>;
+    /// Sets a connection's state.
+    fn set_state(
+        &self,
+        id: &str,
+        state: ConnectionState,
+        message: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Deletes a connection with its secrets, tokens and pending
+    /// authorizations (history is kept). Returns whether it existed.
+    fn delete_connection(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Sets (or replaces) one secret.
+    fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError>;
+    /// A connection's secrets, decrypted, for building its credentials.
+    fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError>;
+    /// Which secrets are set, and when.
+    fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError>;
+
+    /// Saves a connection's OAuth tokens durably (before they are used).
+    fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError>;
+    /// A connection's OAuth tokens (empty if none).
+    fn tokens(&self, id: &str) -> Result<TokenSet, StoreError>;
+    /// Forgets a connection's OAuth tokens.
+    fn clear_tokens(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Records an authorization flow waiting for its callback.
+    fn put_pending_authorization(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
+    /// Takes (and removes) the pending authorization with this `state`, if
+    /// it exists and is younger than `max_age_secs`. A `state` is usable once.
+    fn take_pending_authorization(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// Records an invocation.
+    fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError>;
+    /// Invocations matching `filter`, newest first.
+    fn history(&self, filter: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError>;
+
+    /// Re-encrypts every sealed value under `new_key` in one transaction and
+    /// makes it the key new values are sealed with. Returns how many values
+    /// were re-encrypted.
+    fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError>;
+    /// Ids of the keys that sealed the stored values, with counts.
+    fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError>;
+}
+
+/// Now, in Unix seconds.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Formats Unix seconds as an RFC 3339 UTC timestamp.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_392_000), "2026-11-23T00:00:00Z");
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,946 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Migrations are numbered and recorded in `PRAGMA user_version`; each is
+//! applied in its own transaction at open. `synchronous = FULL` because a
+//! rotated refresh token that is acknowledged must survive power loss, not
+//! only a crash. Several processes (the server and the CLI) may open the same
+//! file: writers wait on SQLite's lock up to the busy timeout.
+
+use super::{
+    ConnectionRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, NewConnection,
+    PendingAuthorization, SecretInfo, Store, StoreError, now_secs,
+};
+use crate::credentials::{Secret, TokenSet};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: connections, secrets, tokens, pending authorizations, history.
+    r#"
+    CREATE TABLE connections (
+        id                TEXT PRIMARY KEY,
+        name              TEXT NOT NULL UNIQUE,
+        connector         TEXT NOT NULL,
+        connector_version TEXT NOT NULL,
+        auth_method       TEXT,
+        fields            TEXT NOT NULL,
+        granted           TEXT NOT NULL,
+        state             TEXT NOT NULL,
+        state_message     TEXT,
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL
+    );
+    CREATE TABLE secrets (
+        connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        name          TEXT NOT NULL,
+        key_id        TEXT NOT NULL,
+        sealed        BLOB NOT NULL,
+        set_at        INTEGER NOT NULL,
+        PRIMARY KEY (connection_id, name)
+    );
+    CREATE TABLE tokens (
+        connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+        key_id        TEXT NOT NULL,
+        sealed        BLOB NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+    CREATE TABLE pending_authorizations (
+        state         TEXT PRIMARY KEY,
+        connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        key_id        TEXT NOT NULL,
+        sealed_verifier BLOB NOT NULL,
+        redirect_uri  TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE invocations (
+        id                TEXT PRIMARY KEY,
+        connection_id     TEXT,
+        connector         TEXT NOT NULL,
+        card              TEXT NOT NULL,
+        started_at_ms     INTEGER NOT NULL,
+        duration_ms       INTEGER NOT NULL,
+        outcome           TEXT NOT NULL,
+        error             TEXT,
+        upstream_requests INTEGER NOT NULL,
+        retries           INTEGER NOT NULL
+    );
+    CREATE INDEX invocations_by_time ON invocations(started_at_ms DESC);
+    CREATE INDEX invocations_by_connection ON invocations(connection_id, started_at_ms DESC);
+    "#,
+];
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    /// Keys that may open stored values; the first seals new ones.
+    keys: Mutex<Vec<MasterKey>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn secret_context(id: &str, name: &str) -> String {
+    format!("secret:{id}:{name}")
+}
+
+fn token_context(id: &str) -> String {
+    format!("tokens:{id}")
+}
+
+fn verifier_context(state: &str, id: &str) -> String {
+    format!("pkce:{state}:{id}")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`, applying migrations.
+    /// `keys[0]` seals new values; further keys only open old ones (used while
+    /// a key rotation is completed).
+    pub fn open(path: &Path, keys: Vec<MasterKey>) -> Result<Self, StoreError> {
+        assert!(!keys.is_empty(), "a store needs a master key");
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        migrate(&mut conn).map_err(|e| match e {
+            StoreError::Backend(m) => StoreError::Backend(format!("{}: {m}", path.display())),
+            e => e,
+        })?;
+        #[cfg(unix)]
+        {
+            // The file holds only sealed secrets, but names and fields are
+            // still the operator's business.
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            keys: Mutex::new(keys),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sealing_key(&self) -> MasterKey {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())[0].clone()
+    }
+
+    fn open_sealed(
+        &self,
+        what: &str,
+        key_id: &str,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let key = keys
+            .iter()
+            .find(|k| k.id() == key_id)
+            .ok_or_else(|| StoreError::Crypto {
+                what: what.to_string(),
+                reason: format!(
+                    "it was sealed with key {key_id}, which is not the configured master key ({}); \
+                     set CARDHOST_MASTER_KEY or the key file to the key this store was created with",
+                    keys[0].id()
+                ),
+            })?;
+        key.open(context, sealed)
+            .map_err(|reason| StoreError::Crypto {
+                what: what.to_string(),
+                reason,
+            })
+    }
+
+    fn require(&self, conn: &Connection, id: &str) -> Result<(), StoreError> {
+        let found: Option<i64> = conn
+            .query_row("SELECT 1 FROM connections WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?;
+        found
+            .map(|_| ())
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Backend(format!(
+            "the database schema is version {version}, newer than this cardhost knows \
+             ({SCHEMA_VERSION}); upgrade cardhost"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
+            .map_err(db_err)?;
+    }
+    tx.commit().map_err(db_err)
+}
+
+fn new_connection_id() -> String {
+    let bytes: [u8; 10] = rand::random();
+    format!("conn_{}", hex::encode(bytes))
+}
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRecord> {
+    let fields: String = r.get("fields")?;
+    let granted: String = r.get("granted")?;
+    let state: String = r.get("state")?;
+    Ok(ConnectionRecord {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        connector: r.get("connector")?,
+        connector_version: r.get("connector_version")?,
+        auth_method: r.get("auth_method")?,
+        fields: serde_json::from_str(&fields).unwrap_or(Value::Null),
+        granted: serde_json::from_str(&granted).unwrap_or_default(),
+        state: ConnectionState::parse(&state),
+        state_message: r.get("state_message")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+const CONNECTION_COLUMNS: &str = "id, name, connector, connector_version, auth_method, fields, \
+     granted, state, state_message, created_at, updated_at";
+
+fn changed(n: usize, id: &str) -> Result<(), StoreError> {
+    if n == 0 {
+        Err(StoreError::NotFound(id.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
+        let key = self.sealing_key();
+        let mut db = self.db();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let taken: Option<String> = tx
+            .query_row(
+                "SELECT id FROM connections WHERE name = ?1",
+                [&new.name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        if let Some(existing) = taken {
+            return Err(StoreError::Conflict(format!(
+                "a connection named `{}` already exists ({existing})",
+                new.name
+            )));
+        }
+        let now = now_secs();
+        let record = ConnectionRecord {
+            id: new_connection_id(),
+            name: new.name,
+            connector: new.connector,
+            connector_version: new.connector_version,
+            auth_method: new.auth_method,
+            fields: new.fields,
+            granted: new.granted,
+            state: new.state,
+            state_message: new.state_message,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.execute(
+            &format!("INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                record.id,
+                record.name,
+                record.connector,
+                record.connector_version,
+                record.auth_method,
+                record.fields.to_string(),
+                serde_json::to_string(&record.granted).expect("strings serialize"),
+                record.state.as_str(),
+                record.state_message,
+                now,
+                now
+            ],
+        )
+        .map_err(db_err)?;
+        for (name, value) in &new.secrets {
+            let sealed = key.seal(&secret_context(&record.id, name), value.expose().as_bytes());
+            tx.execute(
+                "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![record.id, name, key.id(), sealed, now],
+            )
+            .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(record)
+    }
+
+    fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY name"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], row_to_record).map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
+
+    fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
+        self.db()
+            .query_row(
+                &format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR name = ?1 \
+                     ORDER BY id = ?1 DESC LIMIT 1"
+                ),
+                [id_or_name],
+                row_to_record,
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
+    }
+
+    fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError> {
+        let n = self
+            .db()
+            .execute(
+                "UPDATE connections SET fields = ?2, connector_version = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, fields.to_string(), version, now_secs()],
+            )
+            .map_err(db_err)?;
+        changed(n, id)
+    }
+
+    fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
+        let n = self
+            .db()
+            .execute(
+                "UPDATE connections SET granted = ?2, updated_at = ?3 WHERE id = ?1",
+                params![
+                    id,
+                    serde_json::to_string(granted).expect("strings serialize"),
+                    now_secs()
+                ],
+            )
+            .map_err(db_err)?;
+        changed(n, id)
+    }
+
+    fn set_state(
+        &self,
+        id: &str,
+        state: ConnectionState,
+        message: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .db()
+            .execute(
+                "UPDATE connections SET state = ?2, state_message = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id, state.as_str(), message, now_secs()],
+            )
+            .map_err(db_err)?;
+        changed(n, id)
+    }
+
+    fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .db()
+            .execute("DELETE FROM connections WHERE id = ?1", [id])
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+        let mut db = self.db();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        self.require(&tx, id)?;
+        tx.execute(
+            "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
+            params![id, name, key.id(), sealed, now_secs()],
+        )
+        .map_err(db_err)?;
+        tx.execute(
+            "UPDATE connections SET updated_at = ?2 WHERE id = ?1",
+            params![id, now_secs()],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError> {
+        let rows: Vec<(String, String, Vec<u8>)> = {
+            let db = self.db();
+            self.require(&db, id)?;
+            let mut stmt = db
+                .prepare("SELECT name, key_id, sealed FROM secrets WHERE connection_id = ?1")
+                .map_err(db_err)?;
+            stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        };
+        rows.into_iter()
+            .map(|(name, key_id, sealed)| {
+                let what = format!("secret `{name}` of connection {id}");
+                let plain =
+                    self.open_sealed(&what, &key_id, &secret_context(id, &name), &sealed)?;
+                let text = String::from_utf8(plain).map_err(|_| StoreError::Crypto {
+                    what,
+                    reason: "it is not UTF-8".into(),
+                })?;
+                Ok((name, Secret::new(text)))
+            })
+            .collect()
+    }
+
+    fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError> {
+        let db = self.db();
+        self.require(&db, id)?;
+        let mut stmt = db
+            .prepare("SELECT name, set_at FROM secrets WHERE connection_id = ?1 ORDER BY name")
+            .map_err(db_err)?;
+        stmt.query_map([id], |r| {
+            Ok(SecretInfo {
+                name: r.get(0)?,
+                set_at: r.get(1)?,
+            })
+        })
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)
+    }
+
+    fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        let json = serde_json::to_vec(tokens).expect("tokens serialize");
+        let sealed = key.seal(&token_context(id), &json);
+        let n = self
+            .db()
+            .execute(
+                "INSERT INTO tokens (connection_id, key_id, sealed, updated_at)
+                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM connections WHERE id = ?1)
+                 ON CONFLICT (connection_id) DO UPDATE SET key_id = ?2, sealed = ?3, updated_at = ?4",
+                params![id, key.id(), sealed, now_secs()],
+            )
+            .map_err(db_err)?;
+        changed(n, id)
+    }
+
+    fn tokens(&self, id: &str) -> Result<TokenSet, StoreError> {
+        let row: Option<(String, Vec<u8>)> = self
+            .db()
+            .query_row(
+                "SELECT key_id, sealed FROM tokens WHERE connection_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let Some((key_id, sealed)) = row else {
+            return Ok(TokenSet::default());
+        };
+        let what = format!("the tokens of connection {id}");
+        let plain = self.open_sealed(&what, &key_id, &token_context(id), &sealed)?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Crypto {
+            what,
+            reason: e.to_string(),
+        })
+    }
+
+    fn clear_tokens(&self, id: &str) -> Result<(), StoreError> {
+        self.db()
+            .execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        let sealed = key.seal(
+            &verifier_context(&p.state, &p.connection_id),
+            p.verifier.expose().as_bytes(),
+        );
+        let db = self.db();
+        self.require(&db, &p.connection_id)?;
+        db.execute(
+            "INSERT INTO pending_authorizations (state, connection_id, key_id, sealed_verifier, redirect_uri, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![p.state, p.connection_id, key.id(), sealed, p.redirect_uri, p.created_at],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn take_pending_authorization(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let row = {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            // Expired flows are dropped whenever one is taken.
+            tx.execute(
+                "DELETE FROM pending_authorizations WHERE created_at < ?1",
+                [now_secs() - max_age_secs],
+            )
+            .map_err(db_err)?;
+            let row: Option<(String, String, Vec<u8>, String, i64)> = tx
+                .query_row(
+                    "SELECT connection_id, key_id, sealed_verifier, redirect_uri, created_at
+                     FROM pending_authorizations WHERE state = ?1",
+                    [state],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            tx.execute(
+                "DELETE FROM pending_authorizations WHERE state = ?1",
+                [state],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            row
+        };
+        let Some((connection_id, key_id, sealed, redirect_uri, created_at)) = row else {
+            return Ok(None);
+        };
+        let plain = self.open_sealed(
+            "a PKCE verifier",
+            &key_id,
+            &verifier_context(state, &connection_id),
+            &sealed,
+        )?;
+        Ok(Some(PendingAuthorization {
+            state: state.to_string(),
+            connection_id,
+            verifier: Secret::new(String::from_utf8_lossy(&plain).into_owned()),
+            redirect_uri,
+            created_at,
+        }))
+    }
+
+    fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "INSERT INTO invocations (id, connection_id, connector, card, started_at_ms, duration_ms,
+                 outcome, error, upstream_requests, retries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    r.id,
+                    r.connection_id,
+                    r.connector,
+                    r.card,
+                    r.started_at_ms,
+                    r.duration_ms as i64,
+                    r.outcome,
+                    r.error,
+                    r.upstream_requests,
+                    r.retries
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT id, connection_id, connector, card, started_at_ms, duration_ms, outcome, error,
+                        upstream_requests, retries
+                 FROM invocations
+                 WHERE (?1 IS NULL OR connection_id = ?1) AND (?2 IS NULL OR connector = ?2)
+                   AND (?3 IS NULL OR card = ?3) AND (?4 IS NULL OR outcome = ?4)
+                   AND (?5 IS NULL OR started_at_ms >= ?5)
+                 ORDER BY started_at_ms DESC, rowid DESC LIMIT ?6",
+            )
+            .map_err(db_err)?;
+        stmt.query_map(
+            params![
+                f.connection_id,
+                f.connector,
+                f.card,
+                f.outcome,
+                f.since_ms,
+                f.limit.unwrap_or(50)
+            ],
+            |r| {
+                Ok(InvocationRecord {
+                    id: r.get(0)?,
+                    connection_id: r.get(1)?,
+                    connector: r.get(2)?,
+                    card: r.get(3)?,
+                    started_at_ms: r.get(4)?,
+                    duration_ms: r.get::<_, i64>(5)? as u64,
+                    outcome: r.get(6)?,
+                    error: r.get(7)?,
+                    upstream_requests: r.get(8)?,
+                    retries: r.get(9)?,
+                })
+            },
+        )
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)
+    }
+
+    fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
+        let mut db = self.db();
+        let tx = db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut count = 0;
+        // (table, key columns, context of a row)
+        let secrets: Vec<(String, String, String, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare("SELECT connection_id, name, key_id, sealed FROM secrets")
+                .map_err(db_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        };
+        for (id, name, key_id, sealed) in secrets {
+            let ctx = secret_context(&id, &name);
+            let plain =
+                self.open_sealed(&format!("secret `{name}` of {id}"), &key_id, &ctx, &sealed)?;
+            tx.execute(
+                "UPDATE secrets SET key_id = ?3, sealed = ?4 WHERE connection_id = ?1 AND name = ?2",
+                params![id, name, new_key.id(), new_key.seal(&ctx, &plain)],
+            )
+            .map_err(db_err)?;
+            count += 1;
+        }
+        let tokens: Vec<(String, String, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare("SELECT connection_id, key_id, sealed FROM tokens")
+                .map_err(db_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        };
+        for (id, key_id, sealed) in tokens {
+            let ctx = token_context(&id);
+            let plain = self.open_sealed(&format!("the tokens of {id}"), &key_id, &ctx, &sealed)?;
+            tx.execute(
+                "UPDATE tokens SET key_id = ?2, sealed = ?3 WHERE connection_id = ?1",
+                params![id, new_key.id(), new_key.seal(&ctx, &plain)],
+            )
+            .map_err(db_err)?;
+            count += 1;
+        }
+        let pending: Vec<(String, String, String, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare("SELECT state, connection_id, key_id, sealed_verifier FROM pending_authorizations")
+                .map_err(db_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        };
+        for (state, id, key_id, sealed) in pending {
+            let ctx = verifier_context(&state, &id);
+            let plain = self.open_sealed("a PKCE verifier", &key_id, &ctx, &sealed)?;
+            tx.execute(
+                "UPDATE pending_authorizations SET key_id = ?2, sealed_verifier = ?3 WHERE state = ?1",
+                params![state, new_key.id(), new_key.seal(&ctx, &plain)],
+            )
+            .map_err(db_err)?;
+            count += 1;
+        }
+        tx.commit().map_err(db_err)?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.retain(|k| k.id() != new_key.id());
+        keys.insert(0, new_key.clone());
+        Ok(count)
+    }
+
+    fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT key_id, COUNT(*) FROM (
+                     SELECT key_id FROM secrets UNION ALL SELECT key_id FROM tokens
+                     UNION ALL SELECT key_id FROM pending_authorizations)
+                 GROUP BY key_id ORDER BY key_id",
+            )
+            .map_err(db_err)?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn new_conn(name: &str, secret: &str) -> NewConnection {
+        NewConnection {
+            name: name.into(),
+            connector: "smarthr".into(),
+            connector_version: "0.1.0".into(),
+            auth_method: None,
+            fields: json!({"tenant_id": "acme"}),
+            granted: vec!["crews-read".into()],
+            state: ConnectionState::Ready,
+            state_message: None,
+            secrets: BTreeMap::from([("access_token".to_string(), Secret::new(secret))]),
+        }
+    }
+
+    #[test]
+    fn connections_round_trip_and_names_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("c.db"), vec![MasterKey::generate()]).unwrap();
+        let rec = store.create_connection(new_conn("hr", "tok-1")).unwrap();
+        assert!(rec.id.starts_with("conn_"));
+        assert_eq!(store.connection("hr").unwrap(), rec);
+        assert_eq!(store.connection(&rec.id).unwrap(), rec);
+        let err = store.create_connection(new_conn("hr", "x")).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(
+            store.secrets(&rec.id).unwrap()["access_token"].expose(),
+            "tok-1"
+        );
+        store.set_grant(&rec.id, &["crews-write".into()]).unwrap();
+        store
+            .set_state(
+                &rec.id,
+                ConnectionState::NeedsReauthorization,
+                Some("spent"),
+            )
+            .unwrap();
+        let got = store.connection("hr").unwrap();
+        assert_eq!(got.granted, vec!["crews-write".to_string()]);
+        assert_eq!(got.state, ConnectionState::NeedsReauthorization);
+        assert!(store.delete_connection(&rec.id).unwrap());
+        assert!(matches!(
+            store.connection("hr"),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.secrets(&rec.id),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(
+            store.save_tokens(&rec.id, &TokenSet::default()).is_err(),
+            "tokens of a deleted connection are refused"
+        );
+    }
+
+    #[test]
+    fn the_database_file_holds_no_plaintext_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let store = SqliteStore::open(&path, vec![MasterKey::generate()]).unwrap();
+        let rec = store
+            .create_connection(new_conn("hr", "plain-secret-value-123"))
+            .unwrap();
+        store
+            .save_tokens(
+                &rec.id,
+                &TokenSet {
+                    access_token: Some("access-token-abc".into()),
+                    refresh_token: Some("refresh-token-xyz".into()),
+                    ..TokenSet::default()
+                },
+            )
+            .unwrap();
+        drop(store);
+        let mut raw = std::fs::read(&path).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("c.db-wal")) {
+            raw.extend(wal);
+        }
+        for needle in [
+            "plain-secret-value-123",
+            "access-token-abc",
+            "refresh-token-xyz",
+        ] {
+            assert!(
+                !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} found in the database file"
+            );
+        }
+        assert!(raw.windows(4).any(|w| w == b"acme"), "fields are stored");
+    }
+
+    #[test]
+    fn rotation_reencrypts_everything_and_the_old_key_no_longer_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let old = MasterKey::generate();
+        let store = SqliteStore::open(&path, vec![old.clone()]).unwrap();
+        let rec = store.create_connection(new_conn("hr", "s1")).unwrap();
+        store
+            .save_tokens(
+                &rec.id,
+                &TokenSet {
+                    refresh_token: Some("r1".into()),
+                    ..TokenSet::default()
+                },
+            )
+            .unwrap();
+        let new = MasterKey::generate();
+        assert_eq!(store.rotate_key(&new).unwrap(), 2);
+        assert_eq!(store.key_usage().unwrap(), vec![(new.id().to_string(), 2)]);
+        drop(store);
+        let reopened = SqliteStore::open(&path, vec![new]).unwrap();
+        assert_eq!(
+            reopened.secrets(&rec.id).unwrap()["access_token"].expose(),
+            "s1"
+        );
+        assert_eq!(
+            reopened.tokens(&rec.id).unwrap().refresh_token.as_deref(),
+            Some("r1")
+        );
+        drop(reopened);
+        let wrong = SqliteStore::open(&path, vec![old]).unwrap();
+        let err = wrong.secrets(&rec.id).unwrap_err().to_string();
+        assert!(err.contains("not the configured master key"), "{err}");
+    }
+
+    #[test]
+    fn pending_authorizations_are_single_use_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("c.db"), vec![MasterKey::generate()]).unwrap();
+        let rec = store.create_connection(new_conn("p", "s")).unwrap();
+        let pending = |state: &str, created_at| PendingAuthorization {
+            state: state.into(),
+            connection_id: rec.id.clone(),
+            verifier: Secret::new("verifier-1"),
+            redirect_uri: "http://127.0.0.1:1/callback".into(),
+            created_at,
+        };
+        store
+            .put_pending_authorization(&pending("s1", now_secs()))
+            .unwrap();
+        store
+            .put_pending_authorization(&pending("old", now_secs() - 3_600))
+            .unwrap();
+        let got = store
+            .take_pending_authorization("s1", 600)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.verifier.expose(), "verifier-1");
+        assert!(
+            store
+                .take_pending_authorization("s1", 600)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .take_pending_authorization("old", 600)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn history_filters_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("c.db"), vec![MasterKey::generate()]).unwrap();
+        for (i, outcome) in ["ok", "upstream-auth", "ok"].iter().enumerate() {
+            store
+                .record_invocation(&InvocationRecord {
+                    id: format!("inv{i}"),
+                    connection_id: Some("c1".into()),
+                    connector: "smarthr".into(),
+                    card: "read-employee".into(),
+                    started_at_ms: 1_000 + i as i64,
+                    duration_ms: 5,
+                    outcome: (*outcome).into(),
+                    error: None,
+                    upstream_requests: 1,
+                    retries: 0,
+                })
+                .unwrap();
+        }
+        let all = store.history(&HistoryFilter::default()).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["inv2", "inv1", "inv0"]
+        );
+        let failed = store
+            .history(&HistoryFilter {
+                outcome: Some("upstream-auth".into()),
+                ..HistoryFilter::default()
+            })
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].id, "inv1");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        drop(SqliteStore::open(&path, vec![MasterKey::generate()]).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path, vec![MasterKey::generate()]).unwrap_err();
+        assert!(err.to_string().contains("upgrade cardhost"), "{err}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Hostile guests end in clear errors within their limits, and the same host
+//! then serves a well-behaved connector normally.
+
+mod common;
+
+use cardhost::{InvokeError, NetworkPolicy};
+use cardhost_e2e::guests;
+use common::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn people_server() -> String {
+    use axum::{Json, Router, extract::Path, routing::get};
+    serve(Router::new().route(
+        "/people/{id}",
+        get(|Path(id): Path<String>| async move { Json(json!({"id": id, "name": "Aiko"})) }),
+    ))
+    .await
+}
+
+/// Proves the host still works: the hello connector greets through the broker.
+async fn assert_still_serves(host: &cardhost::Cardhost, upstream: &str) {
+    let conn = connection(
+        host,
+        "hello",
+        json!({"base_url": upstream}),
+        &[("token", "t0ken-value")],
+        &["people-read"],
+    );
+    let inv = host
+        .invoke("hello", "greet-person", &json!({"id": "7"}), Some(&conn))
+        .await
+        .expect("hello works after the hostile call");
+    assert_eq!(inv.output, json!({"greeting": "Hello, Aiko!"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
+    let upstream = people_server().await;
+    let host = host_with(
+        &[
+            guests::HELLO,
+            guests::LOOP_FOREVER,
+            guests::ALLOC_BOMB,
+            guests::PANIC,
+            guests::HUGE_OUTPUT,
+        ],
+        test_limits(),
+        NetworkPolicy::loopback(),
+    )
+    .await;
+
+    // An endless loop is interrupted at the 2 s deadline.
+    let started = Instant::now();
+    let err = host
+        .invoke("loop-forever", "run", &json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.error, InvokeError::DeadlineExceeded { connector, card, deadline_ms: 2000 } if connector == "loop-forever" && card == "run"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped late: {:?}",
+        started.elapsed()
+    );
+    assert!(err.to_string().contains("2000 ms deadline"));
+    assert_still_serves(&host, &upstream).await;
+
+    // A memory bomb hits the 64 MiB cap.
+    let err = host
+        .invoke("alloc-bomb", "run", &json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.error, InvokeError::MemoryLimit { limit_bytes, .. } if *limit_bytes == 64 << 20),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("alloc-bomb/run exceeded its 67108864-byte memory limit")
+    );
+    assert_still_serves(&host, &upstream).await;
+
+    // A panic is a trap naming the card, with the panic message from stderr.
+    let err = host
+        .invoke("panic", "run", &json!({}), None)
+        .await
+        .unwrap_err();
+    match &err.error {
+        InvokeError::Trap {
+            connector,
+            card,
+            message,
+        } => {
+            assert_eq!((connector.as_str(), card.as_str()), ("panic", "run"));
+            assert!(message.contains("fixture panicked on purpose"), "{message}");
+        }
+        other => panic!("expected a trap, got {other}"),
+    }
+    assert_still_serves(&host, &upstream).await;
+
+    // 4 MiB of output is refused against the 1 MiB cap.
+    let err = host
+        .invoke("huge-output", "run", &json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.error, InvokeError::OutputTooLarge { size, limit, .. } if *size > 4 << 20 && *limit == 1 << 20),
+        "{err}"
+    );
+    assert_still_serves(&host, &upstream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_manifest_is_skipped_with_every_reason_and_the_rest_load() {
+    let config = cardhost::RuntimeConfig {
+        builtin_connectors: false,
+        ..Default::default()
+    };
+    let host = cardhost::Cardhost::empty(config).unwrap();
+    let sources = [guests::BAD_MANIFEST, guests::HELLO]
+        .iter()
+        .map(|p| (cardhost::Source::File(p.into()), std::fs::read(p).unwrap()))
+        .collect();
+    let registry = host.load_sources(sources).await;
+    assert!(
+        registry.get("hello").is_some(),
+        "the good connector still loads"
+    );
+    assert_eq!(registry.errors().len(), 1);
+    let err = &registry.errors()[0];
+    assert!(
+        err.origin.ends_with("fixture_bad_manifest.wasm"),
+        "{}",
+        err.origin
+    );
+    for expected in [
+        "connector id `Bad Manifest!` must be lowercase kebab-case",
+        "version `not-semver` must be semver",
+        "card `list` input schema: not a valid JSON Schema",
+        "needs permission `missing-permission`, which the manifest does not declare",
+        "card id `list` is declared twice",
+        "path pattern `relative/path` must start with `/`",
+        "invalid port",
+    ] {
+        assert!(
+            err.reason.contains(expected),
+            "missing `{expected}` in: {}",
+            err.reason
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_are_validated_before_the_guest_runs_and_outputs_after() {
+    let upstream = people_server().await;
+    let host = host_with(&[guests::HELLO], test_limits(), NetworkPolicy::loopback()).await;
+    let conn = connection(
+        &host,
+        "hello",
+        json!({"base_url": upstream}),
+        &[("token", "t0ken-value")],
+        &["people-read"],
+    );
+    let err = host
+        .invoke(
+            "hello",
+            "read-person",
+            &json!({"id": 5, "extra": true}),
+            Some(&conn),
+        )
+        .await
+        .unwrap_err();
+    let InvokeError::InvalidInput { violations, .. } = &err.error else {
+        panic!("expected invalid input, got {err}");
+    };
+    let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
+    assert!(pointers.contains(&"/id"), "{violations:?}");
+    assert!(
+        pointers.contains(&""),
+        "additionalProperties is reported at the root: {violations:?}"
+    );
+    assert!(
+        err.journal.calls.is_empty(),
+        "no request was made for invalid input"
+    );
+
+    let err = host
+        .invoke("hello", "no-such-card", &json!({}), Some(&conn))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.error.to_string(),
+        "connector `hello` has no card `no-such-card`"
+    );
+    let err = host
+        .invoke("nope", "x", &json!({}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error.to_string(), "no connector `nope` is loaded");
+}
