@@ -23,6 +23,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "BAD_MANIFEST",
     ),
     ("fixture-overreach", "fixture_overreach", "OVERREACH"),
+    ("fixture-oauth-app", "fixture_oauth_app", "OAUTH_APP"),
 ];
 
 fn main() {

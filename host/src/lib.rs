@@ -19,6 +19,7 @@ mod bindings;
 pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod credentials;
 pub mod engine;
 pub mod invoke;
@@ -587,7 +588,7 @@ impl Cardhost {
     }
 }
 
-fn oauth_client(
+pub(crate) fn oauth_client(
     o: &wit::Oauth2,
     fields: &Value,
     env_vars: &[(String, String)],

@@ -568,6 +568,10 @@ impl Broker {
                 tokio::time::sleep(wait).await;
                 waited += wait;
             }
+            let generation = scope
+                .credentials
+                .as_ref()
+                .map_or(0, |c| c.token_generation());
             let result = self
                 .attempt(scope, method, url, headers, body, with_credentials)
                 .await;
@@ -580,7 +584,10 @@ impl Broker {
                         && creds.is_auth_failure(status)
                     {
                         refreshed = true;
-                        match creds.refresh_after_failure(&self.transport).await {
+                        match creds
+                            .refresh_after_failure(&self.transport, generation)
+                            .await
+                        {
                             Ok(true) => {
                                 if let Ok(mut j) = scope.journal.lock() {
                                     j.refreshes += 1;
@@ -591,8 +598,12 @@ impl Broker {
                                 continue;
                             }
                             Ok(false) => {}
+                            // The token cannot be renewed (e.g. the grant was
+                            // refused): that, not the 401, is the answer.
                             Err(err) => {
-                                tracing::warn!(error = %scope.redact(&err.to_string()), "refresh after auth failure failed")
+                                let message = scope.redact(&err.to_string());
+                                tracing::warn!(error = %message, "refresh after an auth failure failed");
+                                return Err(scope.deny(DenialKind::CredentialsUnavailable, message));
                             }
                         }
                     }

@@ -152,13 +152,24 @@ impl ConnectionCredentials {
             && (status == 401 || self.method.auth_failure_statuses.contains(&status))
     }
 
-    /// After an auth failure: refresh once. `Ok(true)` means try again.
+    /// The token generation to note before sending a request (see
+    /// [`TokenManager::generation`]).
+    pub fn token_generation(&self) -> u64 {
+        self.tokens.as_ref().map_or(0, |t| t.generation())
+    }
+
+    /// After an auth failure of a request sent at `generation`: refresh
+    /// once (or take a token renewed since). `Ok(true)` means try again.
     pub async fn refresh_after_failure(
         &self,
         transport: &Transport,
+        generation: u64,
     ) -> Result<bool, CredentialError> {
         match &self.tokens {
-            Some(t) => t.refresh_after_failure(transport).await.map(|_| true),
+            Some(t) => t
+                .refresh_after_failure(transport, generation)
+                .await
+                .map(|_| true),
             None => Ok(false),
         }
     }

@@ -13,6 +13,7 @@ use super::CredentialError;
 use crate::broker::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use url::Url;
@@ -105,6 +106,12 @@ pub trait TokenSink: Send + Sync {
     fn save(&self, tokens: &TokenSet) -> Result<(), String>;
     /// Records that the connection must be reauthorized, and why.
     fn needs_reauthorization(&self, reason: &str);
+    /// The tokens as saved now. Another process sharing the store may have
+    /// refreshed (and rotated the refresh token) since this manager loaded
+    /// them; a manager reads them back before spending its refresh token.
+    fn load(&self) -> Option<TokenSet> {
+        None
+    }
 }
 
 /// Which grant keeps the connection's token fresh.
@@ -141,6 +148,8 @@ pub struct TokenManager {
     client: OAuthClient,
     grant: Grant,
     state: Mutex<TokenSet>,
+    /// Bumped on every renewal.
+    generation: AtomicU64,
     sink: Option<Arc<dyn TokenSink>>,
     /// Token values seen so far, for redaction (not behind the async lock).
     known: std::sync::Mutex<Vec<String>>,
@@ -170,6 +179,7 @@ impl TokenManager {
             client,
             grant,
             state: Mutex::new(tokens),
+            generation: AtomicU64::new(0),
             sink,
             known: std::sync::Mutex::new(known),
         }
@@ -196,13 +206,28 @@ impl TokenManager {
         self.renew(&mut state, transport).await
     }
 
-    /// After the upstream refused `used` token: renew unless someone already
-    /// did while this caller waited.
+    /// How many times the tokens were renewed; a caller notes it before
+    /// sending a request so that [`TokenManager::refresh_after_failure`]
+    /// can tell whether someone renewed since.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// After the upstream refused the token of a request sent at
+    /// `generation`: renew, unless another caller already renewed since
+    /// (then its token is used) — so a burst of 401s costs one refresh.
     pub async fn refresh_after_failure(
         &self,
         transport: &Transport,
+        generation: u64,
     ) -> Result<String, CredentialError> {
         let mut state = self.state.lock().await;
+        if self.generation() != generation
+            && state.is_fresh()
+            && let Some(token) = &state.access_token
+        {
+            return Ok(token.clone());
+        }
         // Force a renewal: the upstream says the token is no longer good.
         state.expires_at = Some(0);
         self.renew(&mut state, transport).await
@@ -222,6 +247,24 @@ impl TokenManager {
                 }
             }
             Grant::RefreshToken => {
+                if let Some(stored) = self.sink.as_ref().and_then(|s| s.load())
+                    && stored.access_token.is_some()
+                    && (stored.access_token != state.access_token
+                        || stored.refresh_token != state.refresh_token)
+                {
+                    // Renewed elsewhere: our refresh token may be spent.
+                    *state = stored;
+                    self.generation.fetch_add(1, Ordering::AcqRel);
+                    if let Ok(mut known) = self.known.lock() {
+                        known.extend(state.access_token.clone());
+                        known.extend(state.refresh_token.clone());
+                    }
+                    if state.is_fresh()
+                        && let Some(token) = &state.access_token
+                    {
+                        return Ok(token.clone());
+                    }
+                }
                 let refresh = state.refresh_token.clone().ok_or_else(|| {
                     let reason = "no refresh token is stored: authorize the connection again";
                     if let Some(sink) = &self.sink {
@@ -278,17 +321,40 @@ impl TokenManager {
             })?;
         }
         *state = new;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(response.access_token)
     }
 
-    async fn request_token(
+    /// Revokes the connection's refresh token (or else its access token) at
+    /// the provider's RFC 7009 endpoint. Returns whether there was a token
+    /// to revoke.
+    pub async fn revoke(&self, transport: &Transport, endpoint: &Url) -> Result<bool, String> {
+        let state = self.state.lock().await.clone();
+        let (token, hint) = match (&state.refresh_token, &state.access_token) {
+            (Some(r), _) => (r.clone(), "refresh_token"),
+            (None, Some(a)) => (a.clone(), "access_token"),
+            (None, None) => return Ok(false),
+        };
+        let form = vec![("token", token), ("token_type_hint", hint.to_string())];
+        let request = self.form_request(transport, endpoint, form)?;
+        let response = transport.send_host_request(request).await?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(true)
+        } else {
+            Err(format!("the revocation endpoint answered {status}"))
+        }
+    }
+
+    /// A form POST to a token-family endpoint, authenticated as the client.
+    fn form_request(
         &self,
         transport: &Transport,
+        endpoint: &Url,
         mut form: Vec<(&str, String)>,
-    ) -> Result<TokenResponse, TokenFailure> {
+    ) -> Result<reqwest::RequestBuilder, String> {
         let mut request = transport
-            .host_request(reqwest::Method::POST, &self.client.token_url)
-            .map_err(TokenFailure::Other)?
+            .host_request(reqwest::Method::POST, endpoint)?
             .header(reqwest::header::ACCEPT, "application/json");
         match self.client.auth {
             ClientAuthMethod::ClientSecretBasic => {
@@ -320,6 +386,17 @@ impl TokenManager {
             )
             .body(body)
             .timeout(Duration::from_secs(30));
+        Ok(request)
+    }
+
+    async fn request_token(
+        &self,
+        transport: &Transport,
+        form: Vec<(&str, String)>,
+    ) -> Result<TokenResponse, TokenFailure> {
+        let request = self
+            .form_request(transport, &self.client.token_url, form)
+            .map_err(TokenFailure::Other)?;
         let response = transport
             .send_host_request(request)
             .await
@@ -396,6 +473,7 @@ impl TokenManager {
                 .map_err(|e| CredentialError::Token(format!("could not save the tokens: {e}")))?;
         }
         *self.state.lock().await = tokens.clone();
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(tokens)
     }
 }

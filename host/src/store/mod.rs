@@ -82,6 +82,9 @@ pub struct ConnectionRecord {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// Incremented by every change to the connection or its secrets, so a
+    /// process can tell that its cached copy is stale.
+    pub revision: i64,
 }
 
 /// What a new connection is made of (validated by the caller).
@@ -259,6 +262,90 @@ pub trait Store: Send + Sync {
     fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError>;
 }
 
+/// File names in a data directory.
+pub const DATABASE_FILE: &str = "cardhost.db";
+/// The master key file, when the key is not in the environment.
+pub const KEY_FILE: &str = "master.key";
+/// A key being rotated in; see [`rotate_key_in`].
+pub const NEXT_KEY_FILE: &str = "master.key.next";
+/// Environment variable holding the new key for a rotation when keys come
+/// from the environment.
+pub const NEW_MASTER_KEY_ENV: &str = "CARDHOST_NEW_MASTER_KEY";
+
+/// Opens the embedded store in `dir` (created if needed) with its master
+/// key, finishing a key rotation that was interrupted.
+pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let key_file = dir.join(KEY_FILE);
+    let next_file = dir.join(NEXT_KEY_FILE);
+    let (key, source) = MasterKey::load_or_create(&key_file)?;
+    let next = match (&source, MasterKey::read_file(&next_file)) {
+        (KeySource::File(_), Ok(next)) => Some(next),
+        _ => None,
+    };
+    let mut keys = vec![key];
+    keys.extend(next.clone());
+    let store = SqliteStore::open(&dir.join(DATABASE_FILE), keys).map_err(|e| e.to_string())?;
+    if let Some(next) = next {
+        let usage = store.key_usage().map_err(|e| e.to_string())?;
+        if usage.iter().any(|(id, _)| id == next.id()) {
+            // The rotation committed but the key file was not replaced yet.
+            store.rotate_key(&next).map_err(|e| e.to_string())?;
+            std::fs::rename(&next_file, &key_file)
+                .map_err(|e| format!("cannot finish the key rotation: {e}"))?;
+        } else {
+            let _ = std::fs::remove_file(&next_file);
+        }
+    }
+    Ok((store, source))
+}
+
+/// Rotates the master key of the store in `dir`: with a key file, a new
+/// key is generated, written beside the old one, every sealed value is
+/// re-encrypted in one transaction, and the new file replaces the old. A
+/// crash at any point leaves a store that opens (see [`open_in`]). With the
+/// key in the environment, the new key is read from
+/// `CARDHOST_NEW_MASTER_KEY` and the operator swaps the variables after.
+/// Returns the number of values re-encrypted and the new key's id.
+pub fn rotate_key_in(
+    store: &SqliteStore,
+    source: &KeySource,
+    dir: &std::path::Path,
+) -> Result<(usize, String), String> {
+    match source {
+        KeySource::Env => {
+            let value = std::env::var(NEW_MASTER_KEY_ENV).map_err(|_| {
+                format!(
+                    "the master key comes from ${MASTER_KEY_ENV}: put the new key in ${NEW_MASTER_KEY_ENV} \
+                     (e.g. `openssl rand -base64 32`), rotate, then set ${MASTER_KEY_ENV} to it"
+                )
+            })?;
+            let new =
+                MasterKey::parse(&value).map_err(|e| format!("${NEW_MASTER_KEY_ENV}: {e}"))?;
+            let n = store.rotate_key(&new).map_err(|e| e.to_string())?;
+            Ok((n, new.id().to_string()))
+        }
+        KeySource::File(key_file) => {
+            let next_file = dir.join(NEXT_KEY_FILE);
+            let new = MasterKey::generate();
+            write_key_file(&next_file, &new, true)
+                .map_err(|e| format!("cannot write {}: {e}", next_file.display()))?;
+            let n = store.rotate_key(&new).map_err(|e| e.to_string())?;
+            std::fs::rename(&next_file, key_file)
+                .map_err(|e| format!("cannot replace {}: {e}", key_file.display()))?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok((n, new.id().to_string()))
+        }
+    }
+}
+
 /// Now, in Unix seconds.
 pub fn now_secs() -> i64 {
     SystemTime::now()
@@ -299,6 +386,65 @@ pub fn rfc3339(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn one_connection(store: &SqliteStore) -> String {
+        store
+            .create_connection(NewConnection {
+                name: "c".into(),
+                connector: "x".into(),
+                connector_version: "1".into(),
+                auth_method: None,
+                fields: serde_json::json!({}),
+                granted: vec![],
+                state: ConnectionState::Ready,
+                state_message: None,
+                secrets: BTreeMap::from([("k".to_string(), Secret::new("v1"))]),
+            })
+            .unwrap()
+            .id
+    }
+
+    #[test]
+    fn a_rotation_cut_off_at_any_point_leaves_a_store_that_opens() {
+        // No test in this binary sets CARDHOST_MASTER_KEY, so the key file is used.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, source) = open_in(dir.path()).unwrap();
+        let id = one_connection(&store);
+
+        // Cut off after the new key file was written, before the commit.
+        let next = MasterKey::generate();
+        write_key_file(&dir.path().join(NEXT_KEY_FILE), &next, true).unwrap();
+        drop(store);
+        let (store, _) = open_in(dir.path()).unwrap();
+        assert_eq!(store.secrets(&id).unwrap()["k"].expose(), "v1");
+        assert!(!dir.path().join(NEXT_KEY_FILE).exists());
+
+        // Cut off after the commit, before the key file was replaced.
+        drop(store);
+        write_key_file(&dir.path().join(NEXT_KEY_FILE), &next, true).unwrap();
+        let old = MasterKey::read_file(&dir.path().join(KEY_FILE)).unwrap();
+        let raw = SqliteStore::open(&dir.path().join(DATABASE_FILE), vec![old]).unwrap();
+        raw.rotate_key(&next).unwrap();
+        drop(raw);
+        let (store, _) = open_in(dir.path()).unwrap();
+        assert_eq!(store.secrets(&id).unwrap()["k"].expose(), "v1");
+        assert_eq!(
+            MasterKey::read_file(&dir.path().join(KEY_FILE))
+                .unwrap()
+                .id(),
+            next.id()
+        );
+
+        // A full rotation.
+        let (n, new_id) = rotate_key_in(&store, &source, dir.path()).unwrap();
+        assert_eq!(n, 1);
+        drop(store);
+        let (store, _) = open_in(dir.path()).unwrap();
+        assert_eq!(store.key_usage().unwrap(), vec![(new_id, 1)]);
+        assert_eq!(store.secrets(&id).unwrap()["k"].expose(), "v1");
+    }
+
     #[test]
     fn rfc3339_formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

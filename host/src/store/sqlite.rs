@@ -36,7 +36,8 @@ const MIGRATIONS: &[&str] = &[
         state             TEXT NOT NULL,
         state_message     TEXT,
         created_at        INTEGER NOT NULL,
-        updated_at        INTEGER NOT NULL
+        updated_at        INTEGER NOT NULL,
+        revision          INTEGER NOT NULL DEFAULT 0
     );
     CREATE TABLE secrets (
         connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
@@ -242,11 +243,12 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRecord> {
         state_message: r.get("state_message")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
+        revision: r.get("revision")?,
     })
 }
 
 const CONNECTION_COLUMNS: &str = "id, name, connector, connector_version, auth_method, fields, \
-     granted, state, state_message, created_at, updated_at";
+     granted, state, state_message, created_at, updated_at, revision";
 
 fn changed(n: usize, id: &str) -> Result<(), StoreError> {
     if n == 0 {
@@ -290,9 +292,10 @@ impl Store for SqliteStore {
             state_message: new.state_message,
             created_at: now,
             updated_at: now,
+            revision: 0,
         };
         tx.execute(
-            &format!("INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            &format!("INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0)"),
             params![
                 record.id,
                 record.name,
@@ -350,7 +353,7 @@ impl Store for SqliteStore {
         let n = self
             .db()
             .execute(
-                "UPDATE connections SET fields = ?2, connector_version = ?3, updated_at = ?4 WHERE id = ?1",
+                "UPDATE connections SET fields = ?2, connector_version = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
                 params![id, fields.to_string(), version, now_secs()],
             )
             .map_err(db_err)?;
@@ -361,7 +364,7 @@ impl Store for SqliteStore {
         let n = self
             .db()
             .execute(
-                "UPDATE connections SET granted = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE connections SET granted = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1",
                 params![
                     id,
                     serde_json::to_string(granted).expect("strings serialize"),
@@ -381,7 +384,7 @@ impl Store for SqliteStore {
         let n = self
             .db()
             .execute(
-                "UPDATE connections SET state = ?2, state_message = ?3, updated_at = ?4 WHERE id = ?1",
+                "UPDATE connections SET state = ?2, state_message = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
                 params![id, state.as_str(), message, now_secs()],
             )
             .map_err(db_err)?;
@@ -411,7 +414,7 @@ impl Store for SqliteStore {
         )
         .map_err(db_err)?;
         tx.execute(
-            "UPDATE connections SET updated_at = ?2 WHERE id = ?1",
+            "UPDATE connections SET updated_at = ?2, revision = revision + 1 WHERE id = ?1",
             params![id, now_secs()],
         )
         .map_err(db_err)?;

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod connections;
+
 /// cardhost: a connector runtime on the WebAssembly component model.
 #[derive(Debug, Parser)]
 #[command(name = "cardhost", version, about)]
@@ -23,6 +25,14 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where connections, secrets and history are kept (SQLite file and
+    /// master key). Defaults to `$XDG_DATA_HOME/cardhost`.
+    #[arg(long, global = true, env = "CARDHOST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Allow plain HTTP and loopback upstreams (local emulators). Never in
+    /// production.
+    #[arg(long, global = true)]
+    pub allow_loopback: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -47,6 +57,9 @@ pub enum Command {
         /// Input JSON, or `@file` to read it from a file.
         #[arg(long, default_value = "{}")]
         input: String,
+        /// A stored connection (name or id) to run the card on.
+        #[arg(long, conflicts_with_all = ["fields", "secret_env", "grant"])]
+        connection: Option<String>,
         /// Connection fields as JSON (or `@file`), for a one-off connection.
         #[arg(long)]
         fields: Option<String>,
@@ -58,10 +71,12 @@ pub enum Command {
         /// connector's default grant.
         #[arg(long, value_delimiter = ',')]
         grant: Option<Vec<String>>,
-        /// Allow plain HTTP and loopback upstreams (local emulators).
-        #[arg(long)]
-        allow_loopback: bool,
     },
+    /// Create, inspect, test, authorize and delete stored connections.
+    #[command(subcommand)]
+    Connections(connections::ConnectionsCommand),
+    /// Show recorded invocations, newest first.
+    History(connections::HistoryArgs),
     /// Check a connector component: load it and validate its manifest.
     Validate {
         /// The `.wasm` file.
@@ -123,6 +138,13 @@ pub fn load_config(
     Ok(config)
 }
 
+fn default_data_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(base.join("cardhost"))
+}
+
 fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -130,7 +152,7 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("cardhost").join("components"))
 }
 
-fn read_json_arg(arg: &str, what: &str) -> anyhow::Result<Value> {
+pub(crate) fn read_json_arg(arg: &str, what: &str) -> anyhow::Result<Value> {
     let text = match arg.strip_prefix('@') {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("reading {what} from {path}"))?
@@ -142,7 +164,23 @@ fn read_json_arg(arg: &str, what: &str) -> anyhow::Result<Value> {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut config = load_config(cli.config.as_ref(), cli.connectors_dir.clone())?;
+    if cli.allow_loopback {
+        let routes = std::mem::take(&mut config.network.routes);
+        config.network = crate::NetworkPolicy {
+            routes,
+            ..crate::NetworkPolicy::loopback()
+        };
+    }
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or_else(default_data_dir)
+        .context("no data directory: set --data-dir or CARDHOST_DATA_DIR")?;
     match cli.command {
+        Command::Connections(command) => {
+            connections::run(command, config, &data_dir, cli.json).await
+        }
+        Command::History(args) => connections::history(args, &data_dir, cli.json),
         Command::Validate { file } => {
             config.builtin_connectors = false;
             config.connectors_dir = None;
@@ -271,18 +309,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connector,
             card,
             input,
+            connection: Some(connection),
+            ..
+        } => {
+            let input = read_json_arg(&input, "--input")?;
+            connections::invoke(
+                config,
+                &data_dir,
+                &connector,
+                &card,
+                &input,
+                &connection,
+                cli.json,
+            )
+            .await
+        }
+        Command::Invoke {
+            connector,
+            card,
+            input,
+            connection: None,
             fields,
             secret_env,
             grant,
-            allow_loopback,
         } => {
-            if allow_loopback {
-                let routes = std::mem::take(&mut config.network.routes);
-                config.network = crate::NetworkPolicy {
-                    routes,
-                    ..crate::NetworkPolicy::loopback()
-                };
-            }
             let host = Cardhost::new(config).await?;
             let input = read_json_arg(&input, "--input")?;
             let registry = host.registry();
@@ -335,36 +385,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            match host
+            let result = host
                 .invoke(&connector, &card, &input, connection.as_ref())
-                .await
-            {
-                Ok(inv) => {
-                    if cli.json {
-                        println!("{}", serde_json::to_string_pretty(&inv)?);
-                    } else {
-                        println!("{}", serde_json::to_string_pretty(&inv.output)?);
-                        for line in &inv.logs.logs {
-                            eprintln!("[{}] {}", line.level, line.message);
-                        }
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(failed) => {
-                    if cli.json {
-                        println!(
-                            "{}",
-                            json!({"error": failed.error.to_string(), "class": failed.error.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
-                        );
-                    } else {
-                        eprintln!("error: {}", failed.error);
-                        for line in &failed.logs.logs {
-                            eprintln!("[{}] {}", line.level, line.message);
-                        }
-                    }
-                    Ok(ExitCode::FAILURE)
+                .await;
+            print_invocation(&result, cli.json)
+        }
+    }
+}
+
+/// Prints an invocation's output (stdout) or error (stderr) and returns the
+/// exit code.
+pub(crate) fn print_invocation(
+    result: &Result<crate::Invocation, crate::FailedInvocation>,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    match result {
+        Ok(inv) => {
+            if json_output {
+                println!("{}", serde_json::to_string_pretty(inv)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&inv.output)?);
+                for line in &inv.logs.logs {
+                    eprintln!("[{}] {}", line.level, line.message);
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failed) => {
+            if json_output {
+                println!(
+                    "{}",
+                    json!({"error": failed.error.to_string(), "class": failed.error.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
+                );
+            } else {
+                eprintln!("error: {}", failed.error);
+                for line in &failed.logs.logs {
+                    eprintln!("[{}] {}", line.level, line.message);
+                }
+            }
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -400,7 +459,7 @@ pub fn catalog_cards(c: &crate::LoadedConnector) -> Vec<Value> {
     cards
 }
 
-fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -1,0 +1,682 @@
+//! `cardhost connections …`, `cardhost history` and `cardhost invoke
+//! --connection`: the Connections page of cardhost on the command line.
+
+use super::{print_invocation, print_table, read_json_arg};
+use crate::connections::{Connections, CreateConnection, InvokeFailure};
+use crate::store::{self, HistoryFilter, KeySource, SqliteStore, Store, rfc3339};
+use crate::{Cardhost, LoadedConnector, RuntimeConfig, Secret};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Connection commands.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Create a connection. Fields are validated against the connector's
+    /// connection schema; secrets are prompted for (or read from stdin, one
+    /// line each, or from environment variables) and stored encrypted.
+    Create {
+        /// Connector id.
+        connector: String,
+        /// Unique name of the connection.
+        #[arg(long)]
+        name: String,
+        /// A connection field as `key=value` (typed by the schema). Repeatable.
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        field: Vec<String>,
+        /// All fields as JSON (or `@file`); `--field` values are added.
+        #[arg(long)]
+        fields: Option<String>,
+        /// A secret to prompt for (or read from stdin). Repeatable.
+        #[arg(long = "secret", value_name = "NAME")]
+        secret: Vec<String>,
+        /// A secret as `name=ENV_VAR`, read from that variable. Repeatable.
+        #[arg(long = "secret-env", value_name = "NAME=ENV_VAR")]
+        secret_env: Vec<String>,
+        /// Permissions to grant (comma-separated); defaults to the
+        /// connector's default grant.
+        #[arg(long, value_delimiter = ',')]
+        grant: Option<Vec<String>>,
+        /// Auth method id, when the connector has several.
+        #[arg(long)]
+        auth_method: Option<String>,
+    },
+    /// List connections.
+    List,
+    /// Show one connection (secrets show only when they were set).
+    Show {
+        /// Name or id.
+        connection: String,
+    },
+    /// Test a connection (`_authping`): which credential or permission fails.
+    Test {
+        /// Name or id.
+        connection: String,
+    },
+    /// Run the OAuth2 authorization-code flow: prints the authorize URL and
+    /// waits for the provider to redirect to a loopback callback.
+    Authorize {
+        /// Name or id.
+        connection: String,
+        /// Callback port on 127.0.0.1 (0 picks a free one; use the port
+        /// registered with the provider).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// How long to wait for the callback, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Replace what a connection is granted.
+    Grant {
+        /// Name or id.
+        connection: String,
+        /// Permission ids (comma-separated).
+        #[arg(value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+    },
+    /// Replace a connection's fields.
+    SetFields {
+        /// Name or id.
+        connection: String,
+        /// A field as `key=value`. Repeatable; unnamed fields keep their value.
+        #[arg(long = "field", value_name = "KEY=VALUE")]
+        field: Vec<String>,
+        /// All fields as JSON (or `@file`), replacing the current ones.
+        #[arg(long)]
+        fields: Option<String>,
+    },
+    /// Replace one secret (prompted, from stdin, or `--env VAR`). A leaked
+    /// credential should be revoked at the provider and replaced here.
+    SetSecret {
+        /// Name or id.
+        connection: String,
+        /// Secret name.
+        secret: String,
+        /// Read the value from this environment variable.
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Delete a connection, revoking its OAuth token at the provider when
+    /// the provider supports revocation.
+    Delete {
+        /// Name or id.
+        connection: String,
+    },
+    /// Re-encrypt every stored secret under a new master key.
+    RotateKey,
+}
+
+/// Filters of `cardhost history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this connection (name or id).
+    #[arg(long)]
+    connection: Option<String>,
+    /// Only this connector.
+    #[arg(long)]
+    connector: Option<String>,
+    /// Only this card.
+    #[arg(long)]
+    card: Option<String>,
+    /// Only this outcome (`ok` or an error class such as `unauthorized`).
+    #[arg(long)]
+    outcome: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    limit: u32,
+}
+
+fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<SqliteStore>, KeySource)> {
+    let (store, source) = store::open_in(data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    Ok((Arc::new(store), source))
+}
+
+async fn service(config: RuntimeConfig, data_dir: &Path) -> anyhow::Result<Connections> {
+    let (store, _) = open_store(data_dir)?;
+    let host = Arc::new(Cardhost::new(config).await?);
+    Ok(Connections::new(host, store))
+}
+
+/// Converts `key=value` flags to JSON values typed by the connection schema.
+fn typed_fields(
+    loaded: &LoadedConnector,
+    mut base: Value,
+    pairs: &[String],
+) -> anyhow::Result<Value> {
+    if base.is_null() {
+        base = json!({});
+    }
+    let obj = base
+        .as_object_mut()
+        .context("connection fields must be a JSON object")?;
+    let props = loaded.manifest.connection_schema.get("properties");
+    for pair in pairs {
+        let (key, raw) = pair
+            .split_once('=')
+            .with_context(|| format!("--field `{pair}` must be KEY=VALUE"))?;
+        let ty = props
+            .and_then(|p| p.get(key))
+            .and_then(|p| p.get("type"))
+            .and_then(Value::as_str);
+        let value = match ty {
+            Some("boolean") => match raw {
+                "true" | "yes" | "1" => Value::Bool(true),
+                "false" | "no" | "0" => Value::Bool(false),
+                _ => bail!("field `{key}` is a boolean: use true or false, not `{raw}`"),
+            },
+            Some("integer") | Some("number") => serde_json::from_str(raw)
+                .ok()
+                .filter(Value::is_number)
+                .with_context(|| format!("field `{key}` is a number, not `{raw}`"))?,
+            _ => Value::String(raw.to_string()),
+        };
+        obj.insert(key.to_string(), value);
+    }
+    Ok(base)
+}
+
+fn read_secret(name: &str, title: &str) -> anyhow::Result<Secret> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{title} ({name}): "))
+            .with_context(|| format!("reading secret `{name}`"))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .with_context(|| format!("reading secret `{name}` from stdin"))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    Ok(Secret::new(value))
+}
+
+fn env_secret(pair: &str) -> anyhow::Result<(String, Secret)> {
+    let (name, var) = pair
+        .split_once('=')
+        .with_context(|| format!("--secret-env `{pair}` must be NAME=ENV_VAR"))?;
+    let value = std::env::var(var).with_context(|| {
+        format!("environment variable `{var}` (for secret `{name}`) is not set")
+    })?;
+    Ok((name.to_string(), Secret::new(value)))
+}
+
+fn show_json(view: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(view)?);
+    Ok(())
+}
+
+fn print_connection(view: &crate::connections::ConnectionView) {
+    let r = &view.record;
+    println!("{} ({})", r.name, r.id);
+    println!("  connector    {} {}", r.connector, r.connector_version);
+    if let Some(m) = &r.auth_method {
+        println!("  auth method  {m}");
+    }
+    match &r.state_message {
+        Some(m) => println!("  state        {} — {m}", r.state),
+        None => println!("  state        {}", r.state),
+    }
+    println!("  granted      {}", r.granted.join(", "));
+    if let Some(fields) = r.fields.as_object() {
+        for (k, v) in fields {
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            println!("  field        {k} = {v}");
+        }
+    }
+    for s in &view.secrets {
+        println!(
+            "  secret       {} = •••• (set {})",
+            s.name,
+            rfc3339(s.set_at)
+        );
+    }
+    println!("  created      {}", rfc3339(r.created_at));
+    println!("  updated      {}", rfc3339(r.updated_at));
+}
+
+/// Runs a `connections` subcommand.
+pub async fn run(
+    command: ConnectionsCommand,
+    config: RuntimeConfig,
+    data_dir: &Path,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    if let ConnectionsCommand::RotateKey = command {
+        let (store, source) = open_store(data_dir)?;
+        let (n, id) =
+            store::rotate_key_in(&store, &source, data_dir).map_err(|e| anyhow::anyhow!(e))?;
+        if json_output {
+            show_json(&json!({"reencrypted": n, "key_id": id}))?;
+        } else {
+            println!("re-encrypted {n} secret values under key {id}");
+            if source == KeySource::Env {
+                println!(
+                    "now set {} to the new key (from {})",
+                    store::MASTER_KEY_ENV,
+                    store::NEW_MASTER_KEY_ENV
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let conns = service(config, data_dir).await?;
+    match command {
+        ConnectionsCommand::Create {
+            connector,
+            name,
+            field,
+            fields,
+            secret,
+            secret_env,
+            grant,
+            auth_method,
+        } => {
+            let registry = conns.host().registry();
+            let loaded = registry.get(&connector).with_context(|| {
+                format!("no connector `{connector}` is loaded (see `cardhost connectors`)")
+            })?;
+            let base = match &fields {
+                Some(f) => read_json_arg(f, "--fields")?,
+                None => Value::Null,
+            };
+            let fields = typed_fields(loaded, base, &field)?;
+            let mut secrets = BTreeMap::new();
+            let titles: HashMap<&str, &str> = loaded
+                .manifest
+                .raw
+                .auth_methods
+                .iter()
+                .flat_map(|m| m.secrets.iter())
+                .map(|s| (s.name.as_str(), s.title.as_str()))
+                .collect();
+            for name in &secret {
+                let title = titles.get(name.as_str()).copied().unwrap_or(name);
+                secrets.insert(name.clone(), read_secret(name, title)?);
+            }
+            for pair in &secret_env {
+                let (name, value) = env_secret(pair)?;
+                secrets.insert(name, value);
+            }
+            let record = conns.create(CreateConnection {
+                connector,
+                name,
+                fields,
+                secrets,
+                grant,
+                auth_method,
+            })?;
+            if json_output {
+                show_json(&conns.show(&record.id)?)?;
+            } else {
+                println!(
+                    "created connection {} ({}), {}",
+                    record.name, record.id, record.state
+                );
+                if let Some(m) = &record.state_message {
+                    println!("  {m}: cardhost connections authorize {:?}", record.name);
+                } else {
+                    println!("  test it: cardhost connections test {:?}", record.name);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::List => {
+            let list = conns.list()?;
+            if json_output {
+                show_json(&json!({"connections": list}))?;
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|v| {
+                        let r = &v.record;
+                        vec![
+                            r.name.clone(),
+                            r.id.clone(),
+                            r.connector.clone(),
+                            r.state.to_string(),
+                            r.granted.join(","),
+                            v.secrets
+                                .iter()
+                                .map(|s| format!("{}=••••", s.name))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["NAME", "ID", "CONNECTOR", "STATE", "GRANTED", "SECRETS"],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::Show { connection } => {
+            let view = conns.show(&connection)?;
+            if json_output {
+                show_json(&view)?;
+            } else {
+                print_connection(&view);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::Test { connection } => match conns.test(&connection).await {
+            Ok(report) => {
+                if json_output {
+                    show_json(&report)?;
+                } else {
+                    println!(
+                        "{}: {}",
+                        if report.ok { "ok" } else { "FAILED" },
+                        report.summary
+                    );
+                    for c in &report.checks {
+                        println!(
+                            "  [{}] {}: {}",
+                            if c.ok { "ok" } else { "fail" },
+                            c.name,
+                            c.detail
+                        );
+                    }
+                }
+                Ok(if report.ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
+            }
+            Err(InvokeFailure::Connection(e)) => Err(e.into()),
+            Err(InvokeFailure::Invocation(f)) => bail!("the connection test failed: {}", f.error),
+        },
+        ConnectionsCommand::Authorize {
+            connection,
+            port,
+            no_browser,
+            timeout,
+        } => {
+            let record = authorize(
+                Arc::new(conns),
+                &connection,
+                port,
+                !no_browser,
+                Duration::from_secs(timeout),
+            )
+            .await?;
+            if json_output {
+                show_json(&record)?;
+            } else {
+                println!("authorized: connection {} is {}", record.name, record.state);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::Grant {
+            connection,
+            permissions,
+        } => {
+            let record = conns.grant(&connection, &permissions)?;
+            if json_output {
+                show_json(&record)?;
+            } else {
+                println!("{} is granted: {}", record.name, record.granted.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::SetFields {
+            connection,
+            field,
+            fields,
+        } => {
+            let current = conns.show(&connection)?.record;
+            let registry = conns.host().registry();
+            let loaded = registry
+                .get(&current.connector)
+                .with_context(|| format!("no connector `{}` is loaded", current.connector))?;
+            let base = match &fields {
+                Some(f) => read_json_arg(f, "--fields")?,
+                None => current.fields.clone(),
+            };
+            let fields = typed_fields(loaded, base, &field)?;
+            let record = conns.update_fields(&connection, &fields)?;
+            if json_output {
+                show_json(&record)?;
+            } else {
+                println!("updated the fields of {}", record.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::SetSecret {
+            connection,
+            secret,
+            env,
+        } => {
+            let value = match env {
+                Some(var) => Secret::new(
+                    std::env::var(&var)
+                        .with_context(|| format!("environment variable `{var}` is not set"))?,
+                ),
+                None => read_secret(&secret, &secret)?,
+            };
+            conns.set_secret(&connection, &secret, &value)?;
+            if !json_output {
+                println!("replaced secret {secret} of {connection}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::Delete { connection } => {
+            let deleted = conns.delete(&connection).await?;
+            if json_output {
+                show_json(&deleted)?;
+            } else {
+                println!("deleted {}", deleted.id);
+                match (deleted.revoked, &deleted.revocation_error) {
+                    (Some(true), _) => println!("  its token was revoked at the provider"),
+                    (Some(false), Some(e)) => {
+                        eprintln!("  warning: revoking its token at the provider failed: {e}")
+                    }
+                    _ => {}
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::RotateKey => unreachable!("handled above"),
+    }
+}
+
+/// What the loopback callback saw.
+type CallbackResult = Result<crate::store::ConnectionRecord, String>;
+
+/// Runs the authorization-code flow with a loopback callback (RFC 8252).
+async fn authorize(
+    conns: Arc<Connections>,
+    connection: &str,
+    port: u16,
+    open_browser: bool,
+    timeout: Duration,
+) -> anyhow::Result<crate::store::ConnectionRecord> {
+    use axum::extract::{Query, State};
+    use axum::response::Html;
+    use axum::routing::get;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} for the callback"))?;
+    let redirect_uri = format!(
+        "http://127.0.0.1:{}/callback",
+        listener.local_addr()?.port()
+    );
+    let start = conns.begin_authorization(connection, &redirect_uri)?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<CallbackResult>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+
+    type CallbackState = (
+        Arc<Connections>,
+        Arc<Mutex<Option<tokio::sync::oneshot::Sender<CallbackResult>>>>,
+    );
+    async fn callback(
+        State((conns, tx)): State<CallbackState>,
+        Query(params): Query<HashMap<String, String>>,
+    ) -> Html<String> {
+        let outcome: CallbackResult = match (params.get("code"), params.get("state")) {
+            _ if params.contains_key("error") => Err(format!(
+                "the provider refused: {} {}",
+                params["error"],
+                params.get("error_description").cloned().unwrap_or_default()
+            )),
+            (Some(code), Some(state)) => conns
+                .complete_authorization(state, code)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Err("the callback has no `code` and `state`".into()),
+        };
+        let page = match &outcome {
+            Ok(r) => format!(
+                "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>",
+                html_escape(&r.name)
+            ),
+            Err(e) => format!("<h1>Authorization failed</h1><p>{}</p>", html_escape(e)),
+        };
+        // A forged or stale callback does not end the wait; a real answer does.
+        let stale = matches!(&outcome, Err(e) if e.contains("`state`"));
+        if stale {
+            eprintln!("ignored a callback: {}", outcome.as_ref().unwrap_err());
+        } else if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(outcome);
+        }
+        Html(page)
+    }
+
+    let app = axum::Router::new()
+        .route("/callback", get(callback))
+        .with_state((conns.clone(), tx));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    println!("Open this URL to authorize the connection:");
+    println!("{}", start.url);
+    println!("Waiting for the callback on {redirect_uri} …");
+    if open_browser
+        && (std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some())
+    {
+        let _ = std::process::Command::new("xdg-open")
+            .arg(&start.url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let result = tokio::time::timeout(timeout, rx).await;
+    server.abort();
+    match result {
+        Ok(Ok(Ok(record))) => Ok(record),
+        Ok(Ok(Err(e))) => bail!("authorization failed: {e}"),
+        Ok(Err(_)) => bail!("the callback server stopped"),
+        Err(_) => bail!(
+            "no callback within {}s: run `cardhost connections authorize` again",
+            timeout.as_secs()
+        ),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `cardhost invoke CONNECTOR CARD --connection NAME`.
+pub async fn invoke(
+    config: RuntimeConfig,
+    data_dir: &Path,
+    connector: &str,
+    card: &str,
+    input: &Value,
+    connection: &str,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    let conns = service(config, data_dir).await?;
+    let record = conns.show(connection)?.record;
+    if record.connector != connector {
+        bail!(
+            "connection `{}` is a `{}` connection, not `{connector}`",
+            record.name,
+            record.connector
+        );
+    }
+    match conns.invoke(&record.id, card, input).await {
+        Ok(inv) => print_invocation(&Ok(inv), json_output),
+        Err(InvokeFailure::Invocation(f)) => print_invocation(&Err(*f), json_output),
+        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+    }
+}
+
+/// `cardhost history`.
+pub fn history(args: HistoryArgs, data_dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
+    let (store, _) = open_store(data_dir)?;
+    let connection_id = match &args.connection {
+        Some(c) => Some(store.connection(c)?.id),
+        None => None,
+    };
+    let names: HashMap<String, String> = store
+        .list_connections()?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
+    let records = store.history(&HistoryFilter {
+        connection_id,
+        connector: args.connector,
+        card: args.card,
+        outcome: args.outcome,
+        since_ms: None,
+        limit: Some(args.limit),
+    })?;
+    if json_output {
+        show_json(&json!({"invocations": records}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                rfc3339(r.started_at_ms / 1000),
+                r.connection_id
+                    .as_ref()
+                    .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                    .unwrap_or_else(|| "-".into()),
+                format!("{}/{}", r.connector, r.card),
+                r.outcome.clone(),
+                format!("{}ms", r.duration_ms),
+                format!("{} ({} retried)", r.upstream_requests, r.retries),
+                r.error
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(80)
+                    .collect(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "STARTED",
+            "CONNECTION",
+            "CARD",
+            "OUTCOME",
+            "TIME",
+            "REQUESTS",
+            "ERROR",
+        ],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,888 @@
+//! Stored connections: create, open, test, authorize, invoke, delete.
+//!
+//! [`Connections`] joins the runtime ([`Cardhost`]) and a [`Store`]. It is
+//! the one place the CLI and the server go through, so both validate the
+//! same way and record the same history.
+//!
+//! An opened connection is kept live (with its OAuth token manager) until
+//! the stored record changes, so concurrent invocations on one connection
+//! share one token manager and refresh once.
+
+use crate::broker::Redactor;
+use crate::credentials::{ConnectionCredentials, Secret, TokenSet, TokenSink};
+use crate::invoke::{FailedInvocation, Invocation, InvokeError};
+use crate::manifest::{self, SchemaViolation};
+use crate::registry::LoadedConnector;
+use crate::store::{
+    ConnectionRecord, ConnectionState, InvocationRecord, NewConnection, PendingAuthorization,
+    SecretInfo, Store, StoreError, now_ms, now_secs,
+};
+use crate::{Cardhost, Connection, wit};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// How long an authorization flow may wait for its callback.
+pub const AUTHORIZATION_TTL_SECS: i64 = 600;
+
+/// Card name under which connection tests are recorded in history.
+pub const AUTHPING: &str = "_authping";
+
+/// Why a connection operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// No such connector is loaded.
+    #[error("no connector `{0}` is loaded")]
+    UnknownConnector(String),
+    /// The connection fields do not match the connector's schema.
+    #[error("invalid connection fields for `{connector}`: {}", list(violations))]
+    InvalidFields {
+        /// Connector id.
+        connector: String,
+        /// Each problem with its JSON pointer.
+        violations: Vec<SchemaViolation>,
+    },
+    /// Something else in the request is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The connection exists but cannot be used now.
+    #[error("connection `{name}` is {state}: {message}")]
+    NotReady {
+        /// Connection name.
+        name: String,
+        /// Its state.
+        state: ConnectionState,
+        /// Why.
+        message: String,
+    },
+    /// The authorization flow failed.
+    #[error("authorization failed: {0}")]
+    Authorization(String),
+    /// The store failed or has no such connection.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn list(violations: &[SchemaViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why a stored-connection invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeFailure {
+    /// The connection could not be opened (nothing was run).
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The invocation ran and failed (it is in the history).
+    #[error("{0}")]
+    Invocation(Box<FailedInvocation>),
+}
+
+/// A request to create a connection.
+#[derive(Debug, Clone, Default)]
+pub struct CreateConnection {
+    /// Connector id.
+    pub connector: String,
+    /// Unique name.
+    pub name: String,
+    /// Non-secret fields (schema defaults are filled in).
+    pub fields: Value,
+    /// Secrets by name.
+    pub secrets: BTreeMap<String, Secret>,
+    /// Permissions to grant; `None` grants the connector's defaults.
+    pub grant: Option<Vec<String>>,
+    /// Auth method id; `None` picks the connector's first.
+    pub auth_method: Option<String>,
+}
+
+/// A connection as listed: its record and which secrets are set.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionView {
+    /// The stored record.
+    #[serde(flatten)]
+    pub record: ConnectionRecord,
+    /// Secrets set, never their values.
+    pub secrets: Vec<SecretInfo>,
+}
+
+/// The start of an authorization-code flow.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizationStart {
+    /// Where to send the user.
+    pub url: String,
+    /// The `state` the callback must carry.
+    pub state: String,
+}
+
+/// What deleting a connection did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deleted {
+    /// The deleted connection.
+    pub id: String,
+    /// Whether a token was revoked at the provider (`None`: nothing to revoke
+    /// or no revocation endpoint).
+    pub revoked: Option<bool>,
+    /// Why revocation failed, if it did (the connection is deleted anyway).
+    pub revocation_error: Option<String>,
+}
+
+/// Connections of one store, served by one runtime.
+pub struct Connections {
+    host: Arc<Cardhost>,
+    store: Arc<dyn Store>,
+    live: Mutex<HashMap<String, LiveConnection>>,
+}
+
+struct LiveConnection {
+    revision: i64,
+    connector_version: String,
+    connection: Arc<Connection>,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections").finish_non_exhaustive()
+    }
+}
+
+/// Saves a connection's tokens to the store, and marks it when the
+/// provider refuses its grant.
+struct StoreSink {
+    store: Arc<dyn Store>,
+    id: String,
+}
+
+impl TokenSink for StoreSink {
+    fn save(&self, tokens: &TokenSet) -> Result<(), String> {
+        self.store
+            .save_tokens(&self.id, tokens)
+            .map_err(|e| e.to_string())
+    }
+
+    fn needs_reauthorization(&self, reason: &str) {
+        if let Err(e) = self.store.set_state(
+            &self.id,
+            ConnectionState::NeedsReauthorization,
+            Some(reason),
+        ) {
+            tracing::error!(connection = %self.id, "cannot mark the connection for reauthorization: {e}");
+        }
+    }
+
+    fn load(&self) -> Option<TokenSet> {
+        self.store.tokens(&self.id).ok()
+    }
+}
+
+fn auth_method<'a>(
+    loaded: &'a LoadedConnector,
+    id: Option<&str>,
+) -> Result<&'a wit::AuthMethod, ConnectionError> {
+    let methods = &loaded.manifest.raw.auth_methods;
+    match id {
+        Some(id) => methods.iter().find(|m| m.id == id).ok_or_else(|| {
+            ConnectionError::Invalid(format!(
+                "connector `{}` has no auth method `{id}` (it has: {})",
+                loaded.manifest.id(),
+                methods
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }),
+        None => methods.first().ok_or_else(|| {
+            ConnectionError::Invalid(format!(
+                "connector `{}` declares no auth method",
+                loaded.manifest.id()
+            ))
+        }),
+    }
+}
+
+/// Fills in top-level `default`s of the connection schema.
+fn with_defaults(schema: &Value, fields: &Value) -> Value {
+    let mut fields = match fields {
+        Value::Null => Value::Object(Default::default()),
+        other => other.clone(),
+    };
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        fields.as_object_mut(),
+    ) {
+        for (name, prop) in props {
+            if let Some(default) = prop.get("default")
+                && !obj.contains_key(name)
+            {
+                obj.insert(name.clone(), default.clone());
+            }
+        }
+    }
+    fields
+}
+
+fn check_name(name: &str) -> Result<(), ConnectionError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with("conn_")
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectionError::Invalid(format!(
+            "connection name `{name}` is not valid: use 1 to 100 letters, digits, spaces, `-`, `_` or `.`, not starting with `conn_`"
+        )))
+    }
+}
+
+fn check_secret_value(name: &str, value: &Secret) -> Result<(), ConnectionError> {
+    let v = value.expose();
+    if v.is_empty() {
+        return Err(ConnectionError::Invalid(format!(
+            "secret `{name}` is empty"
+        )));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ConnectionError::Invalid(format!(
+            "secret `{name}` contains a control character (a pasted newline?)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_grant(loaded: &LoadedConnector, grant: &[String]) -> Result<(), ConnectionError> {
+    for id in grant {
+        if !loaded.manifest.permissions.contains_key(id) {
+            let mut known: Vec<&str> = loaded
+                .manifest
+                .permissions
+                .keys()
+                .map(String::as_str)
+                .collect();
+            known.sort_unstable();
+            return Err(ConnectionError::Invalid(format!(
+                "connector `{}` has no permission `{id}` (it has: {})",
+                loaded.manifest.id(),
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_authorization_code(method: &wit::AuthMethod) -> bool {
+    matches!(method.scheme, wit::AuthScheme::Oauth2AuthorizationCode(_))
+}
+
+fn pkce_pair() -> (String, String) {
+    let verifier = B64URL.encode(rand::random::<[u8; 48]>());
+    let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+impl Connections {
+    /// Connections of `store`, run by `host`.
+    pub fn new(host: Arc<Cardhost>, store: Arc<dyn Store>) -> Self {
+        Self {
+            host,
+            store,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The runtime.
+    pub fn host(&self) -> &Arc<Cardhost> {
+        &self.host
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn loaded(&self, connector: &str) -> Result<Arc<LoadedConnector>, ConnectionError> {
+        self.host
+            .registry()
+            .get(connector)
+            .cloned()
+            .ok_or_else(|| ConnectionError::UnknownConnector(connector.to_string()))
+    }
+
+    fn forget(&self, id: &str) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Validates and stores a new connection. Connections using the
+    /// authorization-code grant start as needing authorization.
+    pub fn create(&self, req: CreateConnection) -> Result<ConnectionRecord, ConnectionError> {
+        check_name(&req.name)?;
+        let loaded = self.loaded(&req.connector)?;
+        let fields = with_defaults(&loaded.manifest.connection_schema, &req.fields);
+        loaded
+            .manifest
+            .check_connection_fields(&fields)
+            .map_err(|violations| ConnectionError::InvalidFields {
+                connector: req.connector.clone(),
+                violations,
+            })?;
+        let method = auth_method(&loaded, req.auth_method.as_deref())?;
+        for (name, value) in &req.secrets {
+            if !method.secrets.iter().any(|s| &s.name == name) {
+                return Err(ConnectionError::Invalid(format!(
+                    "auth method `{}` of `{}` has no secret `{name}` (it has: {})",
+                    method.id,
+                    req.connector,
+                    method
+                        .secrets
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            check_secret_value(name, value)?;
+        }
+        let missing: Vec<String> = method
+            .secrets
+            .iter()
+            .filter(|s| !s.optional && !req.secrets.contains_key(&s.name))
+            // A client id may be a connection field instead of a secret.
+            .filter(|s| {
+                crate::credentials::secret_or_field(&req.secrets, &fields, &s.name).is_none()
+            })
+            .map(|s| format!("`{}` ({})", s.name, s.title))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConnectionError::Invalid(format!(
+                "missing secret{} for `{}`: {}",
+                if missing.len() == 1 { "" } else { "s" },
+                req.connector,
+                missing.join(", ")
+            )));
+        }
+        let granted = match req.grant {
+            Some(g) => {
+                check_grant(&loaded, &g)?;
+                g
+            }
+            None => Cardhost::default_grant(&loaded),
+        };
+        let (state, state_message) = if is_authorization_code(method) {
+            (
+                ConnectionState::NeedsReauthorization,
+                Some("not authorized yet: run the authorization flow".to_string()),
+            )
+        } else {
+            (ConnectionState::Ready, None)
+        };
+        Ok(self.store.create_connection(NewConnection {
+            name: req.name,
+            connector: req.connector,
+            connector_version: loaded.manifest.raw.version.clone(),
+            auth_method: Some(method.id.clone()),
+            fields,
+            granted,
+            state,
+            state_message,
+            secrets: req.secrets,
+        })?)
+    }
+
+    /// All connections with their secret names.
+    pub fn list(&self) -> Result<Vec<ConnectionView>, ConnectionError> {
+        self.store
+            .list_connections()?
+            .into_iter()
+            .map(|record| {
+                let secrets = self.store.secret_info(&record.id)?;
+                Ok(ConnectionView { record, secrets })
+            })
+            .collect()
+    }
+
+    /// One connection with its secret names.
+    pub fn show(&self, id_or_name: &str) -> Result<ConnectionView, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let secrets = self.store.secret_info(&record.id)?;
+        Ok(ConnectionView { record, secrets })
+    }
+
+    /// Replaces a connection's fields, validated like at creation.
+    pub fn update_fields(
+        &self,
+        id_or_name: &str,
+        fields: &Value,
+    ) -> Result<ConnectionRecord, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        let fields = with_defaults(&loaded.manifest.connection_schema, fields);
+        loaded
+            .manifest
+            .check_connection_fields(&fields)
+            .map_err(|violations| ConnectionError::InvalidFields {
+                connector: record.connector.clone(),
+                violations,
+            })?;
+        self.store
+            .update_fields(&record.id, &fields, &loaded.manifest.raw.version)?;
+        self.forget(&record.id);
+        Ok(self.store.connection(&record.id)?)
+    }
+
+    /// Replaces one secret (e.g. a rotated API key or client secret).
+    pub fn set_secret(
+        &self,
+        id_or_name: &str,
+        name: &str,
+        value: &Secret,
+    ) -> Result<(), ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        if !method.secrets.iter().any(|s| s.name == name) {
+            return Err(ConnectionError::Invalid(format!(
+                "auth method `{}` of `{}` has no secret `{name}`",
+                method.id, record.connector
+            )));
+        }
+        check_secret_value(name, value)?;
+        self.store.set_secret(&record.id, name, value)?;
+        self.forget(&record.id);
+        Ok(())
+    }
+
+    /// Replaces what a connection is granted.
+    pub fn grant(
+        &self,
+        id_or_name: &str,
+        granted: &[String],
+    ) -> Result<ConnectionRecord, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        check_grant(&loaded, granted)?;
+        self.store.set_grant(&record.id, granted)?;
+        self.forget(&record.id);
+        Ok(self.store.connection(&record.id)?)
+    }
+
+    /// Deletes a connection, first revoking its token at the provider when
+    /// the connector declares a revocation endpoint.
+    pub async fn delete(&self, id_or_name: &str) -> Result<Deleted, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let mut deleted = Deleted {
+            id: record.id.clone(),
+            revoked: None,
+            revocation_error: None,
+        };
+        if let Ok(loaded) = self.loaded(&record.connector)
+            && let Ok(method) = auth_method(&loaded, record.auth_method.as_deref())
+        {
+            let oauth = match &method.scheme {
+                wit::AuthScheme::Oauth2ClientCredentials(o) => Some(o),
+                wit::AuthScheme::Oauth2AuthorizationCode(ac) => Some(&ac.oauth2),
+                _ => None,
+            };
+            if let Some(template) = oauth.and_then(|o| o.revocation_url.as_ref()) {
+                match self.revoke(&record, &loaded, template).await {
+                    Ok(revoked) => deleted.revoked = Some(revoked),
+                    Err(e) => {
+                        deleted.revoked = Some(false);
+                        deleted.revocation_error = Some(e);
+                    }
+                }
+            }
+        }
+        self.store.delete_connection(&record.id)?;
+        self.forget(&record.id);
+        Ok(deleted)
+    }
+
+    async fn revoke(
+        &self,
+        record: &ConnectionRecord,
+        loaded: &LoadedConnector,
+        template: &str,
+    ) -> Result<bool, String> {
+        let secrets = self.store.secrets(&record.id).map_err(|e| e.to_string())?;
+        let tokens = self.store.tokens(&record.id).map_err(|e| e.to_string())?;
+        if tokens.access_token.is_none() && tokens.refresh_token.is_none() {
+            return Ok(false);
+        }
+        let env = loaded
+            .manifest
+            .environment_for(&record.fields)
+            .map_err(|e| e.message)?;
+        let lookup = |n: &str| secrets.get(n).map(|s| s.expose().to_string());
+        let url = manifest::render_secret_template(template, &record.fields, &env.vars, &lookup)?;
+        let url = url::Url::parse(&url).map_err(|e| format!("revocation URL: {e}"))?;
+        let credentials = self.host.credentials(
+            loaded,
+            record.auth_method.as_deref(),
+            &record.fields,
+            secrets,
+            tokens,
+            None,
+        )?;
+        let Some(manager) = credentials.tokens() else {
+            return Ok(false);
+        };
+        manager.revoke(self.host.broker().transport(), &url).await
+    }
+
+    /// Opens a ready connection for invocation, reusing the live one while
+    /// the stored record is unchanged.
+    pub fn open(&self, id_or_name: &str) -> Result<Arc<Connection>, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        if record.state != ConnectionState::Ready {
+            self.forget(&record.id);
+            return Err(ConnectionError::NotReady {
+                name: record.name,
+                state: record.state,
+                message: record
+                    .state_message
+                    .unwrap_or_else(|| "no reason recorded".into()),
+            });
+        }
+        let loaded = self.loaded(&record.connector)?;
+        let version = loaded.manifest.raw.version.clone();
+        {
+            let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = live.get(&record.id)
+                && l.revision == record.revision
+                && l.connector_version == version
+            {
+                return Ok(l.connection.clone());
+            }
+        }
+        let credentials = self.credentials(&record, &loaded)?;
+        let connection = Arc::new(Connection {
+            id: Some(record.id.clone()),
+            connector: record.connector.clone(),
+            fields: record.fields.clone(),
+            granted: record.granted.clone(),
+            credentials: Some(Arc::new(credentials)),
+        });
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        // A concurrent open may have won: keep one manager per connection.
+        if let Some(l) = live.get(&record.id)
+            && l.revision == record.revision
+            && l.connector_version == version
+        {
+            return Ok(l.connection.clone());
+        }
+        live.insert(
+            record.id.clone(),
+            LiveConnection {
+                revision: record.revision,
+                connector_version: version,
+                connection: connection.clone(),
+            },
+        );
+        Ok(connection)
+    }
+
+    fn credentials(
+        &self,
+        record: &ConnectionRecord,
+        loaded: &LoadedConnector,
+    ) -> Result<ConnectionCredentials, ConnectionError> {
+        let secrets = self.store.secrets(&record.id)?;
+        let tokens = self.store.tokens(&record.id)?;
+        let sink: Arc<dyn TokenSink> = Arc::new(StoreSink {
+            store: self.store.clone(),
+            id: record.id.clone(),
+        });
+        self.host
+            .credentials(
+                loaded,
+                record.auth_method.as_deref(),
+                &record.fields,
+                secrets,
+                tokens,
+                Some(sink),
+            )
+            .map_err(ConnectionError::Invalid)
+    }
+
+    /// Runs `card` on a stored connection and records it in the history.
+    pub async fn invoke(
+        &self,
+        id_or_name: &str,
+        card: &str,
+        input: &Value,
+    ) -> Result<Invocation, InvokeFailure> {
+        let connection = self.open(id_or_name)?;
+        let started_at_ms = now_ms();
+        let result = self
+            .host
+            .invoke(&connection.connector, card, input, Some(&connection))
+            .await;
+        self.record(&connection, card, started_at_ms, &result);
+        result.map_err(|f| InvokeFailure::Invocation(Box::new(f)))
+    }
+
+    fn record(
+        &self,
+        connection: &Connection,
+        card: &str,
+        started_at_ms: i64,
+        result: &Result<Invocation, FailedInvocation>,
+    ) {
+        let (id, duration_ms, journal, outcome, error) = match result {
+            Ok(inv) => (
+                &inv.id,
+                inv.duration_ms,
+                &inv.journal,
+                "ok".to_string(),
+                None,
+            ),
+            Err(f) => (
+                &f.id,
+                f.duration_ms,
+                &f.journal,
+                f.error.class().to_string(),
+                Some(f.error.to_string()),
+            ),
+        };
+        let redactor = Redactor::new(
+            connection
+                .credentials
+                .as_ref()
+                .map(|c| c.secret_values())
+                .unwrap_or_default(),
+        );
+        let record = InvocationRecord {
+            id: id.clone(),
+            connection_id: connection.id.clone(),
+            connector: connection.connector.clone(),
+            card: card.to_string(),
+            started_at_ms,
+            duration_ms,
+            outcome,
+            error: error.map(|e| redactor.redact(&e)),
+            upstream_requests: journal.calls.iter().map(|c| c.attempts).sum(),
+            retries: journal
+                .calls
+                .iter()
+                .map(|c| c.attempts.saturating_sub(1))
+                .sum(),
+        };
+        if let Err(e) = self.store.record_invocation(&record) {
+            tracing::error!(invocation = %record.id, "cannot record the invocation: {e}");
+        }
+    }
+
+    /// Runs the connector's connection test (`_authping`) and records it.
+    /// A connection needing authorization is reported, not tested.
+    pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, InvokeFailure> {
+        let connection = self.open(id_or_name)?;
+        let started_at_ms = now_ms();
+        let started = std::time::Instant::now();
+        let result = self.host.test_connection(&connection).await;
+        let as_invocation = match &result {
+            Ok(report) => {
+                let failed = !report.ok;
+                let inv = Invocation {
+                    id: crate::invoke::new_invocation_id(),
+                    connector: connection.connector.clone(),
+                    connector_version: String::new(),
+                    card: AUTHPING.into(),
+                    connection: connection.id.clone(),
+                    output: Value::Null,
+                    logs: Default::default(),
+                    journal: Default::default(),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                };
+                if failed {
+                    Err(FailedInvocation {
+                        id: inv.id,
+                        error: InvokeError::Connection {
+                            connector: connection.connector.clone(),
+                            message: report.summary.clone(),
+                        },
+                        logs: Default::default(),
+                        journal: Default::default(),
+                        duration_ms: inv.duration_ms,
+                    })
+                } else {
+                    Ok(inv)
+                }
+            }
+            Err(f) => Err(FailedInvocation {
+                id: f.id.clone(),
+                error: InvokeError::Host {
+                    connector: connection.connector.clone(),
+                    card: AUTHPING.into(),
+                    message: f.error.to_string(),
+                },
+                logs: Default::default(),
+                journal: f.journal.clone(),
+                duration_ms: f.duration_ms,
+            }),
+        };
+        self.record(&connection, AUTHPING, started_at_ms, &as_invocation);
+        result.map_err(|f| InvokeFailure::Invocation(Box::new(f)))
+    }
+
+    /// Starts the authorization-code flow for a connection: returns the URL
+    /// to send the user to. The flow completes in
+    /// [`Connections::complete_authorization`] when the provider redirects
+    /// to `redirect_uri` with the code and `state`.
+    pub fn begin_authorization(
+        &self,
+        id_or_name: &str,
+        redirect_uri: &str,
+    ) -> Result<AuthorizationStart, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        let wit::AuthScheme::Oauth2AuthorizationCode(ac) = &method.scheme else {
+            return Err(ConnectionError::Invalid(format!(
+                "connection `{}` uses auth method `{}`, which has no authorization flow",
+                record.name, method.id
+            )));
+        };
+        let secrets = self.store.secrets(&record.id)?;
+        let env = loaded
+            .manifest
+            .environment_for(&record.fields)
+            .map_err(|e| ConnectionError::Invalid(e.message))?;
+        let lookup = |n: &str| secrets.get(n).map(|s| s.expose().to_string());
+        let client = crate::oauth_client(&ac.oauth2, &record.fields, &env.vars, &secrets)
+            .map_err(ConnectionError::Invalid)?;
+        let authorize =
+            manifest::render_secret_template(&ac.authorize_url, &record.fields, &env.vars, &lookup)
+                .map_err(ConnectionError::Invalid)?;
+        let mut url = url::Url::parse(&authorize).map_err(|e| {
+            ConnectionError::Invalid(format!("authorize URL `{authorize}` is not a URL: {e}"))
+        })?;
+        let (verifier, challenge) = pkce_pair();
+        let state = B64URL.encode(rand::random::<[u8; 24]>());
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &client.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("state", &state)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            if !client.scopes.is_empty() {
+                q.append_pair("scope", &client.scopes.join(" "));
+            }
+            for (k, v) in &ac.authorize_params {
+                let v = manifest::render_secret_template(v, &record.fields, &env.vars, &lookup)
+                    .map_err(ConnectionError::Invalid)?;
+                q.append_pair(k, &v);
+            }
+        }
+        self.store
+            .put_pending_authorization(&PendingAuthorization {
+                state: state.clone(),
+                connection_id: record.id.clone(),
+                verifier: Secret::new(verifier),
+                redirect_uri: redirect_uri.to_string(),
+                created_at: now_secs(),
+            })?;
+        Ok(AuthorizationStart {
+            url: url.to_string(),
+            state,
+        })
+    }
+
+    /// Completes an authorization flow from the provider's callback: checks
+    /// `state` (single use, 10 minutes), exchanges the code with its PKCE
+    /// verifier, saves the tokens and marks the connection ready.
+    pub async fn complete_authorization(
+        &self,
+        state: &str,
+        code: &str,
+    ) -> Result<ConnectionRecord, ConnectionError> {
+        let pending = self
+            .store
+            .take_pending_authorization(state, AUTHORIZATION_TTL_SECS)?
+            .ok_or_else(|| {
+                ConnectionError::Authorization(
+                    "unknown, used or expired `state`: start the authorization again".into(),
+                )
+            })?;
+        let record = self.store.connection(&pending.connection_id)?;
+        let loaded = self.loaded(&record.connector)?;
+        let credentials = self.credentials(&record, &loaded)?;
+        let manager = credentials.tokens().ok_or_else(|| {
+            ConnectionError::Invalid(format!("connection `{}` does not use OAuth2", record.name))
+        })?;
+        manager
+            .exchange_code(
+                self.host.broker().transport(),
+                code,
+                pending.verifier.expose(),
+                &pending.redirect_uri,
+            )
+            .await
+            .map_err(|e| ConnectionError::Authorization(e.to_string()))?;
+        self.store
+            .set_state(&record.id, ConnectionState::Ready, None)?;
+        self.forget(&record.id);
+        Ok(self.store.connection(&record.id)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_fill_only_missing_fields() {
+        let schema = json!({"properties": {
+            "token_url": {"type": "string", "default": "https://id.example/token"},
+            "base_url": {"type": "string"}
+        }});
+        assert_eq!(
+            with_defaults(&schema, &json!({"base_url": "https://api"})),
+            json!({"base_url": "https://api", "token_url": "https://id.example/token"})
+        );
+        assert_eq!(
+            with_defaults(&schema, &json!({"token_url": "https://mine"})),
+            json!({"token_url": "https://mine"})
+        );
+        assert_eq!(
+            with_defaults(&schema, &Value::Null),
+            json!({"token_url": "https://id.example/token"})
+        );
+    }
+
+    #[test]
+    fn names_and_secret_values_are_checked() {
+        assert!(check_name("Paycor production").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("conn_123").is_err());
+        assert!(check_name("a/b").is_err());
+        assert!(check_secret_value("token", &Secret::new("abc")).is_ok());
+        let err = check_secret_value("token", &Secret::new("abc\n")).unwrap_err();
+        assert!(err.to_string().contains("control character"), "{err}");
+    }
+
+    #[test]
+    fn pkce_challenge_is_the_s256_of_the_verifier() {
+        let (verifier, challenge) = pkce_pair();
+        assert!(verifier.len() >= 43 && verifier.len() <= 128);
+        assert_eq!(
+            challenge,
+            B64URL.encode(Sha256::digest(verifier.as_bytes()))
+        );
+    }
+}

@@ -1,0 +1,596 @@
+//! Connections, secrets and OAuth2 end to end: the `cardhost` binary and the
+//! connections service against a local OAuth2 authorization server (the
+//! emulator in `tests/emulators`) and a resource server that checks its
+//! tokens. Connections live in a real SQLite file.
+
+use cardhost::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
+use cardhost::store::{self, ConnectionState};
+use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
+use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer, OAuthState};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+const CLIENT_ID: &str = "cardhost-cli";
+const CLIENT_SECRET: &str = "cli-secret-5up3r-s3cr3t";
+
+/// A resource server accepting tokens of the OAuth2 emulator. With `hang`
+/// set, a request with a valid token never gets an answer.
+struct Resource {
+    url: String,
+    hang: Arc<AtomicBool>,
+    hanging: Arc<AtomicUsize>,
+}
+
+async fn resource_server(state: OAuthState) -> Resource {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let hang = Arc::new(AtomicBool::new(false));
+    let hanging = Arc::new(AtomicUsize::new(0));
+    let (h, hc) = (hang.clone(), hanging.clone());
+    let app = axum::Router::new().route(
+        "/me",
+        get(move |headers: HeaderMap| {
+            let (state, hang, hanging) = (state.clone(), h.clone(), hc.clone());
+            async move {
+                let token = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or_default()
+                    .to_string();
+                let Some(info) = state.validate(&token) else {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"error": "invalid_token"})),
+                    );
+                };
+                if hang.load(Ordering::SeqCst) {
+                    hanging.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(3_600)).await;
+                }
+                (
+                    StatusCode::OK,
+                    axum::Json(
+                        json!({"client_id": info.client_id, "scope": info.scopes.join(" ")}),
+                    ),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Resource { url, hang, hanging }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct World {
+    oauth: OAuthServer,
+    resource: Resource,
+    dir: tempfile::TempDir,
+    callback_port: u16,
+}
+
+impl World {
+    async fn start() -> Self {
+        let callback_port = free_port();
+        let redirect = format!("http://127.0.0.1:{callback_port}/callback");
+        let oauth = oauth::start(
+            oauth::Config::keycloak("test").client(
+                ClientConfig::authorization_code(CLIENT_ID, CLIENT_SECRET, &redirect)
+                    .grant_types(&[
+                        GrantType::AuthorizationCode,
+                        GrantType::RefreshToken,
+                        GrantType::ClientCredentials,
+                    ])
+                    .scopes(&["read:me"]),
+            ),
+        )
+        .await
+        .unwrap();
+        let resource = resource_server(oauth.state()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let connectors = dir.path().join("connectors");
+        std::fs::create_dir_all(&connectors).unwrap();
+        std::fs::copy(
+            cardhost_e2e::guests::OAUTH_APP,
+            connectors.join("oauth_app.wasm"),
+        )
+        .unwrap();
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+        std::fs::write(
+            dir.path().join("cardhost.toml"),
+            format!(
+                "builtin_connectors = false\nconnectors_dir = {:?}\ncache_dir = {:?}\n",
+                connectors.display().to_string(),
+                cache.display().to_string()
+            ),
+        )
+        .unwrap();
+        World {
+            oauth,
+            resource,
+            dir,
+            callback_port,
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn fields(&self) -> Value {
+        json!({
+            "base_url": self.resource.url,
+            "token_url": self.oauth.token_url(),
+            "authorize_url": self.oauth.authorize_url(),
+            "revocation_url": self.oauth.revocation_url(),
+            "scope": "read:me",
+        })
+    }
+
+    fn cli(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cardhost"));
+        cmd.arg("--config")
+            .arg(self.dir.path().join("cardhost.toml"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--allow-loopback")
+            .env("CID", CLIENT_ID)
+            .env("CSEC", CLIENT_SECRET)
+            .env_remove("CARDHOST_MASTER_KEY")
+            .env_remove("CARDHOST_CONFIG")
+            .env_remove("CARDHOST_DATA_DIR")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cli().args(args).output().expect("cardhost runs");
+        eprintln!(
+            "$ cardhost {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn create_args(&self, name: &str, method: &str) -> Vec<String> {
+        let mut args = vec![
+            "connections".to_string(),
+            "create".into(),
+            "oauth-app".into(),
+            "--name".into(),
+            name.into(),
+            "--auth-method".into(),
+            method.into(),
+            "--secret-env".into(),
+            "client_id=CID".into(),
+            "--secret-env".into(),
+            "client_secret=CSEC".into(),
+        ];
+        for (k, v) in self.fields().as_object().unwrap() {
+            args.push("--field".into());
+            args.push(format!("{k}={}", v.as_str().unwrap()));
+        }
+        args
+    }
+
+    /// The connections service on the same data directory, as the server
+    /// would run it.
+    async fn service(&self, limits: Limits) -> Arc<Connections> {
+        let (store, _) = store::open_in(&self.data_dir()).unwrap();
+        let config = RuntimeConfig {
+            limits,
+            network: NetworkPolicy::loopback(),
+            builtin_connectors: false,
+            ..RuntimeConfig::default()
+        };
+        let host = Cardhost::empty(config).unwrap();
+        let wasm = std::fs::read(cardhost_e2e::guests::OAUTH_APP).unwrap();
+        let registry = host
+            .load_sources(vec![(
+                Source::File(cardhost_e2e::guests::OAUTH_APP.into()),
+                wasm,
+            )])
+            .await;
+        assert!(registry.errors().is_empty(), "{:?}", registry.errors());
+        host.set_registry(registry);
+        Arc::new(Connections::new(Arc::new(host), Arc::new(store)))
+    }
+
+    fn create_request(&self, name: &str, method: &str) -> CreateConnection {
+        CreateConnection {
+            connector: "oauth-app".into(),
+            name: name.into(),
+            fields: self.fields(),
+            secrets: BTreeMap::from([
+                ("client_id".to_string(), Secret::new(CLIENT_ID)),
+                ("client_secret".to_string(), Secret::new(CLIENT_SECRET)),
+            ]),
+            grant: None,
+            auth_method: Some(method.into()),
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Authorizes `name` through the service: the provider's redirect is read
+/// instead of followed, and its code handed to the service as the callback
+/// would.
+async fn authorize(world: &World, conns: &Connections, name: &str) {
+    let redirect = format!("http://127.0.0.1:{}/callback", world.callback_port);
+    let start = conns.begin_authorization(name, &redirect).unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = client.get(&start.url).send().await.unwrap();
+    assert_eq!(answer.status(), 302, "the emulator approves at once");
+    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let param = |k: &str| {
+        location
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    assert_eq!(param("state"), start.state);
+    let record = conns
+        .complete_authorization(&param("state"), &param("code"))
+        .await
+        .unwrap();
+    assert_eq!(record.state, ConnectionState::Ready);
+}
+
+fn file_contains(path: &Path, needle: &str) -> bool {
+    let mut raw = std::fs::read(path).unwrap_or_default();
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        raw.extend(std::fs::read(PathBuf::from(p)).unwrap_or_default());
+    }
+    raw.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_code_with_pkce_through_the_cli_loopback_callback() {
+    let world = World::start().await;
+
+    // Bad fields are refused with the field named; nothing is stored.
+    let mut bad = world.create_args("bad", "authorization-code");
+    let at = bad.iter().position(|a| a.starts_with("scope=")).unwrap();
+    bad[at] = "scope=READ ME".into();
+    let out = world.run(&bad.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("/scope"), "the field is named");
+
+    // Created, but not usable until authorized.
+    let args = world.create_args("acme", "authorization-code");
+    let out = world.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("needs-reauthorization"));
+    let out = world.run(&["invoke", "oauth-app", "whoami", "--connection", "acme"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("needs-reauthorization"));
+
+    // The authorize command prints the URL and waits for the callback.
+    let port = world.callback_port.to_string();
+    let mut child = world
+        .cli()
+        .args([
+            "connections",
+            "authorize",
+            "acme",
+            "--port",
+            &port,
+            "--no-browser",
+            "--timeout",
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("the CLI prints the URL").unwrap();
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    let authorize = url::Url::parse(&url).unwrap();
+    let q: BTreeMap<String, String> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(
+        q["audience"], world.resource.url,
+        "extra authorize params are sent"
+    );
+    assert!(q["code_challenge"].len() >= 43);
+
+    // A forged callback is refused and does not end the wait.
+    let forged = reqwest::get(format!(
+        "http://127.0.0.1:{port}/callback?state=forged&code=stolen"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(forged.contains("Authorization failed"), "{forged}");
+
+    // The user's browser: authorize, follow the redirect to the callback.
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Connected"), "{page}");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        world
+            .oauth
+            .state()
+            .token_request_count(GrantType::AuthorizationCode),
+        1
+    );
+
+    // The connection works; secrets stay write-only.
+    let out = world.run(&["invoke", "oauth-app", "whoami", "--connection", "acme"]);
+    assert!(out.status.success());
+    let output: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(output["client_id"], CLIENT_ID);
+    let out = world.run(&["connections", "show", "acme"]);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("client_secret = ••••"), "{shown}");
+    assert!(shown.contains("ready"));
+    assert!(!shown.contains(CLIENT_SECRET));
+    let out = world.run(&["--json", "connections", "list"]);
+    assert!(!text(&out.stdout).contains(CLIENT_SECRET));
+
+    // History records both invocations with their outcomes.
+    let out = world.run(&["--json", "history"]);
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcomes: Vec<&str> = history["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok"], "the refused invocation never ran");
+
+    // No secret or token is in the database file in plain text.
+    let db = world.data_dir().join(store::DATABASE_FILE);
+    assert!(file_contains(&db, "acme"), "the check reads the right file");
+    assert!(!file_contains(&db, CLIENT_SECRET));
+    for token in world.oauth.state().issued_tokens() {
+        assert!(
+            !file_contains(&db, &token.value),
+            "a token is stored in plain text"
+        );
+    }
+
+    // Deleting revokes the refresh token at the provider.
+    let out = world.run(&["connections", "delete", "acme"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("revoked"));
+    assert_eq!(world.oauth.state().revocation_count(), 1);
+    let out = world.run(&["connections", "show", "acme"]);
+    assert!(!out.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_cut_off_by_a_crash_leaves_a_working_connection() {
+    let world = World::start().await;
+    {
+        let conns = world.service(Limits::default()).await;
+        conns
+            .create(world.create_request("acme", "authorization-code"))
+            .unwrap();
+        authorize(&world, &conns, "acme").await;
+    }
+    let state = world.oauth.state();
+    // The access token goes bad; the next request gets a 401, the CLI
+    // refreshes (rotating the refresh token) and is killed while the retried
+    // request is in flight.
+    state.expire_access_tokens();
+    world.resource.hang.store(true, Ordering::SeqCst);
+    let mut child = world
+        .cli()
+        .args(["invoke", "oauth-app", "whoami", "--connection", "acme"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if world.resource.hanging.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.resource.hanging.load(Ordering::SeqCst), 1);
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // After the "restart" the connection works with the saved tokens.
+    world.resource.hang.store(false, Ordering::SeqCst);
+    let out = world.run(&["invoke", "oauth-app", "whoami", "--connection", "acme"]);
+    assert!(out.status.success());
+    assert_eq!(
+        state.token_request_count(GrantType::RefreshToken),
+        1,
+        "the rotated tokens were saved before they were used"
+    );
+    // And the saved refresh token is the live one: a refresh succeeds.
+    state.expire_access_tokens();
+    let out = world.run(&["invoke", "oauth-app", "whoami", "--connection", "acme"]);
+    assert!(out.status.success());
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 2);
+    let rejected = state
+        .token_requests()
+        .iter()
+        .filter(|r| r.status != 200)
+        .count();
+    assert_eq!(rejected, 0, "no token request was refused");
+}
+
+fn test_limits() -> Limits {
+    Limits {
+        max_concurrent_instances: 128,
+        ..Limits::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_invocations_share_one_refresh() {
+    let world = World::start().await;
+    let conns = world.service(test_limits()).await;
+    conns
+        .create(world.create_request("acme", "authorization-code"))
+        .unwrap();
+    authorize(&world, &conns, "acme").await;
+    let state = world.oauth.state();
+    state.expire_access_tokens();
+    let calls = (0..100).map(|_| {
+        let conns = conns.clone();
+        tokio::spawn(async move { conns.invoke("acme", "whoami", &json!({})).await })
+    });
+    for result in futures::future::join_all(calls).await {
+        let inv = result.unwrap().expect("every invocation succeeds");
+        assert_eq!(inv.output["client_id"], CLIENT_ID);
+    }
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+    // Later invocations in the same run use the new token.
+    conns.invoke("acme", "whoami", &json!({})).await.unwrap();
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+    let history = conns
+        .store()
+        .history(&store::HistoryFilter {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(history.len(), 101);
+    assert!(history.iter().all(|r| r.outcome == "ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
+    let world = World::start().await;
+    let conns = world.service(Limits::default()).await;
+    conns
+        .create(world.create_request("acme", "authorization-code"))
+        .unwrap();
+    authorize(&world, &conns, "acme").await;
+    let state = world.oauth.state();
+    state.expire_all_tokens();
+    let err = conns
+        .invoke("acme", "whoami", &json!({}))
+        .await
+        .unwrap_err();
+    let InvokeFailure::Invocation(failed) = err else {
+        panic!("the invocation ran");
+    };
+    assert!(
+        failed.error.to_string().contains("reauthorization"),
+        "{}",
+        failed.error
+    );
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+    let record = conns.store().connection("acme").unwrap();
+    assert_eq!(record.state, ConnectionState::NeedsReauthorization);
+    assert!(
+        record
+            .state_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("invalid_grant"),
+        "{record:?}"
+    );
+    // Later invocations are refused at once, with no token request.
+    let err = conns
+        .invoke("acme", "whoami", &json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        InvokeFailure::Connection(ConnectionError::NotReady { .. })
+    ));
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+    // Authorizing again brings it back.
+    authorize(&world, &conns, "acme").await;
+    conns.invoke("acme", "whoami", &json!({})).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_tokens_are_cached_and_connections_validated() {
+    let world = World::start().await;
+    let conns = world.service(Limits::default()).await;
+    let record = conns
+        .create(world.create_request("machine", "client-credentials"))
+        .unwrap();
+    assert_eq!(record.state, ConnectionState::Ready);
+    let state = world.oauth.state();
+    for _ in 0..2 {
+        let inv = conns.invoke("machine", "whoami", &json!({})).await.unwrap();
+        assert_eq!(inv.output["scope"], "read:me");
+    }
+    assert_eq!(
+        state.token_request_count(GrantType::ClientCredentials),
+        1,
+        "the second invocation reuses the cached token"
+    );
+    let report = conns.test("machine").await.unwrap();
+    assert!(report.ok, "{report:?}");
+
+    // Validation names what is wrong.
+    let mut req = world.create_request("broken", "client-credentials");
+    req.fields["token_url"] = json!("not a url");
+    let err = conns.create(req).unwrap_err().to_string();
+    assert!(err.contains("/token_url"), "{err}");
+    let mut req = world.create_request("broken", "client-credentials");
+    req.secrets.remove("client_secret");
+    let err = conns.create(req).unwrap_err().to_string();
+    assert!(err.contains("client_secret"), "{err}");
+    let mut req = world.create_request("broken", "client-credentials");
+    req.grant = Some(vec!["everything".into()]);
+    let err = conns.create(req).unwrap_err().to_string();
+    assert!(err.contains("no permission `everything`"), "{err}");
+    let err = conns
+        .create(world.create_request("machine", "client-credentials"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already exists"), "{err}");
+
+    // A replaced secret is used from the next invocation on.
+    conns
+        .set_secret("machine", "client_secret", &Secret::new("wrong-secret"))
+        .unwrap();
+    state.expire_access_tokens();
+    let err = conns
+        .invoke("machine", "whoami", &json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        !err.to_string().contains("wrong-secret"),
+        "secrets are redacted"
+    );
+}
