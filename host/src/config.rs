@@ -101,6 +101,10 @@ pub struct NetworkPolicy {
     /// host in the `Host` header: for vendor sandboxes behind a proxy, and for
     /// emulators in tests and the quickstart. Checks run on the original URL.
     pub routes: Vec<Route>,
+    /// Static name resolution, consulted before DNS like `/etc/hosts`. The
+    /// addresses still pass the address checks (a name mapped to a private
+    /// address is refused unless its range is allowed).
+    pub hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
     /// TCP connect timeout, in milliseconds.
     pub connect_timeout_ms: u64,
     /// Timeout for each read of a response, in milliseconds.
@@ -124,6 +128,7 @@ impl Default for NetworkPolicy {
             allow_ranges: Vec::new(),
             allow_http: false,
             routes: Vec::new(),
+            hosts: Default::default(),
             connect_timeout_ms: 10_000,
             read_timeout_ms: 30_000,
             max_retries: 3,

@@ -134,6 +134,52 @@ pub struct Deleted {
     pub revocation_error: Option<String>,
 }
 
+/// Whether a connection may use a card, and what it lacks if not.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardAccess {
+    /// Card id.
+    pub card: String,
+    /// Card title.
+    pub title: String,
+    /// Whether every permission the card declares is granted.
+    pub usable: bool,
+    /// Declared permissions the connection was not granted.
+    pub missing: Vec<String>,
+}
+
+/// The cards of `loaded` and whether a connection granted `granted` may use
+/// each. The host's Custom API Action is usable with any grant: each of its
+/// requests is checked against the grant.
+pub fn card_access(loaded: &LoadedConnector, granted: &[String]) -> Vec<CardAccess> {
+    let mut cards: Vec<CardAccess> = loaded
+        .manifest
+        .cards
+        .values()
+        .map(|spec| {
+            let missing: Vec<String> = spec
+                .card
+                .permissions
+                .iter()
+                .filter(|p| !granted.contains(p))
+                .cloned()
+                .collect();
+            CardAccess {
+                card: spec.card.id.clone(),
+                title: spec.card.title.clone(),
+                usable: missing.is_empty(),
+                missing,
+            }
+        })
+        .collect();
+    cards.push(CardAccess {
+        card: crate::CUSTOM_API_ACTION.into(),
+        title: "Custom API Action".into(),
+        usable: !granted.is_empty(),
+        missing: Vec::new(),
+    });
+    cards
+}
+
 /// Connections of one store, served by one runtime.
 pub struct Connections {
     host: Arc<Cardhost>,
@@ -418,6 +464,13 @@ impl Connections {
         let record = self.store.connection(id_or_name)?;
         let secrets = self.store.secret_info(&record.id)?;
         Ok(ConnectionView { record, secrets })
+    }
+
+    /// Which cards a connection may use.
+    pub fn cards(&self, id_or_name: &str) -> Result<Vec<CardAccess>, ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        Ok(card_access(&loaded, &record.granted))
     }
 
     /// Replaces a connection's fields, validated like at creation.

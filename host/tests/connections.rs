@@ -361,6 +361,10 @@ async fn authorization_code_with_pkce_through_the_cli_loopback_callback() {
     let shown = text(&out.stdout);
     assert!(shown.contains("client_secret = ••••"), "{shown}");
     assert!(shown.contains("ready"));
+    assert!(
+        shown.contains("usable      whoami"),
+        "the catalog per connection"
+    );
     assert!(!shown.contains(CLIENT_SECRET));
     let out = world.run(&["--json", "connections", "list"]);
     assert!(!text(&out.stdout).contains(CLIENT_SECRET));

@@ -8,7 +8,7 @@ use crate::config::{NetworkPolicy, Route};
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HOST, HeaderMap, HeaderValue};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,15 +33,19 @@ impl std::error::Error for Refused {}
 #[derive(Debug, Clone)]
 struct GuardedResolver {
     allowed: Arc<Vec<IpNet>>,
+    hosts: Arc<BTreeMap<String, Vec<IpAddr>>>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allowed = self.allowed.clone();
-        let host = name.as_str().to_string();
+        let host = name.as_str().to_ascii_lowercase();
+        let fixed = self.hosts.get(&host).cloned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = match fixed {
+                Some(ips) => ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect(),
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
             ssrf::check_addresses(&host, &addrs, &allowed).map_err(Refused)?;
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
@@ -87,6 +91,7 @@ impl RateLimiter {
 #[derive(Debug)]
 pub struct Transport {
     allowed: Arc<Vec<IpNet>>,
+    hosts: Arc<BTreeMap<String, Vec<IpAddr>>>,
     routes: Vec<Route>,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -124,6 +129,13 @@ impl Transport {
         }
         Ok(Self {
             allowed: Arc::new(policy.allow_ranges.clone()),
+            hosts: Arc::new(
+                policy
+                    .hosts
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+            ),
             routes: policy.routes.clone(),
             connect_timeout: Duration::from_millis(policy.connect_timeout_ms),
             read_timeout: Duration::from_millis(policy.read_timeout_ms),
@@ -137,6 +149,7 @@ impl Transport {
         reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
                 allowed: self.allowed.clone(),
+                hosts: self.hosts.clone(),
             }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

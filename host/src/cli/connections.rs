@@ -364,10 +364,24 @@ pub async fn run(
         }
         ConnectionsCommand::Show { connection } => {
             let view = conns.show(&connection)?;
+            let cards = conns.cards(&connection)?;
             if json_output {
-                show_json(&view)?;
+                show_json(&json!({"connection": view, "cards": cards}))?;
             } else {
                 print_connection(&view);
+                println!("  cards");
+                for c in &cards {
+                    if c.usable {
+                        println!("    usable      {} ({})", c.card, c.title);
+                    } else {
+                        println!(
+                            "    not usable  {} ({}): needs {}",
+                            c.card,
+                            c.title,
+                            c.missing.join(", ")
+                        );
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
