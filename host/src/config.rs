@@ -24,6 +24,46 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Whether to load the first-party connectors built into the binary.
     pub builtin_connectors: bool,
+    /// Where connections, secrets, keys and history live (the SQLite file
+    /// and the master key file). Defaults to `$XDG_DATA_HOME/cardhost`.
+    pub data_dir: Option<PathBuf>,
+    /// `cardhost serve` settings.
+    pub server: ServerConfig,
+}
+
+/// `cardhost serve` settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. The default only accepts local clients.
+    pub listen: std::net::SocketAddr,
+    /// The URL clients and OAuth providers reach the server at (for the
+    /// OAuth2 callback); defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Invocations running at once, server-wide; more get 503.
+    pub max_concurrent_invocations: usize,
+    /// Invocations running at once on one connection; more get 503.
+    pub max_concurrent_per_connection: usize,
+    /// How long shutdown waits for in-flight invocations, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Log lines as JSON instead of text.
+    pub json_logs: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            public_url: None,
+            max_body_bytes: 2 << 20,
+            max_concurrent_invocations: 64,
+            max_concurrent_per_connection: 8,
+            shutdown_grace_ms: 30_000,
+            json_logs: false,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -34,6 +74,8 @@ impl Default for RuntimeConfig {
             connectors_dir: None,
             cache_dir: None,
             builtin_connectors: true,
+            data_dir: None,
+            server: ServerConfig::default(),
         }
     }
 }

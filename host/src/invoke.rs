@@ -729,9 +729,30 @@ pub(crate) fn guest_context(
     }
 }
 
+/// The host's cause of a card failure, when there is one: a broker refusal
+/// during the call, or the deadline passing while a request was in flight
+/// (the guest only saw an HTTP error). Otherwise the card's own error.
+pub(crate) fn prefer_host_cause(
+    err: InvokeError,
+    scope: &RequestScope,
+    deadline_ms: u64,
+) -> InvokeError {
+    let err = prefer_denial(err, scope);
+    match err {
+        InvokeError::Card {
+            connector, card, ..
+        } if tokio::time::Instant::now() >= scope.deadline => InvokeError::DeadlineExceeded {
+            connector,
+            card,
+            deadline_ms,
+        },
+        err => err,
+    }
+}
+
 /// If the broker refused a request during a failed call, that refusal is the
 /// real story: report it instead of the guest's generic error.
-pub(crate) fn prefer_denial(err: InvokeError, scope: &RequestScope) -> InvokeError {
+fn prefer_denial(err: InvokeError, scope: &RequestScope) -> InvokeError {
     let denial = scope
         .journal
         .lock()

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod invoke;
 pub mod manifest;
 pub mod registry;
+pub mod server;
 pub mod store;
 
 pub use bindings::types as wit;
@@ -470,7 +471,10 @@ impl Cardhost {
             .and_then(|r| invoke::card_result(r, &loaded, &scope))
         {
             Ok(text) => text,
-            Err(e) => return Err(fail(invoke::prefer_denial(e, &scope), journal, logs)),
+            Err(e) => {
+                let e = invoke::prefer_host_cause(e, &scope, self.config.limits.deadline_ms);
+                return Err(fail(e, journal, logs));
+            }
         };
         if text.len() > self.config.limits.max_output_bytes {
             return Err(fail(

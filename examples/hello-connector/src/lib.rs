@@ -87,7 +87,11 @@ impl Connector for Hello {
                 SecretField::new("token", "API token"),
             ))
             .environment(Environment::new("default", "{base_url}"))
-            .permission(Permission::new("people-read", "Read people").read("/people/*"))
+            .permission(
+                Permission::new("people-read", "Read people")
+                    .read("/people")
+                    .read("/people/*"),
+            )
             .card(
                 Card::new("read-person", "Read Person")
                     .description("Reads one person by id.")

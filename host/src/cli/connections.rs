@@ -115,6 +115,97 @@ pub enum ConnectionsCommand {
     RotateKey,
 }
 
+/// API key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once and only its hash is stored.
+    Create {
+        /// Who or what the key is for.
+        #[arg(long)]
+        name: String,
+        /// `admin` (connections and keys), `invoker` (invoke cards) or
+        /// `reader` (catalog and history).
+        #[arg(long, value_parser = ["admin", "invoker", "reader"])]
+        role: String,
+    },
+    /// List keys (never their values).
+    List,
+    /// Revoke a key by id.
+    Revoke {
+        /// Key id (the part after `chk_`, before the next `_`).
+        id: String,
+    },
+}
+
+/// `cardhost keys …`.
+pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
+    let (store, _) = open_store(data_dir)?;
+    match command {
+        KeysCommand::Create { name, role } => {
+            let role = store::Role::parse(&role).context("unknown role")?;
+            let new = crate::server::keys::create(store.as_ref(), &name, role)?;
+            if json_output {
+                show_json(&new)?;
+            } else {
+                println!("{}", new.key);
+                eprintln!(
+                    "created {role} key {} for {name}: store it now, it is not shown again",
+                    new.record.id
+                );
+            }
+        }
+        KeysCommand::List => {
+            let keys = store.api_keys()?;
+            if json_output {
+                show_json(&json!({"keys": keys}))?;
+            } else {
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.id.clone(),
+                            k.name.clone(),
+                            k.role.to_string(),
+                            rfc3339(k.created_at),
+                            k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], &rows);
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !store.revoke_api_key(&id)? {
+                bail!("no active key `{id}`");
+            }
+            if !json_output {
+                println!("revoked key {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cardhost serve`.
+pub async fn serve(config: RuntimeConfig, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let (store, _) = open_store(data_dir)?;
+    let server_config = config.server.clone();
+    let host = Arc::new(Cardhost::new(config).await?);
+    for e in host.registry().errors() {
+        tracing::warn!("skipped {e}");
+    }
+    if store.api_keys()?.iter().all(|k| k.revoked_at.is_some()) {
+        tracing::warn!(
+            "no API key exists yet: create one with `cardhost keys create --name me --role admin`"
+        );
+    }
+    let conns = Arc::new(Connections::new(host, store.clone()));
+    let server = crate::server::start(conns, store, server_config).await?;
+    println!("cardhost listening on {}", server.url());
+    crate::server::run_until_signalled(server).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Filters of `cardhost history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {

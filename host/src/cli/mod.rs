@@ -77,6 +77,19 @@ pub enum Command {
     Connections(connections::ConnectionsCommand),
     /// Show recorded invocations, newest first.
     History(connections::HistoryArgs),
+    /// Run the HTTP API (see `/openapi.json`) until SIGTERM or Ctrl-C;
+    /// SIGHUP reloads the connectors.
+    Serve {
+        /// Address to listen on (overrides the config file).
+        #[arg(long, env = "CARDHOST_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// URL the server is reached at, for OAuth2 callbacks.
+        #[arg(long, env = "CARDHOST_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Create, list and revoke the server's API keys.
+    #[command(subcommand)]
+    Keys(connections::KeysCommand),
     /// Check a connector component: load it and validate its manifest.
     Validate {
         /// The `.wasm` file.
@@ -87,7 +100,6 @@ pub enum Command {
 /// Runs the command line and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,13 +119,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CARDHOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Reads the runtime configuration: the file if given, then the flags.
@@ -171,12 +187,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..crate::NetworkPolicy::loopback()
         };
     }
+    let serving = matches!(cli.command, Command::Serve { .. });
+    init_tracing(
+        if serving { "info" } else { "warn" },
+        config.server.json_logs,
+    );
     let data_dir = cli
         .data_dir
         .clone()
+        .or_else(|| config.data_dir.clone())
         .or_else(default_data_dir)
         .context("no data directory: set --data-dir or CARDHOST_DATA_DIR")?;
     match cli.command {
+        Command::Serve { listen, public_url } => {
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            if public_url.is_some() {
+                config.server.public_url = public_url;
+            }
+            connections::serve(config, &data_dir).await
+        }
+        Command::Keys(command) => connections::keys(command, &data_dir, cli.json),
         Command::Connections(command) => {
             connections::run(command, config, &data_dir, cli.json).await
         }

@@ -176,6 +176,63 @@ pub struct HistoryFilter {
     pub limit: Option<u32>,
 }
 
+/// What an API key of the server may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Read the catalog, connections (never secrets) and history.
+    Reader,
+    /// What a reader may, and invoke cards and test connections.
+    Invoker,
+    /// Everything: connections, secrets, grants, reloads.
+    Admin,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Invoker => "invoker",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored or typed name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reader" => Some(Role::Reader),
+            "invoker" => Some(Role::Invoker),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A server API key as stored: its SHA-256, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyRecord {
+    /// Public id (the key's prefix).
+    pub id: String,
+    /// Who or what it is for.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// SHA-256 of the secret part.
+    #[serde(skip)]
+    pub hash: [u8; 32],
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds, once revoked.
+    pub revoked_at: Option<i64>,
+}
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -253,6 +310,15 @@ pub trait Store: Send + Sync {
     fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError>;
     /// Invocations matching `filter`, newest first.
     fn history(&self, filter: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError>;
+
+    /// Stores a new API key.
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// All API keys, revoked ones included.
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// One API key by id.
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Revokes an API key; returns whether it was active.
+    fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Re-encrypts every sealed value under `new_key` in one transaction and
     /// makes it the key new values are sealed with. Returns how many values

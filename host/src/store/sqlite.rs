@@ -7,8 +7,8 @@
 //! file: writers wait on SQLite's lock up to the busy timeout.
 
 use super::{
-    ConnectionRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, NewConnection,
-    PendingAuthorization, SecretInfo, Store, StoreError, now_secs,
+    ApiKeyRecord, ConnectionRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey,
+    NewConnection, PendingAuthorization, Role, SecretInfo, Store, StoreError, now_secs,
 };
 use crate::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -75,6 +75,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX invocations_by_time ON invocations(started_at_ms DESC);
     CREATE INDEX invocations_by_connection ON invocations(connection_id, started_at_ms DESC);
+    "#,
+    // 2: API keys of the server (only their SHA-256 is stored).
+    r#"
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        hash         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        revoked_at   INTEGER
+    );
     "#,
 ];
 
@@ -225,6 +236,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 fn new_connection_id() -> String {
     let bytes: [u8; 10] = rand::random();
     format!("conn_{}", hex::encode(bytes))
+}
+
+fn api_key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let role: String = r.get(2)?;
+    let hash: Vec<u8> = r.get(3)?;
+    Ok(ApiKeyRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Reader),
+        hash: hash.try_into().unwrap_or([0; 32]),
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
 }
 
 fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRecord> {
@@ -710,6 +734,51 @@ impl Store for SqliteStore {
         keys.retain(|k| k.id() != new_key.id());
         keys.insert(0, new_key.clone());
         Ok(count)
+    }
+
+    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key.id, key.name, key.role.as_str(), key.hash.as_slice(), key.created_at],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+            )
+            .map_err(db_err)?;
+        stmt.query_map([], api_key_row)
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+    }
+
+    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.db()
+            .query_row(
+                "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
+                [id],
+                api_key_row,
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .db()
+            .execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now_secs()],
+            )
+            .map_err(db_err)?;
+        Ok(n > 0)
     }
 
     fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {

@@ -1,0 +1,721 @@
+//! The `/v1` HTTP API.
+
+use super::{AppState, keys};
+use crate::cli::catalog_cards;
+use crate::connections::{ConnectionError, CreateConnection, InvokeFailure, card_access};
+use crate::invoke::{CardFailure, FailedInvocation, InvokeError};
+use crate::store::{ApiKeyRecord, HistoryFilter, Role, StoreError};
+use crate::{Secret, wit};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+type St = State<Arc<AppState>>;
+
+/// An error answer: `{"error": {"code", "message", ...}}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Value,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+            retry_after: None,
+        }
+    }
+
+    fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Value::Object(extra) = self.details {
+            body["error"]
+                .as_object_mut()
+                .expect("error is an object")
+                .extend(extra);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED && self.code == "unauthenticated" {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"cardhost\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", e.to_string())
+            }
+            StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            other => {
+                tracing::error!("store: {other}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store",
+                    other.to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::UnknownConnector(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown-connector", e.to_string())
+            }
+            ConnectionError::InvalidFields { ref violations, .. } => {
+                let details = json!({"violations": violations
+                    .iter()
+                    .map(|v| json!({"pointer": v.pointer, "message": v.message}))
+                    .collect::<Vec<_>>()});
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid-fields", e.to_string())
+                    .details(details)
+            }
+            ConnectionError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", m),
+            ConnectionError::NotReady { ref state, .. } => {
+                let details = json!({"state": state});
+                ApiError::new(StatusCode::CONFLICT, "connection-not-ready", e.to_string())
+                    .details(details)
+            }
+            ConnectionError::Authorization(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "authorization-failed", m)
+            }
+            ConnectionError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// The HTTP answer for a failed invocation.
+fn invocation_error(f: &FailedInvocation) -> ApiError {
+    use StatusCode as S;
+    let message = f.error.to_string();
+    let base = json!({"invocation": f.id, "class": f.error.class()});
+    let e = match &f.error {
+        InvokeError::InvalidInput { violations, .. } => {
+            ApiError::new(S::BAD_REQUEST, "invalid-input", message).details(json!({
+                "violations": violations
+                    .iter()
+                    .map(|v| json!({"pointer": v.pointer, "message": v.message}))
+                    .collect::<Vec<_>>()
+            }))
+        }
+        InvokeError::UnknownConnector { .. } | InvokeError::UnknownCard { .. } => {
+            ApiError::new(S::NOT_FOUND, "not-found", message)
+        }
+        InvokeError::Connection { .. } => ApiError::new(S::CONFLICT, "connection", message),
+        InvokeError::Denied { kind, .. } => {
+            ApiError::new(S::FORBIDDEN, "denied", message).details(json!({"kind": kind}))
+        }
+        InvokeError::Card { failure, .. } => match failure {
+            CardFailure::InvalidInput { .. } => {
+                ApiError::new(S::BAD_REQUEST, "invalid-input", message)
+            }
+            CardFailure::Unauthorized { .. } => {
+                ApiError::new(S::UNAUTHORIZED, "upstream-unauthorized", message)
+            }
+            CardFailure::Forbidden { .. } => {
+                ApiError::new(S::FORBIDDEN, "upstream-forbidden", message)
+            }
+            CardFailure::NotFound { .. } => ApiError::new(S::NOT_FOUND, "not-found", message),
+            CardFailure::RateLimited {
+                retry_after_seconds,
+                ..
+            } => ApiError::new(S::TOO_MANY_REQUESTS, "rate-limited", message)
+                .retry_after(u64::from(retry_after_seconds.unwrap_or(1))),
+            CardFailure::Upstream { status, .. } => {
+                ApiError::new(S::BAD_GATEWAY, "upstream", message)
+                    .details(json!({"upstream_status": status}))
+            }
+            CardFailure::Internal { .. } => {
+                ApiError::new(S::INTERNAL_SERVER_ERROR, "connector", message)
+            }
+        },
+        InvokeError::DeadlineExceeded { .. } => {
+            ApiError::new(S::GATEWAY_TIMEOUT, "deadline-exceeded", message)
+        }
+        InvokeError::InvalidOutput { .. }
+        | InvokeError::OutputTooLarge { .. }
+        | InvokeError::MemoryLimit { .. }
+        | InvokeError::Trap { .. }
+        | InvokeError::Host { .. } => ApiError::new(S::INTERNAL_SERVER_ERROR, "host", message),
+    };
+    let mut details = base;
+    if let Value::Object(extra) = e.details.clone() {
+        details.as_object_mut().expect("object").extend(extra);
+    }
+    ApiError { details, ..e }
+}
+
+/// The caller, identified by its API key.
+pub(crate) struct Caller(ApiKeyRecord);
+
+impl Caller {
+    fn require(&self, role: Role, what: &str) -> Result<(), ApiError> {
+        if self.0.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "key `{}` has role `{}`; {what} needs `{role}`",
+                    self.0.id, self.0.role
+                ),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "an API key is required: send `Authorization: Bearer <key>` (create one with `cardhost keys create`)",
+                )
+            })?;
+        match keys::verify(state.store.as_ref(), presented.trim())? {
+            Some(record) => Ok(Caller(record)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the API key is not valid or was revoked",
+            )),
+        }
+    }
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/connectors", get(list_connectors))
+        .route("/v1/connectors/{id}", get(show_connector))
+        .route(
+            "/v1/connections",
+            get(list_connections).post(create_connection),
+        )
+        .route(
+            "/v1/connections/{id}",
+            get(show_connection).delete(delete_connection),
+        )
+        .route("/v1/connections/{id}/cards", get(connection_cards))
+        .route("/v1/connections/{id}/cards/{action}", post(invoke))
+        .route("/v1/connections/{id}/fields", put(update_fields))
+        .route("/v1/connections/{id}/secrets/{name}", put(replace_secret))
+        .route("/v1/connections/{id}/grant", put(grant))
+        .route("/v1/connections/{id}/test", post(test_connection))
+        .route("/v1/connections/{id}/authorize", post(authorize))
+        .route("/v1/oauth/callback", get(oauth_callback))
+        .route("/v1/invocations", get(history))
+        .route("/v1/admin/reload", post(reload))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn readyz(State(st): St) -> Response {
+    if st.shutting_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    if let Err(e) = st.store.api_keys() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response();
+    }
+    (StatusCode::OK, "ready").into_response()
+}
+
+async fn metrics(State(st): St, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Role::Reader, "reading metrics")?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+        .into_response())
+}
+
+async fn openapi(caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading the API document")?;
+    Ok(Json(super::openapi::document()))
+}
+
+async fn list_connectors(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading the catalog")?;
+    let registry = st.conns.host().registry();
+    let connectors: Vec<Value> = registry
+        .connectors()
+        .map(|c| {
+            let m = &c.manifest.raw;
+            json!({"id": m.id, "name": m.name, "version": m.version, "description": m.description,
+                   "cards": c.manifest.cards.len() + 1, "source": c.source.to_string()})
+        })
+        .collect();
+    let errors: Vec<Value> = registry
+        .errors()
+        .iter()
+        .map(|e| json!({"origin": e.origin, "reason": e.reason}))
+        .collect();
+    Ok(Json(
+        json!({"connectors": connectors, "load_errors": errors}),
+    ))
+}
+
+async fn show_connector(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading the catalog")?;
+    let registry = st.conns.host().registry();
+    let c = registry.get(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-connector",
+            format!("no connector `{id}` is loaded"),
+        )
+    })?;
+    let m = &c.manifest.raw;
+    let auth: Vec<Value> = m
+        .auth_methods
+        .iter()
+        .map(|a| {
+            let kind = match &a.scheme {
+                wit::AuthScheme::None => "none",
+                wit::AuthScheme::Bearer(_) => "bearer",
+                wit::AuthScheme::Basic(_) => "basic",
+                wit::AuthScheme::ApiKey(_) => "api-key",
+                wit::AuthScheme::Oauth2ClientCredentials(_) => "oauth2-client-credentials",
+                wit::AuthScheme::Oauth2AuthorizationCode(_) => "oauth2-authorization-code",
+            };
+            json!({"id": a.id, "title": a.title, "kind": kind,
+                   "secrets": a.secrets.iter().map(|s| json!({"name": s.name, "title": s.title, "description": s.description, "optional": s.optional})).collect::<Vec<_>>()})
+        })
+        .collect();
+    let permissions: Vec<Value> = m
+        .permissions
+        .iter()
+        .map(|p| {
+            json!({"id": p.id, "title": p.title, "description": p.description,
+                   "granted_by_default": p.granted_by_default,
+                   "rules": p.rules.iter().map(|r| json!({"access": format!("{:?}", r.access).to_lowercase(), "path": r.path})).collect::<Vec<_>>()})
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": m.id, "name": m.name, "version": m.version, "description": m.description,
+        "connection_schema": c.manifest.connection_schema,
+        "auth_methods": auth,
+        "permissions": permissions,
+        "cards": catalog_cards(c),
+    })))
+}
+
+async fn list_connections(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "listing connections")?;
+    Ok(Json(json!({"connections": st.conns.list()?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    connector: String,
+    name: String,
+    #[serde(default)]
+    fields: Value,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    grant: Option<Vec<String>>,
+    auth_method: Option<String>,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("the request body is not valid: {e}"),
+        )
+    })
+}
+
+async fn create_connection(
+    State(st): St,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Admin, "creating connections")?;
+    let body: CreateBody = parse_json(&body)?;
+    let record = st.conns.create(CreateConnection {
+        connector: body.connector,
+        name: body.name,
+        fields: body.fields,
+        secrets: body
+            .secrets
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect(),
+        grant: body.grant,
+        auth_method: body.auth_method,
+    })?;
+    let view = st.conns.show(&record.id)?;
+    Ok((StatusCode::CREATED, Json(json!(view))).into_response())
+}
+
+async fn show_connection(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading connections")?;
+    let view = st.conns.show(&id)?;
+    let cards = st.conns.cards(&id)?;
+    let mut out = json!(view);
+    out["cards"] = json!(cards);
+    Ok(Json(out))
+}
+
+async fn connection_cards(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading the catalog")?;
+    let record = st.conns.show(&id)?.record;
+    let registry = st.conns.host().registry();
+    let loaded = registry.get(&record.connector).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-connector",
+            format!("no connector `{}` is loaded", record.connector),
+        )
+    })?;
+    let access = card_access(loaded, &record.granted);
+    let cards: Vec<Value> = catalog_cards(loaded)
+        .into_iter()
+        .map(|mut c| {
+            if let Some(a) = access.iter().find(|a| c["id"] == a.card.as_str()) {
+                c["usable"] = json!(a.usable);
+                c["missing_permissions"] = json!(a.missing);
+            }
+            c
+        })
+        .collect();
+    Ok(Json(json!({"connection": record.id, "cards": cards})))
+}
+
+async fn delete_connection(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "deleting connections")?;
+    Ok(Json(json!(st.conns.delete(&id).await?)))
+}
+
+async fn update_fields(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "changing connections")?;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        fields: Value,
+    }
+    let body: Body = parse_json(&body)?;
+    Ok(Json(json!(st.conns.update_fields(&id, &body.fields)?)))
+}
+
+async fn replace_secret(
+    State(st): St,
+    caller: Caller,
+    Path((id, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin, "replacing secrets")?;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        value: String,
+    }
+    let body: Body = parse_json(&body)?;
+    st.conns.set_secret(&id, &name, &Secret::new(body.value))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn grant(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "granting permissions")?;
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        permissions: Vec<String>,
+    }
+    let body: Body = parse_json(&body)?;
+    Ok(Json(json!(st.conns.grant(&id, &body.permissions)?)))
+}
+
+async fn test_connection(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Invoker, "testing connections")?;
+    match st.conns.test(&id).await {
+        Ok(report) => Ok(Json(json!(report))),
+        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+        Err(InvokeFailure::Invocation(f)) => Err(invocation_error(&f)),
+    }
+}
+
+async fn authorize(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "authorizing connections")?;
+    let redirect = format!("{}/v1/oauth/callback", st.public_url);
+    let start = st.conns.begin_authorization(&id, &redirect)?;
+    Ok(Json(
+        json!({"authorize_url": start.url, "state": start.state, "redirect_uri": redirect}),
+    ))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn oauth_callback(
+    State(st): St,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> (StatusCode, Html<String>) {
+    let fail = |m: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Html(format!(
+                "<h1>Authorization failed</h1><p>{}</p>",
+                escape(&m)
+            )),
+        )
+    };
+    if let Some(error) = q.get("error") {
+        return fail(format!(
+            "the provider refused: {error} {}",
+            q.get("error_description").cloned().unwrap_or_default()
+        ));
+    }
+    let (Some(state), Some(code)) = (q.get("state"), q.get("code")) else {
+        return fail("the callback has no `code` and `state`".into());
+    };
+    match st.conns.complete_authorization(state, code).await {
+        Ok(record) => (
+            StatusCode::OK,
+            Html(format!(
+                "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>",
+                escape(&record.name)
+            )),
+        ),
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+async fn invoke(
+    State(st): St,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Invoker, "invoking cards")?;
+    let card = action.strip_suffix(":invoke").ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no action `{action}`: invoke a card with POST …/cards/{{card}}:invoke"),
+        )
+    })?;
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        parse_json(&body)?
+    };
+    let record = st.conns.show(&id)?.record;
+    let saturated = |scope: &str| {
+        st.metrics.rejected("saturated");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated",
+            format!("{scope} is running as many invocations as it allows; retry shortly"),
+        )
+        .retry_after(1)
+    };
+    let _global = st
+        .global
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| saturated("the server"))?;
+    let _connection = st
+        .connection_slots(&record.id)
+        .try_acquire_owned()
+        .map_err(|_| saturated("this connection"))?;
+    let _in_flight = st.metrics.in_flight();
+    let started = std::time::Instant::now();
+    let result = st.conns.invoke(&record.id, card, &input).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let (journal, outcome) = match &result {
+        Ok(inv) => (Some(&inv.journal), "ok"),
+        Err(InvokeFailure::Invocation(f)) => (Some(&f.journal), f.error.class()),
+        Err(InvokeFailure::Connection(_)) => (None, "connection"),
+    };
+    let requests: u64 = journal.map_or(0, |j| j.calls.iter().map(|c| u64::from(c.attempts)).sum());
+    let retries: u64 = journal.map_or(0, |j| {
+        j.calls
+            .iter()
+            .map(|c| u64::from(c.attempts.saturating_sub(1)))
+            .sum()
+    });
+    let refreshes = journal.map_or(0, |j| u64::from(j.refreshes));
+    st.metrics.invocation(
+        &record.connector,
+        card,
+        outcome,
+        seconds,
+        requests,
+        retries,
+        refreshes,
+    );
+    match result {
+        Ok(inv) => {
+            tracing::info!(invocation = %inv.id, connector = %record.connector, card, connection = %record.id, duration_ms = inv.duration_ms, "invocation ok");
+            Ok(Json(json!({
+                "invocation": inv.id,
+                "output": inv.output,
+                "duration_ms": inv.duration_ms,
+                "upstream_requests": requests,
+            }))
+            .into_response())
+        }
+        Err(InvokeFailure::Invocation(f)) => {
+            tracing::info!(invocation = %f.id, connector = %record.connector, card, connection = %record.id, outcome, "invocation failed");
+            Err(invocation_error(&f))
+        }
+        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    connection: Option<String>,
+    connector: Option<String>,
+    card: Option<String>,
+    outcome: Option<String>,
+    since_ms: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn history(
+    State(st): St,
+    caller: Caller,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading history")?;
+    let Query(q) = query
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))?;
+    let connection_id = match q.connection {
+        Some(c) => Some(st.store.connection(&c)?.id),
+        None => None,
+    };
+    let records = st.store.history(&HistoryFilter {
+        connection_id,
+        connector: q.connector,
+        card: q.card,
+        outcome: q.outcome,
+        since_ms: q.since_ms,
+        limit: Some(q.limit.unwrap_or(50).min(1_000)),
+    })?;
+    Ok(Json(json!({"invocations": records})))
+}
+
+async fn reload(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "reloading connectors")?;
+    let registry = st.conns.host().reload().await;
+    st.metrics.reloaded();
+    let connectors: Vec<Value> = registry
+        .connectors()
+        .map(|c| json!({"id": c.manifest.id(), "version": c.manifest.raw.version}))
+        .collect();
+    let errors: Vec<Value> = registry
+        .errors()
+        .iter()
+        .map(|e| json!({"origin": e.origin, "reason": e.reason}))
+        .collect();
+    Ok(Json(
+        json!({"connectors": connectors, "load_errors": errors}),
+    ))
+}

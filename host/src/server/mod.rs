@@ -1,0 +1,184 @@
+//! `cardhost serve`: the runtime as an HTTP service.
+//!
+//! JSON API under `/v1` (catalog, connections, OAuth2 callback, card
+//! invocation, history), `/openapi.json`, `/healthz`, `/readyz` and
+//! Prometheus `/metrics`. Every endpoint but health and the OAuth2 callback
+//! (which the provider's redirect reaches without a key; its `state` is the
+//! credential) needs an API key with a fitting role.
+
+mod api;
+pub mod keys;
+pub mod metrics;
+mod openapi;
+
+use crate::config::ServerConfig;
+use crate::connections::Connections;
+use crate::store::Store;
+use metrics::Metrics;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+pub use openapi::document as openapi_document;
+
+/// Shared by every request.
+pub(crate) struct AppState {
+    conns: Arc<Connections>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    config: ServerConfig,
+    public_url: String,
+    global: Arc<Semaphore>,
+    per_connection: Mutex<HashMap<String, Arc<Semaphore>>>,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    fn connection_slots(&self, id: &str) -> Arc<Semaphore> {
+        self.per_connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.max_concurrent_per_connection)))
+            .clone()
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+    state: Arc<AppState>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The metrics it serves.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
+    }
+
+    /// Starts a graceful shutdown: no new connections; in-flight requests
+    /// get up to the configured grace to finish.
+    pub fn shutdown(&self) {
+        self.state.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for the server to stop.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await?
+    }
+}
+
+/// Starts serving `conns` (and `store`'s keys) on `config.listen`.
+pub async fn start(
+    conns: Arc<Connections>,
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+) -> anyhow::Result<RunningServer> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_string();
+    let state = Arc::new(AppState {
+        conns,
+        store,
+        metrics: Arc::new(Metrics::default()),
+        global: Arc::new(Semaphore::new(config.max_concurrent_invocations)),
+        per_connection: Mutex::new(HashMap::new()),
+        shutting_down: AtomicBool::new(false),
+        public_url,
+        config: config.clone(),
+    });
+    let app = api::router(state.clone());
+    let (tx, rx) = watch::channel(false);
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let signalled = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let serve = axum::serve(listener, app).with_graceful_shutdown(signalled(rx.clone()));
+    let task = tokio::spawn(async move {
+        let serve = serve.into_future();
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => result.map_err(Into::into),
+            () = signalled(rx) => {
+                match tokio::time::timeout(grace, &mut serve).await {
+                    Ok(result) => result.map_err(Into::into),
+                    Err(_) => {
+                        tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests did not finish within the shutdown grace; stopping anyway");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    });
+    tracing::info!(%addr, "cardhost serving");
+    Ok(RunningServer {
+        addr,
+        shutdown: tx,
+        task,
+        state,
+    })
+}
+
+/// Runs until SIGTERM or Ctrl-C; SIGHUP reloads the connectors.
+pub async fn run_until_signalled(server: RunningServer) -> anyhow::Result<()> {
+    let host = server.state.conns.host().clone();
+    let metrics = server.state.metrics.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let registry = host.reload().await;
+                metrics.reloaded();
+                tracing::info!(
+                    connectors = registry.connectors().count(),
+                    errors = registry.errors().len(),
+                    "reloaded connectors on SIGHUP"
+                );
+            }
+        });
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("shutting down: finishing in-flight invocations");
+    server.shutdown();
+    server.wait().await
+}

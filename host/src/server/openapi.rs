@@ -1,0 +1,156 @@
+//! The OpenAPI 3.1 document of the HTTP API, served at `/openapi.json`.
+
+use serde_json::{Value, json};
+
+fn op(summary: &str, role: Option<&str>, responses: &[(&str, &str)]) -> Value {
+    let mut responses: serde_json::Map<String, Value> = responses
+        .iter()
+        .map(|(code, description)| {
+            (
+                (*code).to_string(),
+                json!({"description": description, "content": {"application/json": {"schema": {"$ref": if code.starts_with('2') { "#/components/schemas/Any" } else { "#/components/schemas/Error" }}}}}),
+            )
+        })
+        .collect();
+    if role.is_some() {
+        responses.insert("401".into(), json!({"description": "Missing, invalid or revoked API key.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
+        responses.insert("403".into(), json!({"description": "The key's role does not allow this.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}));
+    }
+    let mut o = json!({"summary": summary, "responses": responses});
+    match role {
+        Some(r) => {
+            o["description"] = json!(format!(
+                "Needs role `{r}` or higher (reader < invoker < admin)."
+            ))
+        }
+        None => o["security"] = json!([]),
+    }
+    o
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+}
+
+fn body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let conn = path_param("id", "Connection id (`conn_…`) or name.");
+    let mut create = op(
+        "Create a connection",
+        Some("admin"),
+        &[
+            ("201", "Created; secrets are never returned."),
+            (
+                "400",
+                "Invalid fields (each with its JSON pointer), secrets or grant.",
+            ),
+            ("404", "Unknown connector."),
+            ("409", "The name is taken."),
+        ],
+    );
+    create["requestBody"] = body(json!({
+        "type": "object", "required": ["connector", "name"], "additionalProperties": false,
+        "properties": {
+            "connector": {"type": "string"}, "name": {"type": "string"},
+            "fields": {"type": "object", "description": "Validated against the connector's connection schema."},
+            "secrets": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Write-only."},
+            "grant": {"type": "array", "items": {"type": "string"}, "description": "Permission ids; defaults to the connector's default grant."},
+            "auth_method": {"type": "string"}
+        }
+    }));
+    let mut invoke = op(
+        "Invoke a card on a connection",
+        Some("invoker"),
+        &[
+            (
+                "200",
+                "The card's output, validated against its output schema.",
+            ),
+            (
+                "400",
+                "Input does not match the card's schema (`violations` lists JSON pointers).",
+            ),
+            ("404", "No such connection, card, or upstream resource."),
+            (
+                "409",
+                "The connection is not ready (e.g. needs reauthorization).",
+            ),
+            ("429", "The upstream is rate limiting; see Retry-After."),
+            ("502", "The upstream failed."),
+            (
+                "503",
+                "Saturated: too many invocations server-wide or on this connection; see Retry-After.",
+            ),
+            ("504", "The invocation deadline passed."),
+            ("500", "The connector or host failed."),
+        ],
+    );
+    invoke["parameters"] = json!([conn, path_param("action", "`{card}:invoke`.")]);
+    invoke["requestBody"] = body(json!({"type": "object", "description": "The card's input."}));
+    invoke["responses"]["401"]["description"] = json!(
+        "Missing/invalid API key, or the upstream refused the credentials (`error.code` = `upstream-unauthorized`)."
+    );
+    invoke["responses"]["403"]["description"] = json!(
+        "The key's role does not allow it, the broker refused a request (`denied`), or the upstream did (`upstream-forbidden`)."
+    );
+    let with = |mut o: Value, params: Vec<Value>, request: Option<Value>| {
+        o["parameters"] = json!(params);
+        if let Some(r) = request {
+            o["requestBody"] = body(r);
+        }
+        o
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cardhost",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Connector runtime API: catalog, connections, card invocation and history."
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "A key from `cardhost keys create`; also accepted in `X-Api-Key`."}},
+            "schemas": {
+                "Any": {},
+                "Error": {
+                    "type": "object", "required": ["error"],
+                    "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                        "code": {"type": "string"}, "message": {"type": "string"},
+                        "violations": {"type": "array", "items": {"type": "object", "properties": {"pointer": {"type": "string"}, "message": {"type": "string"}}}},
+                        "invocation": {"type": "string"}, "class": {"type": "string"}
+                    }}}
+                }
+            }
+        },
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/healthz": {"get": op("Liveness", None, &[("200", "Alive.")])},
+            "/readyz": {"get": op("Readiness", None, &[("200", "Ready."), ("503", "Shutting down or the store is unreachable.")])},
+            "/metrics": {"get": op("Prometheus metrics", Some("reader"), &[("200", "Text exposition format.")])},
+            "/openapi.json": {"get": op("This document", Some("reader"), &[("200", "OpenAPI 3.1.")])},
+            "/v1/connectors": {"get": op("List connectors", Some("reader"), &[("200", "Connectors and load errors.")])},
+            "/v1/connectors/{id}": {"get": with(op("Show a connector: connection schema, auth methods, permissions and cards with schemas", Some("reader"), &[("200", "The connector."), ("404", "Not loaded.")]), vec![path_param("id", "Connector id.")], None)},
+            "/v1/connections": {
+                "get": op("List connections (secrets show only when they were set)", Some("reader"), &[("200", "Connections.")]),
+                "post": create
+            },
+            "/v1/connections/{id}": {
+                "get": with(op("Show a connection and which cards it may use", Some("reader"), &[("200", "The connection."), ("404", "No such connection.")]), vec![conn.clone()], None),
+                "delete": with(op("Delete a connection, revoking its token at the provider when supported", Some("admin"), &[("200", "Deleted."), ("404", "No such connection.")]), vec![conn.clone()], None)
+            },
+            "/v1/connections/{id}/cards": {"get": with(op("The connector's cards with `usable` for this connection", Some("reader"), &[("200", "Cards.")]), vec![conn.clone()], None)},
+            "/v1/connections/{id}/cards/{action}": {"post": invoke},
+            "/v1/connections/{id}/fields": {"put": with(op("Replace a connection's fields", Some("admin"), &[("200", "Updated."), ("400", "Invalid fields.")]), vec![conn.clone()], Some(json!({"type": "object", "required": ["fields"], "properties": {"fields": {"type": "object"}}})))},
+            "/v1/connections/{id}/secrets/{name}": {"put": with(op("Replace one secret", Some("admin"), &[("204", "Replaced."), ("400", "Unknown secret or bad value.")]), vec![conn.clone(), path_param("name", "Secret name.")], Some(json!({"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}})))},
+            "/v1/connections/{id}/grant": {"put": with(op("Replace the granted permissions", Some("admin"), &[("200", "Updated."), ("400", "Unknown permission.")]), vec![conn.clone()], Some(json!({"type": "object", "required": ["permissions"], "properties": {"permissions": {"type": "array", "items": {"type": "string"}}}})))},
+            "/v1/connections/{id}/test": {"post": with(op("Test a connection (`_authping`): which credential or permission fails", Some("invoker"), &[("200", "The report (`ok`, `summary`, `checks`)."), ("409", "Not ready.")]), vec![conn.clone()], None)},
+            "/v1/connections/{id}/authorize": {"post": with(op("Start the OAuth2 authorization-code flow (PKCE); send the user to `authorize_url`", Some("admin"), &[("200", "`authorize_url`, `state`, `redirect_uri`."), ("400", "The connection does not use the authorization-code grant.")]), vec![conn], None)},
+            "/v1/oauth/callback": {"get": op("OAuth2 redirect target; `state` must match a pending authorization (single use, 10 minutes)", None, &[("200", "HTML: connected."), ("400", "HTML: refused (bad or used `state`, provider error).")])},
+            "/v1/invocations": {"get": with(op("Invocation history, newest first", Some("reader"), &[("200", "Invocations."), ("400", "Bad filter.")]), ["connection", "connector", "card", "outcome", "since_ms", "limit"].iter().map(|n| json!({"name": n, "in": "query", "required": false, "schema": {"type": if *n == "since_ms" || *n == "limit" { "integer" } else { "string" }}})).collect(), None)},
+            "/v1/admin/reload": {"post": op("Reload connectors (built-ins and the connectors directory); in-flight invocations finish on the old versions", Some("admin"), &[("200", "Loaded connectors and load errors.")])}
+        }
+    })
+}

@@ -1,0 +1,652 @@
+//! `cardhost serve` over HTTP: catalog, connection operations, OAuth2
+//! callback, invocation with each error class, roles and keys, metrics,
+//! saturation, graceful shutdown and reload.
+
+use cardhost::config::ServerConfig;
+use cardhost::connections::Connections;
+use cardhost::server::{self, RunningServer, keys};
+use cardhost::store::{self, Role, Store};
+use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig};
+use cardhost_emulators::oauth::{self, ClientConfig, GrantType};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A directory API for the hello connector whose answer depends on the id.
+async fn people(arrived: Arc<AtomicUsize>) -> String {
+    use axum::extract::Path as P;
+    use axum::http::StatusCode as S;
+    use axum::response::IntoResponse;
+    let app = axum::Router::new()
+        .route(
+            "/people",
+            axum::routing::get(|| async { axum::Json(json!([])) }),
+        )
+        .route(
+            "/people/{id}",
+            axum::routing::get(move |P(id): P<String>| {
+                let arrived = arrived.clone();
+                async move {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    let status = match id.as_str() {
+                        "401" => S::UNAUTHORIZED,
+                        "403" => S::FORBIDDEN,
+                        "404" => S::NOT_FOUND,
+                        "429" => {
+                            return (S::TOO_MANY_REQUESTS, [("retry-after", "3")], "slow down")
+                                .into_response();
+                        }
+                        "500" => S::INTERNAL_SERVER_ERROR,
+                        "slow" => {
+                            tokio::time::sleep(Duration::from_millis(1_500)).await;
+                            S::OK
+                        }
+                        "hang" => {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            S::OK
+                        }
+                        _ => S::OK,
+                    };
+                    (
+                        status,
+                        axum::Json(
+                            json!({"id": id, "name": "Aiko", "message": "upstream says no"}),
+                        ),
+                    )
+                        .into_response()
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+struct Api {
+    server: RunningServer,
+    http: reqwest::Client,
+    admin: String,
+    invoker: String,
+    reader: String,
+    upstream: String,
+    arrived: Arc<AtomicUsize>,
+    connectors_dir: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn copy_guest(path: &str, dir: &Path) {
+    let name = Path::new(path).file_name().unwrap();
+    std::fs::copy(path, dir.join(name)).unwrap();
+}
+
+async fn start(server_config: ServerConfig) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let connectors_dir = dir.path().join("connectors");
+    std::fs::create_dir_all(&connectors_dir).unwrap();
+    copy_guest(cardhost_e2e::guests::HELLO, &connectors_dir);
+    copy_guest(cardhost_e2e::guests::OAUTH_APP, &connectors_dir);
+    let config = RuntimeConfig {
+        limits: Limits {
+            deadline_ms: 2_000,
+            ..Limits::default()
+        },
+        network: NetworkPolicy {
+            max_retries: 0,
+            ..NetworkPolicy::loopback()
+        },
+        builtin_connectors: false,
+        connectors_dir: Some(connectors_dir.clone()),
+        cache_dir: Some(
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
+        ),
+        ..RuntimeConfig::default()
+    };
+    let (store, _) = store::open_in(&dir.path().join("data")).unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let host = Arc::new(Cardhost::new(config).await.unwrap());
+    assert!(
+        host.registry().errors().is_empty(),
+        "{:?}",
+        host.registry().errors()
+    );
+    let conns = Arc::new(Connections::new(host, store.clone()));
+    let server = server::start(
+        conns,
+        store.clone(),
+        ServerConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            ..server_config
+        },
+    )
+    .await
+    .unwrap();
+    let key = |role| keys::create(store.as_ref(), "test", role).unwrap().key;
+    let arrived = Arc::new(AtomicUsize::new(0));
+    Api {
+        server,
+        http: reqwest::Client::new(),
+        admin: key(Role::Admin),
+        invoker: key(Role::Invoker),
+        reader: key(Role::Reader),
+        upstream: people(arrived.clone()).await,
+        arrived,
+        connectors_dir,
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let url = format!("{}{path}", self.server.url());
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), url)
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    async fn hello_connection(&self, name: &str) -> String {
+        let (status, body, _) = self
+            .call(
+                &self.admin,
+                "POST",
+                "/v1/connections",
+                Some(json!({
+                    "connector": "hello", "name": name,
+                    "fields": {"base_url": self.upstream},
+                    "secrets": {"token": "hello-token-value"}
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn greet(&self, conn: &str, id: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        self.call(
+            &self.invoker,
+            "POST",
+            &format!("/v1/connections/{conn}/cards/greet-person:invoke"),
+            Some(json!({"id": id})),
+        )
+        .await
+    }
+
+    async fn metric(&self, line_prefix: &str) -> f64 {
+        let (_, text, _) = self.call(&self.reader, "GET", "/metrics", None).await;
+        text.as_str()
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with(line_prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(0.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_roles_catalog_and_connection_operations() {
+    let api = start(ServerConfig::default()).await;
+    let base = api.server.url();
+
+    // Health needs no key; everything else does.
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let no_key = reqwest::get(format!("{base}/v1/connectors")).await.unwrap();
+    assert_eq!(no_key.status(), StatusCode::UNAUTHORIZED);
+    assert!(no_key.headers().contains_key("www-authenticate"));
+    let (status, body, _) = api
+        .call("chk_abc_forged", "GET", "/v1/connectors", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+
+    // Catalog.
+    let (status, body, _) = api.call(&api.reader, "GET", "/v1/connectors", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = body["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["hello", "oauth-app"]);
+    let (_, hello, _) = api
+        .call(&api.reader, "GET", "/v1/connectors/hello", None)
+        .await;
+    assert_eq!(hello["connection_schema"]["required"], json!(["base_url"]));
+    assert!(
+        hello["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "custom-api-action")
+    );
+    assert_eq!(hello["auth_methods"][0]["kind"], "bearer");
+    let (status, _, _) = api
+        .call(&api.reader, "GET", "/v1/connectors/nope", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, doc, _) = api.call(&api.reader, "GET", "/openapi.json", None).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/connections/{id}/cards/{action}"]["post"].is_object());
+
+    // Only admins create; bad fields are named.
+    let create = json!({"connector": "hello", "name": "dir", "fields": {"base_url": api.upstream}, "secrets": {"token": "hello-token-value"}});
+    for key in [&api.reader, &api.invoker] {
+        let (status, body, _) = api
+            .call(key, "POST", "/v1/connections", Some(create.clone()))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let (status, body, _) = api
+        .call(&api.admin, "POST", "/v1/connections", Some(json!({"connector": "hello", "name": "bad", "fields": {"base_url": "ftp://x"}, "secrets": {"token": "t"}})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["violations"][0]["pointer"], "/base_url");
+    let (status, body, _) = api
+        .call(
+            &api.admin,
+            "POST",
+            "/v1/connections",
+            Some(json!({"connector": "hello"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid-json");
+    let (status, created, _) = api
+        .call(&api.admin, "POST", "/v1/connections", Some(create.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(
+        !created.to_string().contains("hello-token-value"),
+        "secrets are write-only"
+    );
+    assert_eq!(created["secrets"][0]["name"], "token");
+    let id = created["id"].as_str().unwrap();
+    let (status, _, _) = api
+        .call(&api.admin, "POST", "/v1/connections", Some(create))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Show, list, fields, secret, grant, test.
+    let (_, shown, _) = api
+        .call(&api.reader, "GET", &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(shown["state"], "ready");
+    assert!(
+        shown["cards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["usable"] == true)
+    );
+    let (_, list, _) = api.call(&api.reader, "GET", "/v1/connections", None).await;
+    assert_eq!(list["connections"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains("hello-token-value"));
+    let (status, _, _) = api
+        .call(
+            &api.admin,
+            "PUT",
+            &format!("/v1/connections/{id}/fields"),
+            Some(json!({"fields": {"base_url": format!("{}/", api.upstream)}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = api
+        .call(
+            &api.admin,
+            "PUT",
+            &format!("/v1/connections/{id}/secrets/token"),
+            Some(json!({"value": "rotated-token"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = api
+        .call(
+            &api.admin,
+            "PUT",
+            &format!("/v1/connections/{id}/secrets/nope"),
+            Some(json!({"value": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = api
+        .call(
+            &api.admin,
+            "PUT",
+            &format!("/v1/connections/{id}/grant"),
+            Some(json!({"permissions": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, cards, _) = api
+        .call(
+            &api.reader,
+            "GET",
+            &format!("/v1/connections/{id}/cards"),
+            None,
+        )
+        .await;
+    let greet = cards["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "greet-person")
+        .unwrap();
+    assert_eq!(greet["usable"], false);
+    assert_eq!(greet["missing_permissions"], json!(["people-read"]));
+    let (status, body, _) = api.greet(id, "7").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "denied");
+    api.call(
+        &api.admin,
+        "PUT",
+        &format!("/v1/connections/{id}/grant"),
+        Some(json!({"permissions": ["people-read"]})),
+    )
+    .await;
+    let (status, report, _) = api
+        .call(
+            &api.invoker,
+            "POST",
+            &format!("/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+
+    // Delete.
+    let (status, _, _) = api
+        .call(
+            &api.invoker,
+            "DELETE",
+            &format!("/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = api
+        .call(&api.admin, "DELETE", &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = api
+        .call(&api.reader, "GET", &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_answer_with_a_status_for_each_error_class() {
+    let api = start(ServerConfig::default()).await;
+    let conn = api.hello_connection("dir").await;
+    let before = api
+        .metric(
+            "cardhost_invocations_total{connector=\"hello\",card=\"greet-person\",outcome=\"ok\"}",
+        )
+        .await;
+
+    let (status, body, _) = api.greet(&conn, "7").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["output"]["greeting"], "Hello, Aiko!");
+    assert!(body["invocation"].as_str().unwrap().len() > 8);
+    let after = api
+        .metric(
+            "cardhost_invocations_total{connector=\"hello\",card=\"greet-person\",outcome=\"ok\"}",
+        )
+        .await;
+    assert_eq!(after, before + 1.0, "metrics count the invocation");
+
+    // The reader may not invoke.
+    let (status, _, _) = api
+        .call(
+            &api.reader,
+            "POST",
+            &format!("/v1/connections/{conn}/cards/greet-person:invoke"),
+            Some(json!({"id": "7"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Invalid input never reaches the upstream.
+    let arrived = api.arrived.load(Ordering::SeqCst);
+    let (status, body, _) = api
+        .call(
+            &api.invoker,
+            "POST",
+            &format!("/v1/connections/{conn}/cards/greet-person:invoke"),
+            Some(json!({"id": 7, "extra": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid-input");
+    let pointers: Vec<&str> = body["error"]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    assert!(pointers.contains(&"/id"), "{body}");
+    assert_eq!(api.arrived.load(Ordering::SeqCst), arrived);
+
+    let cases = [
+        ("401", StatusCode::UNAUTHORIZED, "upstream-unauthorized"),
+        ("403", StatusCode::FORBIDDEN, "upstream-forbidden"),
+        ("404", StatusCode::NOT_FOUND, "not-found"),
+        ("429", StatusCode::TOO_MANY_REQUESTS, "rate-limited"),
+        ("500", StatusCode::BAD_GATEWAY, "upstream"),
+        ("hang", StatusCode::GATEWAY_TIMEOUT, "deadline-exceeded"),
+    ];
+    for (id, expected, code) in cases {
+        let (status, body, headers) = api.greet(&conn, id).await;
+        assert_eq!(status, expected, "{id}: {body}");
+        assert_eq!(body["error"]["code"], code, "{id}: {body}");
+        if id == "429" {
+            assert_eq!(headers["retry-after"], "3");
+        }
+    }
+    let (status, _, _) = api
+        .call(
+            &api.invoker,
+            "POST",
+            &format!("/v1/connections/{conn}/cards/nope:invoke"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = api.greet("conn_missing", "7").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // History, filtered.
+    let (status, body, _) = api
+        .call(
+            &api.reader,
+            "GET",
+            "/v1/invocations?connection=dir&outcome=ok",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["invocations"].as_array().unwrap().len(), 1);
+    let (_, body, _) = api
+        .call(
+            &api.reader,
+            "GET",
+            "/v1/invocations?connection=dir&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(body["invocations"].as_array().unwrap().len(), 9);
+    let (status, _, _) = api
+        .call(&api.reader, "GET", "/v1/invocations?bogus=1", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!body.to_string().contains("hello-token-value"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_callback_completes_the_flow_and_refuses_a_bad_state() {
+    let api = start(ServerConfig::default()).await;
+    let redirect = format!("{}/v1/oauth/callback", api.server.url());
+    let provider = oauth::start(oauth::Config::keycloak("srv")).await.unwrap();
+    provider.state().add_client(
+        ClientConfig::authorization_code("srv-client", "srv-secret", &redirect)
+            .scopes(&["read:me"]),
+    );
+    let (status, body, _) = api
+        .call(&api.admin, "POST", "/v1/connections", Some(json!({
+            "connector": "oauth-app", "name": "app", "auth_method": "authorization-code",
+            "fields": {"base_url": api.upstream, "token_url": provider.token_url(), "authorize_url": provider.authorize_url(),
+                       "revocation_url": provider.revocation_url(), "scope": "read:me"},
+            "secrets": {"client_id": "srv-client", "client_secret": "srv-secret"}
+        })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["state"], "needs-reauthorization");
+
+    let bad = reqwest::get(format!("{redirect}?state=forged&code=x"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("Authorization failed"));
+
+    let (status, start, _) = api
+        .call(&api.admin, "POST", "/v1/connections/app/authorize", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{start}");
+    assert_eq!(start["redirect_uri"], redirect);
+    let page = reqwest::get(start["authorize_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Connected"));
+    assert_eq!(
+        provider
+            .state()
+            .token_request_count(GrantType::AuthorizationCode),
+        1
+    );
+    let (_, shown, _) = api
+        .call(&api.reader, "GET", "/v1/connections/app", None)
+        .await;
+    assert_eq!(shown["state"], "ready");
+    // The state was single use.
+    let replay = reqwest::get(format!(
+        "{redirect}?state={}&code=x",
+        start["state"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saturation_answers_503_and_shutdown_finishes_in_flight_work() {
+    let api = start(ServerConfig {
+        max_concurrent_per_connection: 1,
+        shutdown_grace_ms: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let conn = api.hello_connection("dir").await;
+    let api = Arc::new(api);
+    let wait_for_arrivals = |n: usize| {
+        let api = api.clone();
+        async move {
+            for _ in 0..200 {
+                if api.arrived.load(Ordering::SeqCst) >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the slow request never arrived");
+        }
+    };
+
+    let slow = {
+        let (api, conn) = (api.clone(), conn.clone());
+        tokio::spawn(async move { api.greet(&conn, "slow").await })
+    };
+    wait_for_arrivals(1).await;
+    let (status, body, headers) = api.greet(&conn, "7").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "saturated");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(
+        api.metric("cardhost_rejected_total{reason=\"saturated\"}")
+            .await,
+        1.0
+    );
+    let (status, _, _) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+
+    // Shutdown waits for the invocation in flight.
+    let in_flight = {
+        let (api, conn) = (api.clone(), conn.clone());
+        tokio::spawn(async move { api.greet(&conn, "slow").await })
+    };
+    wait_for_arrivals(2).await;
+    api.server.shutdown();
+    let (status, body, _) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["output"]["greeting"], "Hello, Aiko!");
+    let api = Arc::into_inner(api).expect("no other handle");
+    let url = api.server.url();
+    tokio::time::timeout(Duration::from_secs(10), api.server.wait())
+        .await
+        .expect("the server stops")
+        .unwrap();
+    assert!(
+        reqwest::get(format!("{url}/healthz")).await.is_err(),
+        "no longer listening"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_picks_up_a_new_connector() {
+    let api = start(ServerConfig::default()).await;
+    let (_, before, _) = api.call(&api.reader, "GET", "/v1/connectors", None).await;
+    assert_eq!(before["connectors"].as_array().unwrap().len(), 2);
+    copy_guest(cardhost_e2e::guests::OVERREACH, &api.connectors_dir);
+    let (status, _, _) = api
+        .call(&api.invoker, "POST", "/v1/admin/reload", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body, _) = api.call(&api.admin, "POST", "/v1/admin/reload", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, after, _) = api.call(&api.reader, "GET", "/v1/connectors", None).await;
+    let ids: Vec<&str> = after["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["hello", "oauth-app", "overreach"]);
+    assert_eq!(api.metric("cardhost_registry_reloads_total").await, 1.0);
+}
