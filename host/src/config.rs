@@ -205,3 +205,21 @@ pub struct Route {
     /// Where to send it instead: `http://127.0.0.1:4010`.
     pub to: String,
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::RuntimeConfig;
+
+    /// The configuration example in the README parses as documented.
+    #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("README has a TOML example") + 8;
+        let len = readme[start..].find("```").expect("the example ends");
+        let config: RuntimeConfig =
+            toml::from_str(&readme[start..start + len]).expect("the README example parses");
+        assert_eq!(config.server.max_concurrent_per_connection, 8);
+        assert_eq!(config.network.hosts["api.internal.example"].len(), 1);
+        assert!(config.data_dir.is_some());
+    }
+}
