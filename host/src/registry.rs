@@ -166,7 +166,8 @@ impl Registry {
                     registry.connectors.insert(id, Arc::new(loaded));
                 }
                 Err(err) => {
-                    tracing::warn!(%err, "skipped connector");
+                    // Callers report load errors to the user.
+                    tracing::debug!(%err, "skipped connector");
                     registry.errors.push(err);
                 }
             }

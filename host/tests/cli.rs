@@ -1,0 +1,114 @@
+//! The `cardhost` binary for connector authors: `validate` explains every
+//! kind of bad file, and a connectors directory with a bad file still loads
+//! the good ones.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cardhost(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_cardhost"))
+        .args(args)
+        .env("CARDHOST_DATA_DIR", dir.join("data"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env_remove("CARDHOST_CONFIG")
+        .env_remove("CARDHOST_CONNECTORS_DIR")
+        .output()
+        .expect("cardhost runs");
+    eprintln!(
+        "$ cardhost {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// An empty component: valid component-model binary, exporting nothing.
+const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\0\x01\0";
+/// An empty core module.
+const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+#[test]
+fn validate_explains_each_kind_of_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let cases = [
+        (
+            write("notes.wasm", b"just some text\n"),
+            "not a WebAssembly",
+        ),
+        (write("core.wasm", CORE_MODULE), "core"),
+        (
+            write("other-world.wasm", EMPTY_COMPONENT),
+            "cardhost:connector",
+        ),
+        (cardhost_e2e::guests::BAD_MANIFEST.to_string(), "manifest"),
+    ];
+    for (file, expected) in &cases {
+        let out = cardhost(dir.path(), &["validate", file]);
+        assert!(!out.status.success(), "{file} is refused");
+        let err = stderr(&out);
+        assert!(
+            err.to_lowercase().contains(&expected.to_lowercase()),
+            "{file}: expected `{expected}` in: {err}"
+        );
+    }
+    let out = cardhost(dir.path(), &["validate", "/nonexistent/connector.wasm"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("/nonexistent/connector.wasm"));
+
+    let out = cardhost(dir.path(), &["validate", cardhost_e2e::guests::HELLO]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: hello 0.1.0"));
+    let out = cardhost(
+        dir.path(),
+        &["--json", "validate", cardhost_e2e::guests::HELLO],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["id"], "hello");
+}
+
+#[test]
+fn a_bad_file_in_the_connectors_directory_is_skipped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let connectors = dir.path().join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    std::fs::copy(cardhost_e2e::guests::HELLO, connectors.join("hello.wasm")).unwrap();
+    std::fs::write(connectors.join("broken.wasm"), b"not wasm").unwrap();
+    std::fs::copy(
+        cardhost_e2e::guests::BAD_MANIFEST,
+        connectors.join("bad-manifest.wasm"),
+    )
+    .unwrap();
+    let dir_arg = connectors.display().to_string();
+    let out = cardhost(dir.path(), &["--connectors-dir", &dir_arg, "connectors"]);
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("hello"), "{listed}");
+    let err = stderr(&out);
+    assert!(err.contains("broken.wasm"), "{err}");
+    assert!(err.contains("bad-manifest.wasm"), "{err}");
+
+    let out = cardhost(
+        dir.path(),
+        &["--connectors-dir", &dir_arg, "cards", "hello", "--json"],
+    );
+    let cards: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = cards["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"greet-person") && ids.contains(&"custom-api-action"));
+    assert!(cards["cards"][0]["input_schema"].is_object());
+}
