@@ -232,26 +232,7 @@ fn auth_method<'a>(
     loaded: &'a LoadedConnector,
     id: Option<&str>,
 ) -> Result<&'a wit::AuthMethod, ConnectionError> {
-    let methods = &loaded.manifest.raw.auth_methods;
-    match id {
-        Some(id) => methods.iter().find(|m| m.id == id).ok_or_else(|| {
-            ConnectionError::Invalid(format!(
-                "connector `{}` has no auth method `{id}` (it has: {})",
-                loaded.manifest.id(),
-                methods
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        }),
-        None => methods.first().ok_or_else(|| {
-            ConnectionError::Invalid(format!(
-                "connector `{}` declares no auth method",
-                loaded.manifest.id()
-            ))
-        }),
-    }
+    crate::find_auth_method(loaded, id).map_err(ConnectionError::Invalid)
 }
 
 /// Fills in top-level `default`s of the connection schema.

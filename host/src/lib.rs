@@ -208,26 +208,7 @@ impl Cardhost {
         tokens: TokenSet,
         sink: Option<Arc<dyn TokenSink>>,
     ) -> Result<ConnectionCredentials, String> {
-        let methods = &loaded.manifest.raw.auth_methods;
-        let method = match method_id {
-            Some(id) => methods.iter().find(|m| m.id == id).ok_or_else(|| {
-                format!(
-                    "connector `{}` has no auth method `{id}` (it has: {})",
-                    loaded.manifest.id(),
-                    methods
-                        .iter()
-                        .map(|m| m.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?,
-            None => methods.first().ok_or_else(|| {
-                format!(
-                    "connector `{}` declares no auth method",
-                    loaded.manifest.id()
-                )
-            })?,
-        };
+        let method = find_auth_method(loaded, method_id)?;
         for s in &method.secrets {
             if !s.optional && !secrets.contains_key(&s.name) {
                 return Err(format!("secret `{}` ({}) is required", s.name, s.title));
@@ -589,6 +570,33 @@ impl Cardhost {
             }
             Err(e) => Err(fail(e, journal, call.output)),
         }
+    }
+}
+
+/// The auth method `id` of `loaded`, or its first when `id` is `None`.
+pub(crate) fn find_auth_method<'a>(
+    loaded: &'a LoadedConnector,
+    id: Option<&str>,
+) -> Result<&'a wit::AuthMethod, String> {
+    let methods = &loaded.manifest.raw.auth_methods;
+    match id {
+        Some(id) => methods.iter().find(|m| m.id == id).ok_or_else(|| {
+            format!(
+                "connector `{}` has no auth method `{id}` (it has: {})",
+                loaded.manifest.id(),
+                methods
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }),
+        None => methods.first().ok_or_else(|| {
+            format!(
+                "connector `{}` declares no auth method",
+                loaded.manifest.id()
+            )
+        }),
     }
 }
 

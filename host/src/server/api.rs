@@ -297,6 +297,14 @@ async fn openapi(caller: Caller) -> Result<Json<Value>, ApiError> {
     Ok(Json(super::openapi::document()))
 }
 
+fn load_errors(registry: &crate::Registry) -> Vec<Value> {
+    registry
+        .errors()
+        .iter()
+        .map(|e| json!({"origin": e.origin, "reason": e.reason}))
+        .collect()
+}
+
 async fn list_connectors(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "reading the catalog")?;
     let registry = st.conns.host().registry();
@@ -308,13 +316,8 @@ async fn list_connectors(State(st): St, caller: Caller) -> Result<Json<Value>, A
                    "cards": c.manifest.cards.len() + 1, "source": c.source.to_string()})
         })
         .collect();
-    let errors: Vec<Value> = registry
-        .errors()
-        .iter()
-        .map(|e| json!({"origin": e.origin, "reason": e.reason}))
-        .collect();
     Ok(Json(
-        json!({"connectors": connectors, "load_errors": errors}),
+        json!({"connectors": connectors, "load_errors": load_errors(&registry)}),
     ))
 }
 
@@ -710,12 +713,7 @@ async fn reload(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> 
         .connectors()
         .map(|c| json!({"id": c.manifest.id(), "version": c.manifest.raw.version}))
         .collect();
-    let errors: Vec<Value> = registry
-        .errors()
-        .iter()
-        .map(|e| json!({"origin": e.origin, "reason": e.reason}))
-        .collect();
     Ok(Json(
-        json!({"connectors": connectors, "load_errors": errors}),
+        json!({"connectors": connectors, "load_errors": load_errors(&registry)}),
     ))
 }
