@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, crate name of the .wasm) of each built-in connector.
-const BUILTINS: &[(&str, &str)] = &[];
+const BUILTINS: &[(&str, &str)] = &[
+    ("connector-smarthr", "connector_smarthr"),
+    ("connector-paycor", "connector_paycor"),
+    ("connector-advanced-hr", "connector_advanced_hr"),
+    ("connector-fourth-scim", "connector_fourth_scim"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -24,6 +24,18 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ),
     ("fixture-overreach", "fixture_overreach", "OVERREACH"),
     ("fixture-oauth-app", "fixture_oauth_app", "OAUTH_APP"),
+    (
+        "connector-advanced-hr",
+        "connector_advanced_hr",
+        "ADVANCED_HR",
+    ),
+    (
+        "connector-fourth-scim",
+        "connector_fourth_scim",
+        "FOURTH_SCIM",
+    ),
+    ("connector-paycor", "connector_paycor", "PAYCOR"),
+    ("connector-smarthr", "connector_smarthr", "SMARTHR"),
 ];
 
 fn main() {
@@ -31,7 +43,7 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_path_buf();
     for dir in [
         "wit",
-        "connectors/sdk",
+        "connectors",
         "examples/hello-connector",
         "tests/fixtures",
     ] {

@@ -299,13 +299,21 @@ pub fn resolve_url(
         return Err("URLs may not carry user info".into());
     }
     url.set_fragment(None);
-    if !query.is_empty() {
-        let mut pairs = url.query_pairs_mut();
-        for (k, v) in query {
-            pairs.append_pair(k, v);
-        }
+    for (k, v) in query {
+        append_query(&mut url, k, v);
     }
     Ok(url)
+}
+
+/// Appends `k=v` to the query, each percent-encoded per RFC 3986 (a space is
+/// `%20`, never `+`, which strict servers read as a plus sign).
+pub fn append_query(url: &mut Url, k: &str, v: &str) {
+    let pair = format!("{}={}", encode_component(k), encode_component(v));
+    let query = match url.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{pair}"),
+        _ => pair,
+    };
+    url.set_query(Some(&query));
 }
 
 /// The path permissions are matched against: relative to the base URL's path
@@ -705,7 +713,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             u.as_str(),
-            "https://scim.example.com/v2/Users?x=1&filter=userName+eq+%22a+b%22"
+            "https://scim.example.com/v2/Users?x=1&filter=userName%20eq%20%22a%20b%22"
         );
         assert_eq!(permission_path(Some(&base), &u), "/Users");
         assert!(resolve_url(Some(&base), "//evil.com/x", &[]).is_err());

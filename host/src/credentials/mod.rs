@@ -219,7 +219,7 @@ impl ConnectionCredentials {
                         headers.insert(name, header(key.to_string())?);
                     }
                     ApiKeyLocation::Query(q) => {
-                        url.query_pairs_mut().append_pair(q, key);
+                        crate::broker::append_query(url, q, key);
                     }
                 }
             }

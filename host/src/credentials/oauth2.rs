@@ -429,7 +429,10 @@ impl TokenManager {
                     .unwrap_or_default()
             ))),
             Err(_) => Err(TokenFailure::Other(format!(
-                "token endpoint answered {status}"
+                "token endpoint answered {status}{}",
+                non_oauth_error_words(&bytes)
+                    .map(|w| format!(": {w}"))
+                    .unwrap_or_default()
             ))),
         }
     }
@@ -481,4 +484,63 @@ impl TokenManager {
 enum TokenFailure {
     InvalidGrant(String),
     Other(String),
+}
+
+/// The words of a token endpoint error that is not an OAuth2 error body,
+/// such as an API gateway's `{"statusCode": 401, "message": "Access denied
+/// due to invalid subscription key. …"}` in front of Paycor's token
+/// endpoint: a JSON `message` (any case), else the start of a plain-text
+/// body. Capped and stripped of control characters; the caller's redactor
+/// still hides any secret in it.
+fn non_oauth_error_words(body: &[u8]) -> Option<String> {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => map
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("message"))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)?,
+        Ok(_) => return None,
+        Err(_) => {
+            let text = std::str::from_utf8(body).ok()?;
+            // An HTML error page says nothing useful in one line.
+            if text.trim_start().starts_with('<') {
+                return None;
+            }
+            text.to_string()
+        }
+    };
+    let words: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    let words = words.trim();
+    (!words.is_empty()).then(|| words.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::non_oauth_error_words;
+
+    #[test]
+    fn gateway_error_words_are_kept_short_and_clean() {
+        assert_eq!(
+            non_oauth_error_words(
+                br#"{ "statusCode": 401, "message": "Access denied due to invalid subscription key." }"#
+            )
+            .as_deref(),
+            Some("Access denied due to invalid subscription key.")
+        );
+        assert_eq!(
+            non_oauth_error_words(b"upstream\nconnect error").as_deref(),
+            Some("upstream connect error")
+        );
+        assert_eq!(
+            non_oauth_error_words(b"<html><body>502</body></html>"),
+            None
+        );
+        assert_eq!(non_oauth_error_words(b""), None);
+        assert_eq!(non_oauth_error_words(b"[1]"), None);
+        assert_eq!(non_oauth_error_words(&[b'x'; 500]).unwrap().len(), 200);
+    }
 }

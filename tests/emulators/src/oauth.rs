@@ -7,7 +7,9 @@
 //! authorization-code flow against it. Paths default to Keycloak's
 //! (`/auth/realms/{realm}/protocol/openid-connect/token`, `…/auth`,
 //! `…/revoke`) as OneAdvanced Identity uses them; [`Config::fourth`] serves
-//! IdentityServer-style `/oauth/connect/token` paths instead.
+//! IdentityServer-style `/oauth/connect/token` paths instead, and
+//! [`Config::paycor`] Paycor's `/sts/v1/common/token` and
+//! `/AppActivation/Authorize`.
 //!
 //! Behaviour a client must cope with, as real servers do it:
 //! - client authentication by HTTP Basic (id and secret form-urlencoded first,
@@ -225,6 +227,23 @@ impl Config {
             authorize_path: "/oauth/connect/authorize".into(),
             revocation_path: "/oauth/connect/revocation".into(),
             ..Self::keycloak("fourth")
+        }
+    }
+
+    /// Paycor's paths: the token endpoint `/sts/v1/common/token` (served on
+    /// Paycor's API host, behind its API gateway) and the consent page
+    /// `/AppActivation/Authorize` (on Paycor's HCM host); access tokens live
+    /// 1,800 seconds and refresh tokens rotate. Paycor documents no
+    /// revocation endpoint; `/sts/v1/common/revocation` stands in for one.
+    /// The API gateway's subscription-key check is not part of this server:
+    /// the Paycor emulator ([`crate::paycor`]) adds it in front.
+    pub fn paycor() -> Self {
+        Self {
+            token_path: "/sts/v1/common/token".into(),
+            authorize_path: "/AppActivation/Authorize".into(),
+            revocation_path: "/sts/v1/common/revocation".into(),
+            access_token_lifetime: Duration::from_secs(1800),
+            ..Self::keycloak("paycor")
         }
     }
 
@@ -1283,6 +1302,12 @@ fn refresh(
         }
     }
     Ok(body)
+}
+
+/// The S256 `code_challenge` of a PKCE `code_verifier` (RFC 7636 §4.2), for
+/// tests that drive the authorization endpoint themselves.
+pub fn pkce_challenge(verifier: &str) -> String {
+    s256(verifier)
 }
 
 /// BASE64URL(SHA256(verifier)), RFC 7636 §4.2.

@@ -1,0 +1,445 @@
+//! The cardhost quickstart, end to end on loopback:
+//!
+//! 1. starts the four vendor emulators (SmartHR, Paycor, Advanced HR and
+//!    Fourth SCIM with their OAuth2 servers);
+//! 2. starts the runtime (`cardhost serve`, in process) on the embedded
+//!    default: SQLite store and master key in the data directory, the
+//!    built-in connectors, the vendors' real host names routed to the
+//!    emulators;
+//! 3. over the HTTP API with an admin key, creates one connection per
+//!    connector — Paycor's through the real OAuth2 authorization-code flow;
+//! 4. runs an onboarding flow: hire someone in SmartHR, find their Fourth
+//!    account by email, set their work email in Paycor, check Advanced HR;
+//! 5. prints what happened and where to look next, and stops everything
+//!    (unless `--stay-up`).
+
+use anyhow::{Context, bail, ensure};
+use cardhost::config::ServerConfig;
+use cardhost::connections::Connections;
+use cardhost::server::{self, keys};
+use cardhost::store::{self, Role, Store};
+use cardhost::{Cardhost, NetworkPolicy, Route, RuntimeConfig};
+use cardhost_emulators::{advanced_hr, paycor, scim, smarthr};
+use clap::Parser;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Run cardhost end to end against local vendor emulators.
+#[derive(Debug, Parser)]
+#[command(name = "cardhost-quickstart")]
+struct Args {
+    /// Where the quickstart keeps its store (wiped at start).
+    #[arg(long, default_value = ".cardhost/quickstart")]
+    data_dir: PathBuf,
+    /// Keep the emulators and the server running until Ctrl-C.
+    #[arg(long)]
+    stay_up: bool,
+}
+
+/// A client of the cardhost API with one key.
+struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{method} {path} answered {status}: {value}");
+        }
+        Ok(value)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn invoke(&self, connection: &str, card: &str, input: Value) -> anyhow::Result<Value> {
+        let answer = self
+            .post(
+                &format!("/v1/connections/{connection}/cards/{card}:invoke"),
+                input,
+            )
+            .await?;
+        Ok(answer["output"].clone())
+    }
+
+    /// Creates a connection granted every permission its connector declares.
+    async fn connect(
+        &self,
+        connector: &str,
+        name: &str,
+        fields: Value,
+        secrets: Value,
+        extra: Value,
+    ) -> anyhow::Result<String> {
+        let catalog = self.get(&format!("/v1/connectors/{connector}")).await?;
+        let grant: Vec<Value> = catalog["permissions"]
+            .as_array()
+            .context("permissions")?
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect();
+        let mut body = json!({"connector": connector, "name": name, "fields": fields, "secrets": secrets, "grant": grant});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let created = self.post("/v1/connections", body).await?;
+        Ok(created["id"].as_str().context("connection id")?.to_string())
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn route(host: &str, to: &str) -> Route {
+    Route {
+        host: host.into(),
+        to: to.into(),
+    }
+}
+
+fn step(n: u32, text: &str) {
+    println!("\n[{n}] {text}");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.data_dir.exists() {
+        std::fs::remove_dir_all(&args.data_dir)
+            .with_context(|| format!("cannot clear {}", args.data_dir.display()))?;
+    }
+
+    step(1, "Starting the vendor emulators on loopback");
+    let server_port = free_port()?;
+    let callback = format!("http://127.0.0.1:{server_port}/v1/oauth/callback");
+    let shr = smarthr::start_demo(0).await?;
+    let mut paycor_config = paycor::Config::demo();
+    for app in &mut paycor_config.apps {
+        app.redirect_uris.push(callback.clone());
+    }
+    let pcy = paycor::start(paycor_config).await?;
+    let ahr = advanced_hr::start_demo(0, 0).await?;
+    let fourth = scim::start_demo(0, 0).await?;
+    println!(
+        "    SmartHR      {}  (as {}.smarthr.jp)",
+        shr.url(),
+        smarthr::DEMO_TENANT
+    );
+    println!(
+        "    Paycor       {}  (as apis-sandbox.paycor.com, hcm-demo.paycor.com)",
+        pcy.url()
+    );
+    println!(
+        "    Advanced HR  {}  (identity {})",
+        ahr.api.api_url(),
+        ahr.identity.token_url()
+    );
+    println!(
+        "    Fourth SCIM  {}  (identity {})",
+        fourth.api.base_url(),
+        fourth.identity.token_url()
+    );
+
+    step(
+        2,
+        "Starting cardhost (embedded SQLite store, built-in connectors)",
+    );
+    let config = RuntimeConfig {
+        network: NetworkPolicy {
+            routes: vec![
+                route("*.smarthr.jp", &shr.url()),
+                route("apis-sandbox.paycor.com", &pcy.url()),
+                route("hcm-demo.paycor.com", &pcy.url()),
+            ],
+            ..NetworkPolicy::loopback()
+        },
+        data_dir: Some(args.data_dir.clone()),
+        ..RuntimeConfig::default()
+    };
+    let (store, _) = store::open_in(&args.data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let host = Arc::new(Cardhost::new(config).await?);
+    for e in host.registry().errors() {
+        println!("    skipped {e}");
+    }
+    let conns = Arc::new(Connections::new(host, store.clone()));
+    let running = server::start(
+        conns,
+        store.clone(),
+        ServerConfig {
+            listen: ([127, 0, 0, 1], server_port).into(),
+            ..ServerConfig::default()
+        },
+    )
+    .await?;
+    let admin = keys::create(store.as_ref(), "quickstart", Role::Admin)?;
+    let api = Api {
+        base: running.url(),
+        key: admin.key.clone(),
+        http: reqwest::Client::new(),
+    };
+    let catalog = api.get("/v1/connectors").await?;
+    for c in catalog["connectors"].as_array().context("connectors")? {
+        println!(
+            "    connector {:<12} {} cards",
+            c["id"].as_str().unwrap_or(""),
+            c["cards"]
+        );
+    }
+    println!("    API {}  (OpenAPI at /openapi.json)", running.url());
+
+    step(3, "Creating a connection for each connector");
+    let smarthr_conn = api
+        .connect(
+            "smarthr",
+            "SmartHR demo",
+            json!({"account_type": "production", "tenant_id": smarthr::DEMO_TENANT}),
+            json!({"access_token": smarthr::DEMO_TOKENS[0].0}),
+            json!({}),
+        )
+        .await?;
+    println!("    SmartHR      {smarthr_conn}: bearer token");
+    let (ahr_id, ahr_secret, ahr_group) = advanced_hr::DEMO_CLIENTS[0];
+    let ahr_conn = api
+        .connect(
+            "advanced-hr",
+            "Advanced HR",
+            json!({"client_id": ahr_id, "token_url": ahr.identity.token_url(), "api_base_url": ahr.api.api_url()}),
+            json!({"client_secret": ahr_secret}),
+            json!({}),
+        )
+        .await?;
+    println!("    Advanced HR  {ahr_conn}: client credentials ({ahr_group} security group)");
+    let (fourth_id, fourth_secret, _) = scim::DEMO_CLIENTS[0];
+    let fourth_conn = api
+        .connect(
+            "fourth-scim",
+            "Fourth Account",
+            json!({"client_id": fourth_id, "token_url": fourth.identity.token_url(), "base_url": fourth.api.base_url()}),
+            json!({"client_secret": fourth_secret}),
+            json!({}),
+        )
+        .await?;
+    println!("    Fourth SCIM  {fourth_conn}: client credentials, scope scim");
+    let paycor_conn = api
+        .connect(
+            "paycor",
+            "Paycor sandbox",
+            json!({"sandbox": true, "client_id": paycor::DEMO_CLIENT_ID, "scope_id": paycor::SCOPE_FULL,
+                   "legal_entity_id": paycor::DEMO_LEGAL_ENTITY}),
+            json!({"client_secret": paycor::DEMO_CLIENT_SECRET, "subscription_key": paycor::DEMO_SUBSCRIPTION_KEY}),
+            json!({}),
+        )
+        .await?;
+    // The authorization-code flow, as a browser would run it: the consent
+    // page is the emulator's (Paycor's host routed to it), the redirect
+    // lands on cardhost's callback.
+    let start = api
+        .post(
+            &format!("/v1/connections/{paycor_conn}/authorize"),
+            json!({}),
+        )
+        .await?;
+    let mut consent = url::Url::parse(start["authorize_url"].as_str().context("authorize_url")?)?;
+    let emulator = url::Url::parse(&pcy.url())?;
+    consent.set_scheme("http").ok();
+    consent.set_host(emulator.host_str())?;
+    consent.set_port(emulator.port()).ok();
+    let page = reqwest::get(consent).await?;
+    let landed = page.url().path().to_string();
+    let text = page.text().await?;
+    ensure!(
+        text.contains("Connected"),
+        "the Paycor authorization did not complete: {text}"
+    );
+    let shown = api.get(&format!("/v1/connections/{paycor_conn}")).await?;
+    println!(
+        "    Paycor       {paycor_conn}: authorization code + PKCE, consent → {landed} → {}",
+        shown["state"].as_str().unwrap_or("?")
+    );
+    for conn in [&smarthr_conn, &ahr_conn, &fourth_conn, &paycor_conn] {
+        let report = api
+            .post(&format!("/v1/connections/{conn}/test"), json!({}))
+            .await?;
+        ensure!(
+            report["ok"] == true,
+            "connection test of {conn} failed: {report}"
+        );
+    }
+    println!("    all four connections pass their connection test");
+
+    step(
+        4,
+        "Onboarding: SmartHR hire → Fourth account → Paycor contact",
+    );
+    // Someone Fourth already knows, hired in SmartHR today.
+    let person = fourth
+        .api
+        .state()
+        .users()
+        .into_iter()
+        .find(|u| u["emails"][0]["value"].is_string() && u["name"]["givenName"].is_string())
+        .context("the Fourth directory has a user with an email")?;
+    let email = person["emails"][0]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (first, last) = (
+        person["name"]["givenName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        person["name"]["familyName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let hired = api
+        .invoke(
+            &smarthr_conn,
+            "create-employee",
+            json!({"last_name": last, "first_name": first, "email": email, "emp_code": "QS-0001", "emp_status": "employed"}),
+        )
+        .await?;
+    println!(
+        "    SmartHR      create-employee → crew {} ({} {}, {})",
+        hired["id"].as_str().unwrap_or("?"),
+        first,
+        last,
+        email
+    );
+    let found = api
+        .invoke(
+            &smarthr_conn,
+            "search-employees",
+            json!({"emp_code": "QS-0001"}),
+        )
+        .await?;
+    println!(
+        "    SmartHR      search-employees emp_code=QS-0001 → {} found",
+        count(&found)
+    );
+    let account = api
+        .invoke(&fourth_conn, "find-user-by-email", json!({"email": email}))
+        .await?;
+    println!(
+        "    Fourth SCIM  find-user-by-email → Fourth Account ID {}",
+        first_user_field(&account, "fourth_account_id")
+    );
+    let employees = api
+        .invoke(
+            &paycor_conn,
+            "list-employees",
+            json!({"legal_entity_id": paycor::DEMO_LEGAL_ENTITY, "one_page": true}),
+        )
+        .await?;
+    let employee_id = first_id(&employees).context("Paycor listed no employee")?;
+    let updated = api
+        .invoke(
+            &paycor_conn,
+            "update-employee-contact",
+            json!({"employee_id": employee_id, "work_email": email}),
+        )
+        .await?;
+    println!(
+        "    Paycor       update-employee-contact {employee_id} → updated {}",
+        updated["updated"]
+    );
+    let departments = api.invoke(&ahr_conn, "list-departments", json!({})).await?;
+    println!(
+        "    Advanced HR  list-departments → {} departments",
+        count(&departments)
+    );
+
+    step(5, "Where to look next");
+    let history = api.get("/v1/invocations?limit=100").await?;
+    let n = history["invocations"].as_array().map_or(0, Vec::len);
+    println!(
+        "    {n} invocations recorded: GET {}/v1/invocations",
+        running.url()
+    );
+    println!(
+        "    CLI: cargo run -p cardhost -- --data-dir {} history",
+        args.data_dir.display()
+    );
+    println!(
+        "         cargo run -p cardhost -- --data-dir {} connections list",
+        args.data_dir.display()
+    );
+    println!("    API reference: GET {}/openapi.json", running.url());
+
+    if args.stay_up {
+        println!("\nStaying up. Admin key (shown once): {}", admin.key);
+        println!(
+            "Try: curl -H 'Authorization: Bearer {}' {}/v1/connections",
+            admin.key,
+            running.url()
+        );
+        println!("Ctrl-C to stop.");
+        tokio::signal::ctrl_c().await?;
+    }
+    running.shutdown();
+    running.wait().await?;
+    println!("\nDone: the emulators and the server are stopped.");
+    Ok(())
+}
+
+/// How many items a list card returned, whatever its output calls them.
+fn count(output: &Value) -> usize {
+    output
+        .as_object()
+        .and_then(|o| o.values().find_map(Value::as_array))
+        .map_or(0, Vec::len)
+}
+
+fn first_id(output: &Value) -> Option<String> {
+    let item = output
+        .as_object()?
+        .values()
+        .find_map(Value::as_array)?
+        .first()?
+        .clone();
+    item.get("id")
+        .or_else(|| item.get("employee_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn first_user_field(output: &Value, field: &str) -> String {
+    output
+        .get("user")
+        .or_else(|| output.get("users").and_then(|u| u.get(0)))
+        .and_then(|u| u.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("(not found)")
+        .to_string()
+}
