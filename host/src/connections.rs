@@ -62,6 +62,11 @@ pub enum ConnectionError {
     /// The authorization flow failed.
     #[error("authorization failed: {0}")]
     Authorization(String),
+    /// A request reached the OAuth2 callback that no pending authorization
+    /// expects (unknown, used or expired `state`, or no `code` and `state`):
+    /// forged or stale, not the provider's answer to a flow in progress.
+    #[error("authorization failed: {0}")]
+    UnexpectedCallback(String),
     /// The store failed or has no such connection.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -707,12 +712,8 @@ impl Connections {
             duration_ms,
             outcome,
             error: error.map(|e| redactor.redact(&e)),
-            upstream_requests: journal.calls.iter().map(|c| c.attempts).sum(),
-            retries: journal
-                .calls
-                .iter()
-                .map(|c| c.attempts.saturating_sub(1))
-                .sum(),
+            upstream_requests: journal.upstream_requests(),
+            retries: journal.retries(),
         };
         if let Err(e) = self.store.record_invocation(&record) {
             tracing::error!(invocation = %record.id, "cannot record the invocation: {e}");
@@ -848,7 +849,7 @@ impl Connections {
             .store
             .take_pending_authorization(state, AUTHORIZATION_TTL_SECS)?
             .ok_or_else(|| {
-                ConnectionError::Authorization(
+                ConnectionError::UnexpectedCallback(
                     "unknown, used or expired `state`: start the authorization again".into(),
                 )
             })?;
@@ -872,6 +873,53 @@ impl Connections {
         self.forget(&record.id);
         Ok(self.store.connection(&record.id)?)
     }
+}
+
+impl Connections {
+    /// Handles the query of a request to an OAuth2 redirect URI: the
+    /// provider's refusal, or the `code` and `state` that complete a pending
+    /// authorization.
+    pub async fn complete_callback(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<ConnectionRecord, ConnectionError> {
+        if let Some(error) = params.get("error") {
+            return Err(ConnectionError::Authorization(format!(
+                "the provider refused: {error} {}",
+                params
+                    .get("error_description")
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            )));
+        }
+        match (params.get("code"), params.get("state")) {
+            (Some(code), Some(state)) => self.complete_authorization(state, code).await,
+            _ => Err(ConnectionError::UnexpectedCallback(
+                "the callback has no `code` and `state`".into(),
+            )),
+        }
+    }
+}
+
+/// The page a browser shows after an OAuth2 callback.
+pub fn callback_page(result: &Result<ConnectionRecord, ConnectionError>) -> String {
+    match result {
+        Ok(record) => format!(
+            "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>",
+            html_escape(&record.name)
+        ),
+        Err(e) => format!(
+            "<h1>Authorization failed</h1><p>{}</p>",
+            html_escape(&e.to_string())
+        ),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -908,6 +956,15 @@ mod tests {
         assert!(check_secret_value("token", &Secret::new("abc")).is_ok());
         let err = check_secret_value("token", &Secret::new("abc\n")).unwrap_err();
         assert!(err.to_string().contains("control character"), "{err}");
+    }
+
+    #[test]
+    fn callback_pages_escape_what_they_show() {
+        let page = callback_page(&Err(ConnectionError::Authorization(
+            "the provider refused: <script>".into(),
+        )));
+        assert!(page.starts_with("<h1>Authorization failed</h1>"));
+        assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"));
     }
 
     #[test]

@@ -161,6 +161,21 @@ pub struct Journal {
     pub refreshes: u32,
 }
 
+impl Journal {
+    /// Upstream requests sent, retries included.
+    pub fn upstream_requests(&self) -> u32 {
+        self.calls.iter().map(|c| c.attempts).sum()
+    }
+
+    /// How many of those were retries.
+    pub fn retries(&self) -> u32 {
+        self.calls
+            .iter()
+            .map(|c| c.attempts.saturating_sub(1))
+            .sum()
+    }
+}
+
 /// A refusal as recorded.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct DenialRecord {

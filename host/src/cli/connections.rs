@@ -2,7 +2,7 @@
 //! --connection`: the Connections page of cardhost on the command line.
 
 use super::{print_invocation, print_table, read_json_arg};
-use crate::connections::{Connections, CreateConnection, InvokeFailure};
+use crate::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
 use crate::store::{self, HistoryFilter, KeySource, SqliteStore, Store, rfc3339};
 use crate::{Cardhost, LoadedConnector, RuntimeConfig, Secret};
 use anyhow::{Context, bail};
@@ -290,7 +290,7 @@ fn read_secret(name: &str, title: &str) -> anyhow::Result<Secret> {
     Ok(Secret::new(value))
 }
 
-fn env_secret(pair: &str) -> anyhow::Result<(String, Secret)> {
+pub(crate) fn env_secret(pair: &str) -> anyhow::Result<(String, Secret)> {
     let (name, var) = pair
         .split_once('=')
         .with_context(|| format!("--secret-env `{pair}` must be NAME=ENV_VAR"))?;
@@ -630,33 +630,20 @@ async fn authorize(
     );
     async fn callback(
         State((conns, tx)): State<CallbackState>,
-        Query(params): Query<HashMap<String, String>>,
+        Query(params): Query<BTreeMap<String, String>>,
     ) -> Html<String> {
-        let outcome: CallbackResult = match (params.get("code"), params.get("state")) {
-            _ if params.contains_key("error") => Err(format!(
-                "the provider refused: {} {}",
-                params["error"],
-                params.get("error_description").cloned().unwrap_or_default()
-            )),
-            (Some(code), Some(state)) => conns
-                .complete_authorization(state, code)
-                .await
-                .map_err(|e| e.to_string()),
-            _ => Err("the callback has no `code` and `state`".into()),
-        };
-        let page = match &outcome {
-            Ok(r) => format!(
-                "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>",
-                html_escape(&r.name)
-            ),
-            Err(e) => format!("<h1>Authorization failed</h1><p>{}</p>", html_escape(e)),
-        };
+        let outcome = conns.complete_callback(&params).await;
+        let page = crate::connections::callback_page(&outcome);
         // A forged or stale callback does not end the wait; a real answer does.
-        let stale = matches!(&outcome, Err(e) if e.contains("`state`"));
-        if stale {
-            eprintln!("ignored a callback: {}", outcome.as_ref().unwrap_err());
-        } else if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = tx.send(outcome);
+        match outcome {
+            Err(ConnectionError::UnexpectedCallback(_)) => {
+                eprintln!("ignored a callback: {}", outcome.unwrap_err());
+            }
+            outcome => {
+                if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = tx.send(outcome.map_err(|e| e.to_string()));
+                }
+            }
         }
         Html(page)
     }
@@ -683,20 +670,13 @@ async fn authorize(
     server.abort();
     match result {
         Ok(Ok(Ok(record))) => Ok(record),
-        Ok(Ok(Err(e))) => bail!("authorization failed: {e}"),
+        Ok(Ok(Err(e))) => bail!("{e}"),
         Ok(Err(_)) => bail!("the callback server stopped"),
         Err(_) => bail!(
             "no callback within {}s: run `cardhost connections authorize` again",
             timeout.as_secs()
         ),
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `cardhost invoke CONNECTOR CARD --connection NAME`.

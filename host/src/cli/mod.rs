@@ -1,7 +1,7 @@
 //! The `cardhost` command line: browse the catalog, validate and try
 //! connectors.
 
-use crate::{Cardhost, Connection, RuntimeConfig, Secret, Source};
+use crate::{Cardhost, Connection, RuntimeConfig, Source};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -384,13 +384,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     let mut secrets = BTreeMap::new();
                     for pair in &secret_env {
-                        let (name, var) = pair.split_once('=').with_context(|| {
-                            format!("--secret-env `{pair}` must be NAME=ENV_VAR")
-                        })?;
-                        let value = std::env::var(var).with_context(|| {
-                            format!("environment variable `{var}` (for secret `{name}`) is not set")
-                        })?;
-                        secrets.insert(name.to_string(), Secret::new(value));
+                        let (name, value) = connections::env_secret(pair)?;
+                        secrets.insert(name, value);
                     }
                     let credentials = if loaded.manifest.raw.auth_methods.is_empty() {
                         None

@@ -2,7 +2,9 @@
 
 use super::{AppState, keys};
 use crate::cli::catalog_cards;
-use crate::connections::{ConnectionError, CreateConnection, InvokeFailure, card_access};
+use crate::connections::{
+    ConnectionError, CreateConnection, InvokeFailure, callback_page, card_access,
+};
 use crate::invoke::{CardFailure, FailedInvocation, InvokeError};
 use crate::store::{ApiKeyRecord, HistoryFilter, Role, StoreError};
 use crate::{Secret, wit};
@@ -117,7 +119,7 @@ impl From<ConnectionError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "connection-not-ready", e.to_string())
                     .details(details)
             }
-            ConnectionError::Authorization(m) => {
+            ConnectionError::Authorization(m) | ConnectionError::UnexpectedCallback(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "authorization-failed", m)
             }
             ConnectionError::Store(s) => s.into(),
@@ -547,45 +549,17 @@ async fn authorize(
     ))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn oauth_callback(
     State(st): St,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> (StatusCode, Html<String>) {
-    let fail = |m: String| {
-        (
-            StatusCode::BAD_REQUEST,
-            Html(format!(
-                "<h1>Authorization failed</h1><p>{}</p>",
-                escape(&m)
-            )),
-        )
+    let result = st.conns.complete_callback(&q).await;
+    let status = if result.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
     };
-    if let Some(error) = q.get("error") {
-        return fail(format!(
-            "the provider refused: {error} {}",
-            q.get("error_description").cloned().unwrap_or_default()
-        ));
-    }
-    let (Some(state), Some(code)) = (q.get("state"), q.get("code")) else {
-        return fail("the callback has no `code` and `state`".into());
-    };
-    match st.conns.complete_authorization(state, code).await {
-        Ok(record) => (
-            StatusCode::OK,
-            Html(format!(
-                "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>",
-                escape(&record.name)
-            )),
-        ),
-        Err(e) => fail(e.to_string()),
-    }
+    (status, Html(callback_page(&result)))
 }
 
 async fn invoke(
@@ -635,13 +609,8 @@ async fn invoke(
         Err(InvokeFailure::Invocation(f)) => (Some(&f.journal), f.error.class()),
         Err(InvokeFailure::Connection(_)) => (None, "connection"),
     };
-    let requests: u64 = journal.map_or(0, |j| j.calls.iter().map(|c| u64::from(c.attempts)).sum());
-    let retries: u64 = journal.map_or(0, |j| {
-        j.calls
-            .iter()
-            .map(|c| u64::from(c.attempts.saturating_sub(1)))
-            .sum()
-    });
+    let requests = journal.map_or(0, |j| u64::from(j.upstream_requests()));
+    let retries = journal.map_or(0, |j| u64::from(j.retries()));
     let refreshes = journal.map_or(0, |j| u64::from(j.refreshes));
     st.metrics.invocation(
         &record.connector,
