@@ -24,6 +24,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ),
     ("fixture-overreach", "fixture_overreach", "OVERREACH"),
     ("fixture-oauth-app", "fixture_oauth_app", "OAUTH_APP"),
+    ("fixture-transform", "fixture_transform", "TRANSFORM"),
     (
         "connector-advanced-hr",
         "connector_advanced_hr",
@@ -46,6 +47,7 @@ fn main() {
         "connectors",
         "examples/hello-connector",
         "tests/fixtures",
+        ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }

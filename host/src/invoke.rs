@@ -790,6 +790,15 @@ pub fn custom_api_action_input_schema() -> Value {
     })
 }
 
+/// The Custom API Action's input validator, compiled once per process.
+pub(crate) fn custom_api_action_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+        jsonschema::validator_for(&custom_api_action_input_schema())
+            .expect("the Custom API Action input schema is a valid JSON Schema")
+    });
+    &VALIDATOR
+}
+
 /// The output schema of the Custom API Action card.
 pub fn custom_api_action_output_schema() -> Value {
     json!({

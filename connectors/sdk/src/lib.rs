@@ -29,6 +29,17 @@
 //! Build with `cargo build --target wasm32-wasip2 --release`; the `.wasm` in
 //! `target/wasm32-wasip2/release/` is the component to load. Native builds
 //! (for unit tests) replace the host with [`testing::mock_http`].
+//!
+//! Link with 4 MiB of initial memory, in `.cargo/config.toml`:
+//!
+//! ```toml
+//! [target.wasm32-wasip2]
+//! rustflags = ["-C", "link-arg=--initial-memory=4194304"]
+//! ```
+//!
+//! Each `memory.grow` costs the host two `mprotect` calls and a TLB
+//! shootdown across its cores; with this, a typical card never grows. Pages
+//! the card does not touch cost nothing.
 
 // Lets generated code name this crate by its public path, from inside and out.
 extern crate self as cardhost_sdk;

@@ -14,6 +14,7 @@ mod openapi;
 use crate::config::ServerConfig;
 use crate::connections::Connections;
 use crate::store::Store;
+use axum::serve::ListenerExt as _;
 use metrics::Metrics;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -125,6 +126,11 @@ pub async fn start(
     let signalled = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // Responses go out in more than one write; without TCP_NODELAY the
+    // second waits for the client's delayed ACK (tens of milliseconds).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let serve = axum::serve(listener, app).with_graceful_shutdown(signalled(rx.clone()));
     let task = tokio::spawn(async move {
         let serve = serve.into_future();

@@ -1,5 +1,6 @@
 //! Running an emulator: bind a loopback port, serve a router, stop on drop.
 
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -18,6 +19,11 @@ impl Server {
     pub async fn spawn(router: axum::Router, port: u16) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
+        // Like a real API's front end: no Nagle delay between a response's
+        // head and body.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(

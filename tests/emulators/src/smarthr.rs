@@ -847,8 +847,10 @@ fn paging(inner: &Inner, query: &BTreeMap<String, String>) -> Result<(u32, u32),
 
 /// One page of `items` with SmartHR's `Link` and `x-total-count` headers.
 /// Link URLs keep the request's other parameters, on the tenant's origin.
-fn page_response(
-    items: Vec<Value>,
+/// One page of `items` (cloned, so a long list is never copied whole) with
+/// SmartHR's `Link` and `x-total-count` headers.
+fn page_response<T: std::borrow::Borrow<Value>>(
+    items: Vec<T>,
     page: u32,
     per_page: u32,
     headers: &HeaderMap,
@@ -859,7 +861,18 @@ fn page_response(
     let size = per_page as usize;
     let last = total.div_ceil(size).max(1) as u32;
     let start = (page as usize - 1).saturating_mul(size);
-    let data: Vec<Value> = items.into_iter().skip(start).take(size).collect();
+    let data: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(size)
+        .map(|item| item.borrow().clone())
+        .collect();
+    // Only crews honour `fields`; projecting the page is enough.
+    let data = if path == "/crews" {
+        project(data, query.get("fields"))
+    } else {
+        data
+    };
     let name = host_name(headers).unwrap_or_default();
     let authority = headers
         .get(header::HOST)
@@ -934,7 +947,7 @@ async fn list_plain(
     let query = query_map(raw.as_deref());
     let inner = lock(&state.inner);
     let (page, per_page) = paging(&inner, &query)?;
-    let items = inner.data[&resource].clone();
+    let items: Vec<&Value> = inner.data[&resource].iter().collect();
     Ok(page_response(
         items,
         page,
@@ -1232,7 +1245,7 @@ async fn list_crews(
     let keys = sort_keys(query.get("sort"))?;
     let emp_code = query.get("emp_code").filter(|c| !c.is_empty());
     let q = query.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
-    let mut crews: Vec<Value> = inner.data[&Resource::Crews]
+    let mut crews: Vec<&Value> = inner.data[&Resource::Crews]
         .iter()
         .filter(|c| emp_code.is_none_or(|code| c["emp_code"] == code.as_str()))
         .filter(|c| emp_status.as_deref().is_none_or(|s| c["emp_status"] == s))
@@ -1251,12 +1264,10 @@ async fn list_crews(
                     .is_none_or(|t| entered.is_some_and(|e| e <= t))
         })
         .filter(|c| q.is_none_or(|q| matches_q(c, q)))
-        .cloned()
         .collect();
     if !keys.is_empty() {
         crews.sort_by(|a, b| compare(a, b, &keys));
     }
-    let crews = project(crews, query.get("fields"));
     Ok(page_response(
         crews, page, per_page, &headers, "/crews", &query,
     ))

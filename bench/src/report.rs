@@ -1,0 +1,275 @@
+//! The figures as a Markdown table with targets, and writing them into
+//! BENCHMARKS.md between its markers.
+
+use crate::cases::{Http, Memory, Overhead, Paging, Startup};
+use crate::stats::fmt_duration;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+pub const BEGIN: &str = "<!-- figures: begin (written by cardhost-bench) -->";
+pub const END: &str = "<!-- figures: end -->";
+
+/// Everything one run measured.
+pub struct Figures {
+    pub overhead: Overhead,
+    pub http: Http,
+    pub paging: Paging,
+    pub startup: Startup,
+    pub memory: Memory,
+}
+
+/// Whether a figure meets its target, and by how much it misses.
+fn verdict(ok: bool, miss: impl FnOnce() -> String) -> String {
+    if ok {
+        "met".into()
+    } else {
+        format!("**missed**: {}", miss())
+    }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn mib(bytes: f64) -> String {
+    if bytes >= (1 << 20) as f64 {
+        format!("{:.2} MiB", bytes / (1 << 20) as f64)
+    } else {
+        format!("{:.0} KiB", bytes / 1024.0)
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// The machine, for the record.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or_else(String::new, |kib| {
+            format!(", {:.0} GiB", kib / 1024.0 / 1024.0)
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| format!(", Linux {}", s.trim()))
+        .unwrap_or_default();
+    let rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("-V")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+    format!("{cpu}, {cores} cores{memory}{kernel}; {rustc}, release profile")
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+pub fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The generated section.
+pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{BEGIN}");
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Run on {} — {machine}.", today());
+    if quick {
+        let _ = writeln!(
+            s,
+            "\n**Quick run** (few samples): for checking the suite, not for the record."
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "| Case | cardhost | native | ratio | target | |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---|---|");
+    let o = &f.overhead;
+    let _ = writeln!(
+        s,
+        "| I/O-free card, p50 | {} | {} | {:.1}× | ≤ 50 µs | {} |",
+        fmt_duration(o.cardhost.p50),
+        fmt_duration(o.native.p50),
+        ratio(o.cardhost.p50, o.native.p50),
+        verdict(us(o.cardhost.p50) <= 50.0, || format!(
+            "{:.1} µs over",
+            us(o.cardhost.p50) - 50.0
+        )),
+    );
+    let _ = writeln!(
+        s,
+        "| I/O-free card, p99 | {} | {} | {:.1}× | | |",
+        fmt_duration(o.cardhost.p99),
+        fmt_duration(o.native.p99),
+        ratio(o.cardhost.p99, o.native.p99),
+    );
+    let _ = writeln!(
+        s,
+        "| Instantiation alone, p50 (p99) | {} ({}) | | | ≤ 10 µs | {} |",
+        fmt_duration(o.instantiate.p50),
+        fmt_duration(o.instantiate.p99),
+        verdict(us(o.instantiate.p50) <= 10.0, || format!(
+            "{:.1} µs over",
+            us(o.instantiate.p50) - 10.0
+        )),
+    );
+    let h = &f.http;
+    let r = ratio(h.cardhost.p50, h.native.p50);
+    let _ = writeln!(
+        s,
+        "| HTTP card, concurrency 1, p50 | {} | {} | {r:.2}× | ≤ 1.2× | {} |",
+        fmt_duration(h.cardhost.p50),
+        fmt_duration(h.native.p50),
+        verdict(r <= 1.2, || format!("{:.2}× over", r - 1.2)),
+    );
+    let _ = writeln!(
+        s,
+        "| HTTP card, concurrency 1, p99 | {} | {} | {:.2}× | | |",
+        fmt_duration(h.cardhost.p99),
+        fmt_duration(h.native.p99),
+        ratio(h.cardhost.p99, h.native.p99),
+    );
+    for (c, card, native) in &h.throughput {
+        let r = card / native;
+        let _ = writeln!(
+            s,
+            "| HTTP card, concurrency {c}, throughput | {card:.0}/s | {native:.0}/s | {r:.2}× | ≥ 0.85× | {} |",
+            verdict(r >= 0.85, || format!("{:.2}× short", 0.85 - r)),
+        );
+    }
+    let p = &f.paging;
+    let _ = writeln!(
+        s,
+        "| List all, {} pages, p50 | {} | {} | {:.2}× | | |",
+        p.pages,
+        fmt_duration(p.cardhost.p50),
+        fmt_duration(p.native.p50),
+        ratio(p.cardhost.p50, p.native.p50),
+    );
+    let _ = writeln!(
+        s,
+        "| List all, {} pages, p99 | {} | {} | {:.2}× | | |",
+        p.pages,
+        fmt_duration(p.cardhost.p99),
+        fmt_duration(p.native.p99),
+        ratio(p.cardhost.p99, p.native.p99),
+    );
+    let st = &f.startup;
+    let _ = writeln!(
+        s,
+        "| Start-up, {} built-ins, warm cache, p50 | {} | cold: {} | {:.3}× of cold | ≤ 50 ms | {} |",
+        st.connectors,
+        fmt_duration(st.warm.p50),
+        fmt_duration(st.cold.p50),
+        ratio(st.warm.p50, st.cold.p50),
+        verdict(st.warm.p50 <= Duration::from_millis(50), || {
+            format!("{:.1} ms over", us(st.warm.p50) / 1000.0 - 50.0)
+        }),
+    );
+    let m = &f.memory;
+    let (card, native) = (m.cardhost.per_in_flight(), m.native.per_in_flight());
+    let _ = writeln!(
+        s,
+        "| Memory per in-flight invocation, {} in flight | {} | {} | {:.1}× | ≤ 1 MiB | {} |",
+        m.cardhost.in_flight,
+        mib(card),
+        mib(native),
+        card / native.max(1.0),
+        verdict(card <= (1 << 20) as f64, || mib(card - (1 << 20) as f64)
+            + " over"),
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Samples: I/O-free {} per side, instantiation {}, HTTP latency {} per side, paging {} per side, \
+         start-up {} cold and {} warm. Memory: resident set {} before and {} with {} in flight (peak {}) for cardhost; \
+         {} and {} for native.",
+        o.cardhost.samples,
+        o.instantiate.samples,
+        h.cardhost.samples,
+        p.cardhost.samples,
+        st.cold.samples,
+        st.warm.samples,
+        mib(m.cardhost.rss_before as f64),
+        mib(m.cardhost.rss_in_flight as f64),
+        m.cardhost.in_flight,
+        mib(m.cardhost.peak_rss as f64),
+        mib(m.native.rss_before as f64),
+        mib(m.native.rss_in_flight as f64),
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "{END}");
+    s
+}
+
+/// Replaces the generated section of `doc` (or appends it).
+pub fn splice(doc: &str, section: &str) -> String {
+    match (doc.find(BEGIN), doc.find(END)) {
+        (Some(b), Some(e)) if e > b => {
+            let end = e + END.len();
+            let rest = doc[end..].strip_prefix('\n').unwrap_or(&doc[end..]);
+            format!("{}{section}{rest}", &doc[..b])
+        }
+        _ => format!("{doc}\n{section}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_replaces_only_the_generated_section() {
+        let doc = format!("# Title\n\nprose\n\n{BEGIN}\nold\n{END}\n\nmore prose\n");
+        let new = format!("{BEGIN}\nnew\n{END}\n");
+        assert_eq!(
+            splice(&doc, &new),
+            format!("# Title\n\nprose\n\n{BEGIN}\nnew\n{END}\n\nmore prose\n")
+        );
+        assert_eq!(splice("# T\n", &new), format!("# T\n\n{new}"));
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        let t = today();
+        assert_eq!(t.len(), 10);
+        assert!(t.starts_with("20"), "{t}");
+    }
+
+    #[test]
+    fn verdict_names_the_miss() {
+        assert_eq!(verdict(true, || unreachable!()), "met");
+        assert_eq!(
+            verdict(false, || "3 µs over".into()),
+            "**missed**: 3 µs over"
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! The upstreams, in their own process so that the process being measured
+//! holds only the host (or the native baseline): its CPU profile and its
+//! memory are its own.
+//!
+//! - A SmartHR emulator (no rate limits, 500 employees) for the HTTP card
+//!   and paging cases.
+//! - A "hold" server: `GET /people/{id}` answers `{"id", "name"}`, but for
+//!   ids not starting with `warm` it holds the request open until
+//!   `POST /release`; `GET /held` says how many are being held. The memory
+//!   case keeps 1,000 invocations in flight with it.
+
+use anyhow::Context as _;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use cardhost_emulators::smarthr::{self, Environment};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::watch;
+
+/// The tenant the SmartHR emulator serves.
+pub const TENANT: &str = "acme";
+/// Employees (crews) in the emulator: 50 pages of 10.
+pub const CREWS: usize = 500;
+
+/// Where the upstream process listens.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Addresses {
+    /// SmartHR emulator origin.
+    pub smarthr: String,
+    /// Hold server origin.
+    pub hold: String,
+}
+
+/// The upstream process; killed when dropped.
+pub struct Upstream {
+    child: Child,
+    _stdin: ChildStdin,
+    pub addresses: Addresses,
+}
+
+impl Upstream {
+    /// Starts `cardhost-bench upstream` and reads its addresses.
+    pub fn spawn() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .arg("upstream")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the upstream process")?;
+        let stdin = child.stdin.take().context("upstream stdin")?;
+        let stdout = child.stdout.take().context("upstream stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addresses: Addresses = serde_json::from_str(&line)
+            .with_context(|| format!("the upstream process said {line:?}"))?;
+        Ok(Self {
+            child,
+            _stdin: stdin,
+            addresses,
+        })
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Hold {
+    held: AtomicUsize,
+    release: watch::Sender<u64>,
+}
+
+async fn person(
+    State(hold): State<Arc<Hold>>,
+    Path(id): Path<String>,
+) -> axum::Json<serde_json::Value> {
+    if !id.starts_with("warm") {
+        let mut released = hold.release.subscribe();
+        hold.held.fetch_add(1, Ordering::SeqCst);
+        let _ = released.changed().await;
+    }
+    axum::Json(json!({"id": id, "name": "Aiko Tanaka"}))
+}
+
+/// Runs the upstreams until the parent closes our stdin.
+pub async fn serve() -> anyhow::Result<()> {
+    let mut config = smarthr::Config::new(TENANT, Environment::Production);
+    config.rate_limits.clear();
+    config.counts.crews = CREWS;
+    let smarthr = smarthr::start(config).await?;
+
+    let hold = Arc::new(Hold {
+        held: AtomicUsize::new(0),
+        release: watch::Sender::new(0),
+    });
+    let app =
+        axum::Router::new()
+            .route("/people/{id}", get(person))
+            .route(
+                "/held",
+                get(|State(h): State<Arc<Hold>>| async move {
+                    h.held.load(Ordering::SeqCst).to_string()
+                }),
+            )
+            .route(
+                "/release",
+                post(|State(h): State<Arc<Hold>>| async move {
+                    h.held.store(0, Ordering::SeqCst);
+                    h.release.send_modify(|g| *g += 1);
+                }),
+            )
+            .with_state(hold);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hold_url = format!("http://{}", listener.local_addr()?);
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let addresses = Addresses {
+        smarthr: smarthr.url(),
+        hold: hold_url,
+    };
+    println!("{}", serde_json::to_string(&addresses)?);
+    // The parent holds our stdin; when it goes, so do we.
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin()
+            .lock()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            sink.clear();
+        }
+    })
+    .await?;
+    Ok(())
+}
