@@ -12,7 +12,7 @@
 use anyhow::Context as _;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
+use cardhost_emulators::Server;
 use cardhost_emulators::smarthr::{self, Environment};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
@@ -119,16 +119,12 @@ pub async fn serve() -> anyhow::Result<()> {
                 }),
             )
             .with_state(hold);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let hold_url = format!("http://{}", listener.local_addr()?);
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The emulators' server: loopback, TCP_NODELAY, stopped when dropped.
+    let hold_server = Server::spawn(app, 0).await?;
 
     let addresses = Addresses {
         smarthr: smarthr.url(),
-        hold: hold_url,
+        hold: hold_server.url(),
     };
     println!("{}", serde_json::to_string(&addresses)?);
     // The parent holds our stdin; when it goes, so do we.

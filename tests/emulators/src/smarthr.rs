@@ -847,10 +847,11 @@ fn paging(inner: &Inner, query: &BTreeMap<String, String>) -> Result<(u32, u32),
 
 /// One page of `items` with SmartHR's `Link` and `x-total-count` headers.
 /// Link URLs keep the request's other parameters, on the tenant's origin.
-/// One page of `items` (cloned, so a long list is never copied whole) with
-/// SmartHR's `Link` and `x-total-count` headers.
+/// One page of `items` (cloned, so a long list is never copied whole), keeping
+/// only the `fields` given, with SmartHR's `Link` and `x-total-count` headers.
 fn page_response<T: std::borrow::Borrow<Value>>(
     items: Vec<T>,
+    fields: Option<&String>,
     page: u32,
     per_page: u32,
     headers: &HeaderMap,
@@ -867,12 +868,7 @@ fn page_response<T: std::borrow::Borrow<Value>>(
         .take(size)
         .map(|item| item.borrow().clone())
         .collect();
-    // Only crews honour `fields`; projecting the page is enough.
-    let data = if path == "/crews" {
-        project(data, query.get("fields"))
-    } else {
-        data
-    };
+    let data = project(data, fields);
     let name = host_name(headers).unwrap_or_default();
     let authority = headers
         .get(header::HOST)
@@ -950,6 +946,7 @@ async fn list_plain(
     let items: Vec<&Value> = inner.data[&resource].iter().collect();
     Ok(page_response(
         items,
+        None,
         page,
         per_page,
         &headers,
@@ -1011,6 +1008,7 @@ async fn list_templates_handler(
         .collect();
     Ok(page_response(
         items,
+        None,
         page,
         per_page,
         &headers,
@@ -1046,6 +1044,7 @@ async fn list_groups_handler(
         .collect();
     Ok(page_response(
         items,
+        None,
         page,
         per_page,
         &headers,
@@ -1082,7 +1081,7 @@ async fn list_users(
         .map(|u| user_view(u, crews, with_crew))
         .collect();
     Ok(page_response(
-        items, page, per_page, &headers, "/users", &query,
+        items, None, page, per_page, &headers, "/users", &query,
     ))
 }
 
@@ -1268,8 +1267,15 @@ async fn list_crews(
     if !keys.is_empty() {
         crews.sort_by(|a, b| compare(a, b, &keys));
     }
+    // Only crews honour `fields`.
     Ok(page_response(
-        crews, page, per_page, &headers, "/crews", &query,
+        crews,
+        query.get("fields"),
+        page,
+        per_page,
+        &headers,
+        "/crews",
+        &query,
     ))
 }
 
