@@ -25,6 +25,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("fixture-overreach", "fixture_overreach", "OVERREACH"),
     ("fixture-oauth-app", "fixture_oauth_app", "OAUTH_APP"),
     ("fixture-transform", "fixture_transform", "TRANSFORM"),
+    ("fixture-flood", "fixture_flood", "FLOOD"),
     (
         "connector-advanced-hr",
         "connector_advanced_hr",

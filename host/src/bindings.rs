@@ -4,7 +4,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "cardhost:connector/connector-world",
     imports: {
-        "cardhost:connector/http.send": async,
+        "cardhost:connector/http.send": async | trappable,
         default: trappable,
     },
     exports: { default: async },

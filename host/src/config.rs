@@ -80,11 +80,15 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Limits applied to every invocation.
+/// Limits applied to every invocation. Every buffer a guest can grow has one
+/// here, enforced before the work; hitting one is a typed error naming the
+/// limit (`InvokeError::LimitExceeded`) or, for what is only recorded (logs,
+/// refusals), a count of what was dropped.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest linear memory a connector instance may grow to, in bytes.
+    /// Largest total linear memory a connector instance may grow to, in
+    /// bytes, counted across all of the instance's memories.
     pub memory_bytes: usize,
     /// Wall-clock deadline of one invocation, in milliseconds. Guest code is
     /// interrupted and HTTP in flight is cancelled when it passes.
@@ -97,12 +101,49 @@ pub struct Limits {
     pub max_request_body_bytes: usize,
     /// Largest upstream response body, in bytes.
     pub max_response_body_bytes: usize,
-    /// Upstream requests one invocation may make.
+    /// Requests one invocation may ask for, refused ones included; the
+    /// request after the last one ends the invocation.
     pub max_requests_per_invocation: u32,
+    /// Longest request URL (after the query is appended), in bytes.
+    pub max_url_bytes: usize,
+    /// Most request headers a guest may set on one request.
+    pub max_request_headers: usize,
+    /// Longest single request header (name and value), in bytes.
+    pub max_request_header_bytes: usize,
+    /// Refusals recorded per invocation; later ones are counted
+    /// ("and N more"), not kept.
+    pub max_denials_per_invocation: usize,
+    /// Longest message kept from a guest: card errors, connection-test
+    /// summaries and details, in bytes (longer ones are cut with `…`).
+    pub max_message_bytes: usize,
+    /// Checks kept from one connection-test report.
+    pub max_report_checks: usize,
     /// Bytes of guest stdout/stderr and log lines kept per invocation.
     pub max_log_bytes: usize,
-    /// Most instances alive at once (sizes the pooling allocator).
+    /// Longest log line kept, in bytes, cut before escaping.
+    pub max_log_line_bytes: usize,
+    /// Log lines kept per invocation; later ones are counted, not kept.
+    pub max_log_lines: usize,
+    /// Bytes a guest may pass to the host in one call (a request, a log
+    /// line, a card's output or error): wasmtime's hostcall fuel. Sized for
+    /// the largest legitimate request, the request body cap plus URL and
+    /// headers; at least `max_request_body_bytes` and `max_output_bytes`.
+    pub hostcall_bytes: usize,
+    /// Core instances one connector instance may create.
+    pub max_core_instances_per_component: u32,
+    /// Linear memories one connector instance may define.
+    pub max_memories_per_component: u32,
+    /// Tables one connector instance may define.
+    pub max_tables_per_component: u32,
+    /// Most instances alive at once (sizes the pooling allocator). Must be at
+    /// least the server's `max_concurrent_invocations`.
     pub max_concurrent_instances: u32,
+    /// Threads that run guest code, apart from the threads that serve
+    /// requests, so a spinning guest never stalls the server. Defaults to
+    /// the number of CPUs. `0` runs guests on the caller's async runtime
+    /// (for embedders whose runtime does nothing else); guests still yield
+    /// to it every epoch tick.
+    pub guest_threads: Option<usize>,
 }
 
 impl Default for Limits {
@@ -115,8 +156,21 @@ impl Default for Limits {
             max_request_body_bytes: 8 << 20,
             max_response_body_bytes: 32 << 20,
             max_requests_per_invocation: 2_000,
+            max_url_bytes: 16 << 10,
+            max_request_headers: 64,
+            max_request_header_bytes: 8 << 10,
+            max_denials_per_invocation: 50,
+            max_message_bytes: 8 << 10,
+            max_report_checks: 64,
             max_log_bytes: 64 << 10,
-            max_concurrent_instances: 64,
+            max_log_line_bytes: 4 << 10,
+            max_log_lines: 1_000,
+            hostcall_bytes: (8 << 20) + (1 << 20),
+            max_core_instances_per_component: 32,
+            max_memories_per_component: 2,
+            max_tables_per_component: 8,
+            max_concurrent_instances: 128,
+            guest_threads: None,
         }
     }
 }
@@ -125,6 +179,34 @@ impl Limits {
     /// The invocation deadline as a duration.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms)
+    }
+
+    /// Settings that cannot work together, named.
+    pub fn check(&self) -> Result<(), String> {
+        if self.hostcall_bytes < self.max_request_body_bytes {
+            return Err(format!(
+                "limits.hostcall_bytes ({}) is below limits.max_request_body_bytes ({}): a request \
+                 body at the cap could never reach the host",
+                self.hostcall_bytes, self.max_request_body_bytes
+            ));
+        }
+        if self.hostcall_bytes < self.max_output_bytes {
+            return Err(format!(
+                "limits.hostcall_bytes ({}) is below limits.max_output_bytes ({}): an output at \
+                 the cap could never reach the host",
+                self.hostcall_bytes, self.max_output_bytes
+            ));
+        }
+        if self.max_concurrent_instances == 0 {
+            return Err("limits.max_concurrent_instances must be at least 1".into());
+        }
+        if self.max_memories_per_component == 0 || self.max_core_instances_per_component == 0 {
+            return Err(
+                "limits.max_memories_per_component and max_core_instances_per_component must be at least 1"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ use crate::bindings::http::{Denial, DenialKind, HttpError, Request, Response};
 use crate::bindings::types::{self as wit, ConnectorError};
 use crate::bindings::{ConnectorWorld, ConnectorWorldPre};
 use crate::broker::{Broker, Journal, RequestScope, denial_kind_name};
+use crate::executor::GuestExecutor;
 use crate::manifest::SchemaViolation;
 use crate::registry::LoadedConnector;
 use serde::Serialize;
@@ -21,9 +22,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Id of the raw-request card every connector gets from the host.
 pub const CUSTOM_API_ACTION: &str = "custom-api-action";
-
-/// Longest log line kept, in bytes; longer lines are cut.
-const MAX_LOG_LINE: usize = 4096;
 
 /// How a connector's card failed, as the connector said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -246,6 +244,29 @@ pub enum InvokeError {
         /// The trap and the end of the guest's stderr.
         message: String,
     },
+    /// The guest went over one of the runtime's limits (requests, bytes
+    /// handed to the host, instances, memories or tables of a component).
+    #[error("{connector}/{card} went over the `{limit}` limit: {message}")]
+    LimitExceeded {
+        /// Connector id.
+        connector: String,
+        /// Card id.
+        card: String,
+        /// The limit, as named in the runtime configuration (`[limits]`).
+        limit: String,
+        /// What was over it.
+        message: String,
+    },
+    /// No instance slot was free: the caller should retry shortly.
+    #[error("{connector}/{card} could not start: {message}")]
+    Saturated {
+        /// Connector id.
+        connector: String,
+        /// Card id.
+        card: String,
+        /// Which capacity was exhausted.
+        message: String,
+    },
     /// A fault in the host.
     #[error("host error running {connector}/{card}: {message}")]
     Host {
@@ -281,6 +302,8 @@ impl InvokeError {
             InvokeError::DeadlineExceeded { .. } => "deadline-exceeded",
             InvokeError::MemoryLimit { .. } => "memory-limit",
             InvokeError::Trap { .. } => "trap",
+            InvokeError::LimitExceeded { .. } => "limit-exceeded",
+            InvokeError::Saturated { .. } => "saturated",
             InvokeError::Host { .. } => "host",
         }
     }
@@ -301,22 +324,44 @@ struct Capture {
     lines: Vec<LogLine>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Raw stdout/stderr bytes kept.
+    raw_bytes: usize,
+    /// Bytes of log lines kept (escaped).
     bytes: usize,
     cap: usize,
+    line_cap: usize,
+    max_lines: usize,
     dropped: usize,
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when
+/// something was cut. Cutting comes before any escaping or redaction, so a
+/// hostile line costs the host no more than the cap.
+pub(crate) fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &text[..cut]))
+}
+
+/// Control characters escaped, the result cut at `max` bytes.
+fn escape_line(line: &str, max: usize) -> String {
+    let raw = truncate(line, max);
+    let escaped: String = raw.escape_debug().collect();
+    truncate(&escaped, max).into_owned()
 }
 
 impl Capture {
     fn push_line(&mut self, level: &str, message: &str) {
-        let mut escaped: String = message.escape_debug().collect();
-        if escaped.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !escaped.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            escaped.truncate(cut);
-            escaped.push('…');
+        if self.lines.len() >= self.max_lines {
+            self.dropped += 1;
+            return;
         }
+        let escaped = escape_line(message, self.line_cap);
         if self.bytes + escaped.len() > self.cap {
             self.dropped += 1;
             return;
@@ -356,9 +401,9 @@ impl tokio::io::AsyncWrite for CapturedStream {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         if let Ok(mut c) = self.capture.lock() {
-            let room = c.cap.saturating_sub(c.bytes);
+            let room = c.cap.saturating_sub(c.raw_bytes);
             let take = buf.len().min(room);
-            c.bytes += take;
+            c.raw_bytes += take;
             if self.stderr {
                 c.stderr.extend_from_slice(&buf[..take]);
             } else {
@@ -377,23 +422,31 @@ impl tokio::io::AsyncWrite for CapturedStream {
     }
 }
 
-/// Refuses memory growth past the cap and remembers that it did.
-struct MemoryCap {
+/// The resource limiter of one instance: memory counted across all of its
+/// memories, and how many instances, memories and tables it may create.
+struct GuestLimiter {
     limit: usize,
+    /// Bytes of linear memory allowed so far, over every memory.
+    total: usize,
     hit: bool,
+    instances: usize,
+    memories: usize,
+    tables: usize,
 }
 
-impl ResourceLimiter for MemoryCap {
+impl ResourceLimiter for GuestLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = self.total - current.min(self.total) + desired;
+        if total > self.limit {
             self.hit = true;
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -405,13 +458,36 @@ impl ResourceLimiter for MemoryCap {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.memories
+    }
+
+    fn tables(&self) -> usize {
+        self.tables
+    }
+}
+
+/// A limit the guest broke inside a host call; the call traps with it and
+/// the invocation ends in [`InvokeError::LimitExceeded`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct LimitHit {
+    /// The limit's name in `[limits]`.
+    pub limit: &'static str,
+    /// What was over it.
+    pub message: String,
 }
 
 /// The data of one instance's store.
 pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
-    memory: MemoryCap,
+    memory: GuestLimiter,
     scope: Arc<RequestScope>,
     broker: Arc<Broker>,
     capture: Arc<Mutex<Capture>>,
@@ -429,8 +505,22 @@ impl WasiView for GuestState {
 impl crate::bindings::types::Host for GuestState {}
 
 impl crate::bindings::http::Host for GuestState {
-    async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
-        self.broker.send(&self.scope, request).await
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        let limit = self.broker.limits().max_requests_per_invocation;
+        if self.scope.attempted_requests() >= limit {
+            return Err(LimitHit {
+                limit: "max_requests_per_invocation",
+                message: format!("the card asked for more than {limit} upstream requests"),
+            }
+            .into());
+        }
+        let response = self.broker.send(&self.scope, request).await;
+        // What the guest is handed carries none of the connection's secrets,
+        // whatever the upstream echoed back.
+        Ok(match response {
+            Ok(response) => Ok(self.scope.scrub_response(response)),
+            Err(err) => Err(self.scope.scrub_error(err)),
+        })
     }
 }
 
@@ -461,15 +551,47 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<GuestState>> {
     Ok(linker)
 }
 
-/// Per-call settings.
+/// Per-call settings, taken from [`Limits`](crate::Limits).
 #[derive(Debug, Clone, Copy)]
 pub struct CallLimits {
-    /// Memory cap in bytes.
+    /// Memory cap in bytes, over all of an instance's memories.
     pub memory_bytes: usize,
     /// Deadline.
     pub deadline: Duration,
     /// Bytes of logs kept.
     pub max_log_bytes: usize,
+    /// Longest log line kept.
+    pub max_log_line_bytes: usize,
+    /// Log lines kept.
+    pub max_log_lines: usize,
+    /// Bytes the guest may hand the host in one call.
+    pub hostcall_bytes: usize,
+    /// Core instances per component instance.
+    pub max_core_instances: usize,
+    /// Memories per component instance.
+    pub max_memories: usize,
+    /// Tables per component instance.
+    pub max_tables: usize,
+    /// Longest message kept from the guest.
+    pub max_message_bytes: usize,
+}
+
+impl CallLimits {
+    /// The per-call part of the runtime's limits.
+    pub fn from_limits(limits: &crate::Limits) -> Self {
+        Self {
+            memory_bytes: limits.memory_bytes,
+            deadline: limits.deadline(),
+            max_log_bytes: limits.max_log_bytes,
+            max_log_line_bytes: limits.max_log_line_bytes,
+            max_log_lines: limits.max_log_lines,
+            hostcall_bytes: limits.hostcall_bytes,
+            max_core_instances: limits.max_core_instances_per_component as usize,
+            max_memories: limits.max_memories_per_component as usize,
+            max_tables: limits.max_tables_per_component as usize,
+            max_message_bytes: limits.max_message_bytes,
+        }
+    }
 }
 
 /// A store ready to instantiate one connector.
@@ -486,6 +608,8 @@ pub(crate) fn prepare(
 ) -> Prepared {
     let capture = Arc::new(Mutex::new(Capture {
         cap: limits.max_log_bytes,
+        line_cap: limits.max_log_line_bytes,
+        max_lines: limits.max_log_lines,
         ..Capture::default()
     }));
     let wasi = WasiCtxBuilder::new()
@@ -504,9 +628,13 @@ pub(crate) fn prepare(
     let state = GuestState {
         wasi,
         table: ResourceTable::new(),
-        memory: MemoryCap {
+        memory: GuestLimiter {
             limit: limits.memory_bytes,
+            total: 0,
             hit: false,
+            instances: limits.max_core_instances,
+            memories: limits.max_memories,
+            tables: limits.max_tables,
         },
         scope,
         broker,
@@ -514,8 +642,21 @@ pub(crate) fn prepare(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
-    store.set_epoch_deadline(crate::engine::Runtime::ticks_for(limits.deadline));
-    store.epoch_deadline_trap();
+    store.set_hostcall_fuel(limits.hostcall_bytes);
+    // The deadline is counted in epoch ticks; at every tick the guest
+    // yields, so guests share their threads and a cancelled call stops.
+    let mut ticks_left = crate::engine::Runtime::ticks_for(limits.deadline);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        ticks_left = ticks_left.saturating_sub(1);
+        if ticks_left == 0 {
+            return Ok(wasmtime::UpdateDeadline::Interrupt);
+        }
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
     Prepared { store, capture }
 }
 
@@ -532,19 +673,15 @@ fn collect_output(capture: &Mutex<Capture>, scope: &RequestScope) -> GuestOutput
     let Ok(mut c) = capture.lock() else {
         return GuestOutput::default();
     };
-    let mut logs: Vec<LogLine> = std::mem::take(&mut c.lines);
     for (level, bytes) in [
         ("stdout", std::mem::take(&mut c.stdout)),
         ("stderr", std::mem::take(&mut c.stderr)),
     ] {
         for line in String::from_utf8_lossy(&bytes).lines() {
-            let escaped: String = line.escape_debug().collect();
-            logs.push(LogLine {
-                level: level.into(),
-                message: escaped,
-            });
+            c.push_line(level, line);
         }
     }
+    let mut logs: Vec<LogLine> = std::mem::take(&mut c.lines);
     for line in &mut logs {
         line.message = scope.redact(&line.message);
     }
@@ -560,6 +697,7 @@ pub(crate) struct CallResult<T> {
     pub output: GuestOutput,
 }
 
+/// How a call that returned an error ended, by cause.
 fn classify_trap(
     err: wasmtime::Error,
     connector: &str,
@@ -585,9 +723,36 @@ fn classify_trap(
             limit_bytes: limits.memory_bytes,
         };
     }
+    if let Some(hit) = err.downcast_ref::<LimitHit>() {
+        return InvokeError::LimitExceeded {
+            connector,
+            card,
+            limit: hit.limit.into(),
+            message: hit.message.clone(),
+        };
+    }
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return InvokeError::Saturated {
+            connector,
+            card,
+            message: format!("every instance slot is in use: {err}"),
+        };
+    }
+    let text = format!("{err:#}");
+    if let Some((limit, message)) = wasmtime_limit(&text, limits) {
+        return InvokeError::LimitExceeded {
+            connector,
+            card,
+            limit: limit.into(),
+            message,
+        };
+    }
     let mut message = match err.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{err:#}"),
+        None => text,
     };
     if !stderr_tail.is_empty() {
         message.push_str("; guest stderr: ");
@@ -598,6 +763,42 @@ fn classify_trap(
         card,
         message,
     }
+}
+
+/// The runtime limit behind one of wasmtime's own refusals (it reports these
+/// as plain errors, so they are recognised by their words).
+fn wasmtime_limit(text: &str, limits: CallLimits) -> Option<(&'static str, String)> {
+    if text.contains("fuel allocated for hostcalls has been exhausted") {
+        return Some((
+            "hostcall_bytes",
+            format!(
+                "the card handed the host more than {} bytes in one call",
+                limits.hostcall_bytes
+            ),
+        ));
+    }
+    for (words, limit, count) in [
+        (
+            "instance count too high",
+            "max_core_instances_per_component",
+            limits.max_core_instances,
+        ),
+        (
+            "memory count too high",
+            "max_memories_per_component",
+            limits.max_memories,
+        ),
+        (
+            "table count too high",
+            "max_tables_per_component",
+            limits.max_tables,
+        ),
+    ] {
+        if text.contains(words) {
+            return Some((limit, format!("the component creates more than {count}")));
+        }
+    }
+    None
 }
 
 fn stderr_tail(output: &GuestOutput) -> String {
@@ -611,10 +812,11 @@ fn stderr_tail(output: &GuestOutput) -> String {
     lines[start..].join(" | ")
 }
 
-/// Instantiates `pre` and runs `call` on it under the limits, mapping every
-/// failure to a typed error.
+/// Instantiates `pre` and runs `call` on it under the limits on the guest
+/// threads, mapping every failure to a typed error.
 pub(crate) async fn run<T, F>(
     engine: &Engine,
+    executor: &GuestExecutor,
     pre: &ConnectorWorldPre<GuestState>,
     scope: Arc<RequestScope>,
     broker: Arc<Broker>,
@@ -623,25 +825,31 @@ pub(crate) async fn run<T, F>(
 ) -> CallResult<T>
 where
     F: for<'a> FnOnce(
-        &'a ConnectorWorld,
-        &'a mut Store<GuestState>,
-    ) -> Pin<
-        Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-    >,
-    T: Send,
+            &'a ConnectorWorld,
+            &'a mut Store<GuestState>,
+        ) -> Pin<
+            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
+        > + Send
+        + 'static,
+    T: Send + 'static,
 {
     let connector = scope.connector.clone();
     let card = scope.card.clone();
     let Prepared { mut store, capture } = prepare(engine, scope.clone(), broker, limits);
-    let work = async {
-        let world = pre.instantiate_async(&mut store).await?;
-        call(&world, &mut store).await
+    let pre = pre.clone();
+    let work = async move {
+        let result = async {
+            let world = pre.instantiate_async(&mut store).await?;
+            call(&world, &mut store).await
+        }
+        .await;
+        let memory_hit = store.data().memory.hit;
+        (result, memory_hit)
     };
     // The epoch deadline stops guest code; this timeout also stops host work
     // in flight (an HTTP request), dropping it.
     let grace = Duration::from_millis(100);
-    let outcome = tokio::time::timeout(limits.deadline + grace, work).await;
-    let memory_hit = store.data().memory.hit;
+    let outcome = tokio::time::timeout(limits.deadline + grace, executor.run(work)).await;
     let output = collect_output(&capture, &scope);
     let result = match outcome {
         Err(_) => Err(InvokeError::DeadlineExceeded {
@@ -649,7 +857,12 @@ where
             card,
             deadline_ms: limits.deadline.as_millis() as u64,
         }),
-        Ok(Err(err)) => Err(classify_trap(
+        Ok(Err(lost)) => Err(InvokeError::Host {
+            connector,
+            card,
+            message: lost.to_string(),
+        }),
+        Ok(Ok((Err(err), memory_hit))) => Err(classify_trap(
             err,
             &connector,
             &card,
@@ -657,7 +870,7 @@ where
             memory_hit,
             stderr_tail(&output),
         )),
-        Ok(Ok(value)) => Ok(value),
+        Ok(Ok((Ok(value), _))) => Ok(value),
     };
     CallResult { result, output }
 }
@@ -870,7 +1083,11 @@ pub(crate) async fn custom_api_action(
     };
     let connector = scope.connector.clone();
     let card = scope.card.clone();
-    match broker.send(scope, request).await {
+    match broker
+        .send(scope, request)
+        .await
+        .map(|r| scope.scrub_response(r))
+    {
         Ok(response) => {
             let body = serde_json::from_slice::<Value>(&response.body).unwrap_or_else(|_| {
                 Value::String(String::from_utf8_lossy(&response.body).into_owned())
@@ -895,7 +1112,7 @@ pub(crate) async fn custom_api_action(
                 card,
                 failure: CardFailure::Upstream {
                     status: None,
-                    message: scope.redact(&format!("{other:?}")),
+                    message: scope.guest_text(&format!("{other:?}")),
                 },
             })
         }
@@ -911,6 +1128,6 @@ pub(crate) fn card_result(
     result.map_err(|e| InvokeError::Card {
         connector: loaded.manifest.id().to_string(),
         card: scope.card.clone(),
-        failure: CardFailure::from_wit(e, &|t| scope.redact(t)),
+        failure: CardFailure::from_wit(e, &|t| scope.guest_text(t)),
     })
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod connections;
 pub mod credentials;
 pub mod engine;
+pub mod executor;
 pub mod invoke;
 pub mod manifest;
 pub mod registry;
@@ -77,6 +78,7 @@ mod builtins {
 /// The runtime: engine, registry and broker.
 pub struct Cardhost {
     runtime: engine::Runtime,
+    executor: Arc<executor::GuestExecutor>,
     linker: Linker<GuestState>,
     broker: Arc<Broker>,
     config: RuntimeConfig,
@@ -101,11 +103,17 @@ impl Cardhost {
 
     /// A runtime with no connectors loaded yet.
     pub fn empty(config: RuntimeConfig) -> anyhow::Result<Self> {
+        config.limits.check().map_err(|e| anyhow::anyhow!(e))?;
         let runtime = engine::Runtime::new(&config.limits, config.cache_dir.clone())?;
+        let executor = Arc::new(
+            executor::GuestExecutor::new(config.limits.guest_threads)
+                .map_err(|e| anyhow::anyhow!("cannot start the guest threads: {e}"))?,
+        );
         let linker = invoke::linker(runtime.engine())?;
         let broker = Arc::new(Broker::new(config.network.clone(), config.limits.clone())?);
         Ok(Self {
             runtime,
+            executor,
             linker,
             broker,
             config,
@@ -114,11 +122,12 @@ impl Cardhost {
     }
 
     fn call_limits(&self) -> CallLimits {
-        CallLimits {
-            memory_bytes: self.config.limits.memory_bytes,
-            deadline: self.config.limits.deadline(),
-            max_log_bytes: self.config.limits.max_log_bytes,
-        }
+        CallLimits::from_limits(&self.config.limits)
+    }
+
+    /// Where guest code runs.
+    pub fn executor(&self) -> &executor::GuestExecutor {
+        &self.executor
     }
 
     /// The configuration.
@@ -140,6 +149,7 @@ impl Cardhost {
     pub async fn load_sources(&self, sources: Vec<(Source, Vec<u8>)>) -> Registry {
         Registry::load(
             &self.runtime,
+            &self.executor,
             &self.linker,
             &self.broker,
             self.call_limits(),
@@ -284,6 +294,9 @@ impl Cardhost {
             network: true,
             journal: std::sync::Mutex::new(Journal::default()),
             redactor: std::sync::Mutex::new(redactor),
+            attempts: Default::default(),
+            max_denials: self.config.limits.max_denials_per_invocation,
+            max_message_bytes: self.config.limits.max_message_bytes,
         })
     }
 
@@ -421,6 +434,7 @@ impl Cardhost {
         let card_id = card.to_string();
         let call = invoke::run(
             self.runtime.engine(),
+            &self.executor,
             &loaded.pre,
             scope.clone(),
             self.broker.clone(),
@@ -459,6 +473,16 @@ impl Cardhost {
                 logs,
             ));
         }
+        // A last line: whatever the guest learnt, no secret leaves in its output.
+        let text = match scope
+            .redactor
+            .lock()
+            .ok()
+            .and_then(|r| r.redact_bytes(text.as_bytes()))
+        {
+            Some(scrubbed) => String::from_utf8_lossy(&scrubbed).into_owned(),
+            None => text,
+        };
         let output: Value = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) => {
@@ -535,6 +559,7 @@ impl Cardhost {
         let ctx = invoke::guest_context(&id, connection.id.as_deref(), &connection.fields, &scope);
         let call = invoke::run(
             self.runtime.engine(),
+            &self.executor,
             &loaded.pre,
             scope.clone(),
             self.broker.clone(),
@@ -552,9 +577,18 @@ impl Cardhost {
         let journal = scope.journal.lock().map(|j| j.clone()).unwrap_or_default();
         match call.result {
             Ok(mut report) => {
-                report.summary = scope.redact(&report.summary);
+                let max_checks = self.config.limits.max_report_checks;
+                let dropped = report.checks.len().saturating_sub(max_checks);
+                report.checks.truncate(max_checks);
+                report.summary = scope.guest_text(&report.summary);
+                if dropped > 0 {
+                    report
+                        .summary
+                        .push_str(&format!(" (and {dropped} more checks)"));
+                }
                 for check in &mut report.checks {
-                    check.detail = scope.redact(&check.detail);
+                    check.name = scope.guest_text(&check.name);
+                    check.detail = scope.guest_text(&check.detail);
                 }
                 Ok(report)
             }
@@ -576,6 +610,7 @@ impl Cardhost {
         let scope = Arc::new(self.scope_for(loaded, "instantiate", &[], None)?);
         invoke::run(
             self.runtime.engine(),
+            &self.executor,
             &loaded.pre,
             scope,
             self.broker.clone(),

@@ -9,6 +9,7 @@
 use crate::bindings::{ConnectorWorldPre, WIT_PACKAGE, WIT_VERSION};
 use crate::broker::{Broker, RequestScope};
 use crate::engine::{Runtime, check_is_component};
+use crate::executor::GuestExecutor;
 use crate::invoke::{CallLimits, GuestState};
 use crate::manifest::Manifest;
 use sha2::{Digest, Sha256};
@@ -142,6 +143,7 @@ impl Registry {
     /// Loads every source, skipping (and recording) the bad ones.
     pub async fn load(
         runtime: &Runtime,
+        executor: &GuestExecutor,
         linker: &Linker<GuestState>,
         broker: &Arc<Broker>,
         limits: CallLimits,
@@ -149,7 +151,17 @@ impl Registry {
     ) -> Self {
         let mut registry = Registry::default();
         for (source, bytes) in sources {
-            match load_one(runtime, linker, broker, limits, source.clone(), &bytes).await {
+            match load_one(
+                runtime,
+                executor,
+                linker,
+                broker,
+                limits,
+                source.clone(),
+                &bytes,
+            )
+            .await
+            {
                 Ok(loaded) => {
                     let id = loaded.manifest.id().to_string();
                     if let Some(existing) = registry.connectors.get(&id) {
@@ -198,9 +210,87 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(Source, Vec<u8>)>, LoadError> {
     Ok(out)
 }
 
+/// A compile failure in words that name the cause: a refused WebAssembly
+/// feature, or a runtime limit the component is over.
+fn explain_compile_error(text: &str) -> String {
+    if let Some(feature) = crate::engine::explain_feature_error(text) {
+        return feature;
+    }
+    if text.contains("exceeds the configured maximum") {
+        let limit = if text.contains("memories") {
+            "max_memories_per_component"
+        } else if text.contains("tables") {
+            "max_tables_per_component"
+        } else if text.contains("instances") {
+            "max_core_instances_per_component"
+        } else {
+            "memory_bytes"
+        };
+        return format!("it needs more than one instance may have (limits.{limit}): {text}");
+    }
+    format!("not a valid component: {text}")
+}
+
+/// Refuses a component that needs more memories or tables than one
+/// instance may have, before anything is instantiated.
+fn check_resources(component: &Component, bytes: &[u8], limits: CallLimits) -> Result<(), String> {
+    let instances = core_instantiations(bytes);
+    if instances > limits.max_core_instances {
+        return Err(format!(
+            "it instantiates {instances} core modules; limits.max_core_instances_per_component is {}",
+            limits.max_core_instances
+        ));
+    }
+    let Some(needed) = component.resources_required() else {
+        return Err(
+            "it instantiates core modules it imports, so what it needs cannot be checked".into(),
+        );
+    };
+    if needed.num_memories as usize > limits.max_memories {
+        return Err(format!(
+            "it defines {} linear memories; limits.max_memories_per_component is {}",
+            needed.num_memories, limits.max_memories
+        ));
+    }
+    if needed.num_tables as usize > limits.max_tables {
+        return Err(format!(
+            "it defines {} tables; limits.max_tables_per_component is {}",
+            needed.num_tables, limits.max_tables
+        ));
+    }
+    if let Some(pages) = needed.max_initial_memory_size {
+        let bytes = pages.saturating_mul(64 << 10);
+        if bytes > limits.memory_bytes as u64 {
+            return Err(format!(
+                "a memory starts at {bytes} bytes, over limits.memory_bytes ({})",
+                limits.memory_bytes
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Core module instantiations declared anywhere in a component (nested
+/// components included). The pooling allocator and the store's limiter
+/// enforce the same cap at run time; this names it before anything runs.
+fn core_instantiations(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::InstanceSection(reader)) = payload else {
+            continue;
+        };
+        count += reader
+            .into_iter()
+            .filter(|i| matches!(i, Ok(wasmparser::Instance::Instantiate { .. })))
+            .count();
+    }
+    count
+}
+
 /// Loads one component.
 pub async fn load_one(
     runtime: &Runtime,
+    executor: &GuestExecutor,
     linker: &Linker<GuestState>,
     broker: &Arc<Broker>,
     limits: CallLimits,
@@ -212,9 +302,10 @@ pub async fn load_one(
         reason,
     };
     check_is_component(bytes).map_err(fail)?;
-    let component = runtime
-        .compile(bytes)
-        .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
+    // Compiling is CPU work of seconds: it runs off the async workers.
+    let component = crate::executor::blocking(|| runtime.compile(bytes))
+        .map_err(|e| fail(explain_compile_error(&format!("{e:#}"))))?;
+    check_resources(&component, bytes, limits).map_err(fail)?;
     let version = wit_version(&component, runtime.engine()).map_err(fail)?;
     check_wit_version(&version).map_err(fail)?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -237,6 +328,7 @@ pub async fn load_one(
     ));
     let call = crate::invoke::run(
         runtime.engine(),
+        executor,
         &pre,
         scope,
         broker.clone(),

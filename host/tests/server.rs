@@ -89,6 +89,7 @@ async fn start(server_config: ServerConfig) -> Api {
     std::fs::create_dir_all(&connectors_dir).unwrap();
     copy_guest(cardhost_e2e::guests::HELLO, &connectors_dir);
     copy_guest(cardhost_e2e::guests::OAUTH_APP, &connectors_dir);
+    copy_guest(cardhost_e2e::guests::LOOP_FOREVER, &connectors_dir);
     let config = RuntimeConfig {
         limits: Limits {
             deadline_ms: 2_000,
@@ -235,7 +236,7 @@ async fn keys_roles_catalog_and_connection_operations() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["hello", "oauth-app"]);
+    assert_eq!(ids, ["hello", "loop-forever", "oauth-app"]);
     let (_, hello, _) = api
         .call(&api.reader, "GET", "/v1/connectors/hello", None)
         .await;
@@ -629,10 +630,97 @@ async fn saturation_answers_503_and_shutdown_finishes_in_flight_work() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_guests_never_stall_health_callbacks_honest_cards_or_shutdown() {
+    let api = Arc::new(start(ServerConfig::default()).await);
+    let hello = api.hello_connection("dir").await;
+    let (status, body, _) = api
+        .call(
+            &api.admin,
+            "POST",
+            "/v1/connections",
+            Some(json!({"connector": "loop-forever", "name": "spin", "fields": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let spin = body["id"].as_str().unwrap().to_string();
+
+    // Twice as many spinning cards as this machine has cores (at least 4).
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let spinners: Vec<_> = (0..(2 * cores).max(4))
+        .map(|_| {
+            let (api, spin) = (api.clone(), spin.clone());
+            tokio::spawn(async move {
+                api.call(
+                    &api.invoker,
+                    "POST",
+                    &format!("/v1/connections/{spin}/cards/run:invoke"),
+                    Some(json!({})),
+                )
+                .await
+            })
+        })
+        .collect();
+    // Let them start spinning.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // While they spin (their deadline is 2 s): health, the OAuth callback
+    // and an honest card are all answered.
+    for _ in 0..5 {
+        let health = reqwest::get(format!("{}/healthz", api.server.url()))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+    let callback = reqwest::get(format!(
+        "{}/v1/oauth/callback?state=unknown&code=x",
+        api.server.url()
+    ))
+    .await
+    .unwrap();
+    assert!(callback.status().is_client_error(), "{}", callback.status());
+    let (status, body, _) = api.greet(&hello, "7").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        spinners.iter().all(|s| !s.is_finished()),
+        "the spinning cards ended before the server answered the others: it was stalled"
+    );
+
+    // The spinners end at their deadline, with the deadline error.
+    for spinner in spinners {
+        let (status, body, _) = spinner.await.unwrap();
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert_eq!(body["error"]["code"], "deadline-exceeded", "{body}");
+    }
+
+    // And shutdown with spinners in flight finishes within the deadline.
+    let spinner = {
+        let (api, spin) = (api.clone(), spin.clone());
+        tokio::spawn(async move {
+            api.call(
+                &api.invoker,
+                "POST",
+                &format!("/v1/connections/{spin}/cards/run:invoke"),
+                Some(json!({})),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    api.server.shutdown();
+    let (status, _, _) = spinner.await.unwrap();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    let api = Arc::into_inner(api).expect("no other handle");
+    tokio::time::timeout(Duration::from_secs(10), api.server.wait())
+        .await
+        .expect("the server stops")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_picks_up_a_new_connector() {
     let api = start(ServerConfig::default()).await;
     let (_, before, _) = api.call(&api.reader, "GET", "/v1/connectors", None).await;
-    assert_eq!(before["connectors"].as_array().unwrap().len(), 2);
+    assert_eq!(before["connectors"].as_array().unwrap().len(), 3);
     copy_guest(cardhost_e2e::guests::OVERREACH, &api.connectors_dir);
     let (status, _, _) = api
         .call(&api.invoker, "POST", "/v1/admin/reload", None)
@@ -647,6 +735,6 @@ async fn reload_picks_up_a_new_connector() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["hello", "oauth-app", "overreach"]);
+    assert_eq!(ids, ["hello", "loop-forever", "oauth-app", "overreach"]);
     assert_eq!(api.metric("cardhost_registry_reloads_total").await, 1.0);
 }

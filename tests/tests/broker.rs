@@ -235,8 +235,8 @@ async fn requests_off_the_allow_list_are_refused_even_after_a_redirect() {
         "host-not-allowed",
         &["evil.test"],
     );
-    // Path tricks do not escape the permission's prefix: `..` is resolved
-    // before the check, an encoded slash is refused outright.
+    // Path tricks do not escape the permission's prefix: a `..` segment and
+    // an encoded slash are refused outright, naming the path.
     assert_denied(
         call(
             &host,
@@ -245,8 +245,8 @@ async fn requests_off_the_allow_list_are_refused_even_after_a_redirect() {
             json!({"method": "GET", "url": "/items/../admin"}),
         )
         .await,
-        "permission-missing",
-        &["/admin"],
+        "malformed-path",
+        &["/items/../admin", "dot segment"],
     );
     assert_denied(
         call(

@@ -35,28 +35,48 @@ pub use transport::Transport;
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// Headers a guest may never set: credentials, and what the transport owns.
+/// Headers a guest may never set, in any letter case: credentials; what the
+/// transport owns (`Host`, framing, hop-by-hop); and headers that change
+/// what a request means to a proxy or framework in front of the upstream
+/// (method overrides, URL rewrites, forwarding and client-address headers),
+/// which would let a card reach what its permissions do not cover.
 pub fn is_reserved_header(name: &str) -> bool {
-    matches!(
-        name.to_ascii_lowercase().as_str(),
-        "authorization"
-            | "proxy-authorization"
-            | "cookie"
-            | "cookie2"
-            | "host"
-            | "content-length"
-            | "transfer-encoding"
-            | "connection"
-            | "upgrade"
-            | "te"
-            | "trailer"
-            | "keep-alive"
-            | "proxy-connection"
-            | "forwarded"
-            | "x-forwarded-for"
-            | "x-forwarded-host"
-            | "x-real-ip"
-    )
+    let name = name.to_ascii_lowercase();
+    name.starts_with("x-forwarded-")
+        || name.starts_with("proxy-")
+        || matches!(
+            name.as_str(),
+            "authorization"
+                | "cookie"
+                | "cookie2"
+                | "host"
+                | "content-length"
+                | "transfer-encoding"
+                | "connection"
+                | "upgrade"
+                | "te"
+                | "trailer"
+                | "trailers"
+                | "keep-alive"
+                | "expect"
+                | "forwarded"
+                | "via"
+                | "x-real-ip"
+                | "true-client-ip"
+                | "x-client-ip"
+                | "x-cluster-client-ip"
+                | "cf-connecting-ip"
+                | "fastly-client-ip"
+                | "x-http-method-override"
+                | "x-http-method"
+                | "x-method-override"
+                | "x-original-url"
+                | "x-original-uri"
+                | "x-rewrite-url"
+                | "x-original-method"
+                | "x-host"
+                | "x-original-host"
+        )
 }
 
 /// Percent-encodes one URL component (RFC 3986 unreserved characters kept).
@@ -93,10 +113,63 @@ fn to_reqwest(method: Method) -> reqwest::Method {
     }
 }
 
-/// Replaces every secret value in text with `••••`.
-#[derive(Debug, Clone, Default)]
+/// What a secret is replaced with.
+const MASK: &str = "••••";
+
+/// Replaces every secret value in text with `••••`: raw, percent-encoded
+/// (either hex case, `%20` or `+` for a space), JSON-escaped and base64
+/// (standard and URL-safe, with or without padding, and at each of the three
+/// alignments inside a longer base64 text).
+#[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Vec<String>,
+    matcher: Option<aho_corasick::AhoCorasick>,
+    /// Longest form matched, in bytes.
+    longest: usize,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("secrets", &self.secrets.len())
+            .finish()
+    }
+}
+
+/// Every form in which `secret` may come back from an upstream.
+fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut forms = vec![secret.to_string()];
+    let encoded = encode_component(secret);
+    forms.push(encoded.to_ascii_lowercase());
+    forms.push(encoded);
+    forms.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
+    if let Ok(json) = serde_json::to_string(secret) {
+        forms.push(json.trim_matches('"').to_string());
+    }
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+        forms.push(engine.encode(secret));
+    }
+    // Inside a longer base64 text the secret starts at one of three byte
+    // alignments; the characters that depend on its bytes alone are the
+    // same whatever surrounds it.
+    let bytes = secret.as_bytes();
+    for shift in 0..3usize {
+        let mut shifted = vec![0u8; shift];
+        shifted.extend_from_slice(bytes);
+        let encoded = STANDARD_NO_PAD.encode(&shifted);
+        let start = (shift * 8).div_ceil(6);
+        let end = (shifted.len() * 8) / 6;
+        if end > start && end - start >= 8 {
+            let middle = &encoded[start..end];
+            forms.push(middle.to_string());
+            forms.push(middle.replace('+', "-").replace('/', "_"));
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 impl Redactor {
@@ -104,32 +177,67 @@ impl Redactor {
     /// two-letter secret would shred every message and protect nothing).
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let mut secrets: Vec<String> = values.into_iter().filter(|v| v.len() >= 4).collect();
-        // Longest first, so a secret containing another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort();
         secrets.dedup();
-        Self { secrets }
+        let forms: Vec<String> = secrets.iter().flat_map(|s| secret_forms(s)).collect();
+        let longest = forms.iter().map(String::len).max().unwrap_or(0);
+        let matcher = if forms.is_empty() {
+            None
+        } else {
+            aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&forms)
+                .ok()
+        };
+        Self {
+            secrets,
+            matcher,
+            longest,
+        }
     }
 
     /// Adds values learnt later (a refreshed access token).
     pub fn extend(&mut self, values: impl IntoIterator<Item = String>) {
+        let before = self.secrets.len();
         let mut all = std::mem::take(&mut self.secrets);
         all.extend(values);
+        all.sort();
+        all.dedup();
+        if all.len() == before {
+            self.secrets = all;
+            return;
+        }
         *self = Self::new(all);
     }
 
-    /// The text with every secret (raw or percent-encoded) replaced.
+    /// The text with every secret replaced.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "••••");
+        match &self.matcher {
+            Some(m) if m.is_match(text) => {
+                let masks = vec![MASK; m.patterns_len()];
+                m.replace_all(text, &masks)
             }
-            let encoded = encode_component(s);
-            if encoded != *s && out.contains(&encoded) {
-                out = out.replace(&encoded, "••••");
-            }
+            _ => text.to_string(),
         }
-        out
+    }
+
+    /// Bytes with every secret replaced (`None` when there was none).
+    pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let m = self.matcher.as_ref()?;
+        if !m.is_match(bytes) {
+            return None;
+        }
+        let masks = vec![MASK.as_bytes(); m.patterns_len()];
+        Some(m.replace_all_bytes(bytes, &masks))
+    }
+
+    /// At most `max` bytes of `text`, redacted. The cut comes first, so a
+    /// huge text costs no more than the cap, but with room for a secret
+    /// that straddles the cut, which is then hidden whole.
+    pub fn redact_capped(&self, text: &str, max: usize) -> String {
+        let window = crate::invoke::truncate(text, max.saturating_add(self.longest));
+        let redacted = self.redact(&window);
+        crate::invoke::truncate(&redacted, max).into_owned()
     }
 }
 
@@ -155,8 +263,11 @@ pub struct UpstreamCall {
 pub struct Journal {
     /// Each upstream request.
     pub calls: Vec<UpstreamCall>,
-    /// Each refusal, in order.
+    /// Each refusal, in order, up to `max_denials_per_invocation`.
     pub denials: Vec<DenialRecord>,
+    /// Refusals beyond the cap: counted, not kept.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub denials_dropped: usize,
     /// Token refreshes made for this invocation.
     pub refreshes: u32,
 }
@@ -174,6 +285,10 @@ impl Journal {
             .map(|c| c.attempts.saturating_sub(1))
             .sum()
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A refusal as recorded.
@@ -212,6 +327,12 @@ pub struct RequestScope {
     pub journal: Mutex<Journal>,
     /// Secrets to keep out of everything recorded.
     pub redactor: Mutex<Redactor>,
+    /// Requests the guest asked for, refused ones included.
+    pub attempts: std::sync::atomic::AtomicU32,
+    /// Refusals kept in the journal.
+    pub max_denials: usize,
+    /// Longest message kept from a guest or handed to one.
+    pub max_message_bytes: usize,
 }
 
 impl RequestScope {
@@ -230,6 +351,9 @@ impl RequestScope {
             network: false,
             journal: Mutex::new(Journal::default()),
             redactor: Mutex::new(Redactor::default()),
+            attempts: Default::default(),
+            max_denials: 8,
+            max_message_bytes: 4096,
         }
     }
 
@@ -249,13 +373,66 @@ impl RequestScope {
             .unwrap_or_default()
     }
 
+    /// Text a guest produced (an error message, a report), cut to the
+    /// message cap and redacted.
+    pub fn guest_text(&self, text: &str) -> String {
+        self.redactor
+            .lock()
+            .map(|r| r.redact_capped(text, self.max_message_bytes))
+            .unwrap_or_default()
+    }
+
+    /// A response with the connection's secrets scrubbed from its headers
+    /// and body, whatever the upstream echoed.
+    pub fn scrub_response(&self, mut response: Response) -> Response {
+        let Ok(r) = self.redactor.lock() else {
+            return Response {
+                status: response.status,
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+        };
+        for (name, value) in &mut response.headers {
+            *name = r.redact(name);
+            *value = r.redact(value);
+        }
+        if let Some(body) = r.redact_bytes(&response.body) {
+            response.body = body;
+        }
+        response
+    }
+
+    /// An error with the connection's secrets scrubbed from its words.
+    pub fn scrub_error(&self, err: HttpError) -> HttpError {
+        let cap = |m: &str| self.guest_text(m);
+        match err {
+            HttpError::Denied(Denial { kind, message }) => HttpError::Denied(Denial {
+                kind,
+                message: cap(&message),
+            }),
+            HttpError::InvalidRequest(m) => HttpError::InvalidRequest(cap(&m)),
+            HttpError::Timeout(m) => HttpError::Timeout(cap(&m)),
+            HttpError::Transport(m) => HttpError::Transport(cap(&m)),
+            other => other,
+        }
+    }
+
+    /// Requests asked for so far in this invocation, refused ones included.
+    pub fn attempted_requests(&self) -> u32 {
+        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn deny(&self, kind: DenialKind, message: String) -> HttpError {
-        let message = self.redact(&message);
+        let message = self.guest_text(&message);
         if let Ok(mut j) = self.journal.lock() {
-            j.denials.push(DenialRecord {
-                kind: denial_kind_name(kind).into(),
-                message: message.clone(),
-            });
+            if j.denials.len() < self.max_denials {
+                j.denials.push(DenialRecord {
+                    kind: denial_kind_name(kind).into(),
+                    message: message.clone(),
+                });
+            } else {
+                j.denials_dropped += 1;
+            }
         }
         HttpError::Denied(Denial { kind, message })
     }
@@ -264,10 +441,6 @@ impl RequestScope {
         if let Ok(mut j) = self.journal.lock() {
             j.calls.push(call);
         }
-    }
-
-    fn request_count(&self) -> usize {
-        self.journal.lock().map(|j| j.calls.len()).unwrap_or(0)
     }
 }
 
@@ -281,6 +454,34 @@ pub fn denial_kind_name(kind: DenialKind) -> &'static str {
         DenialKind::MalformedPath => "malformed-path",
         DenialKind::CredentialsUnavailable => "credentials-unavailable",
     }
+}
+
+/// Refuses a path, still as the guest wrote it, with a segment that any
+/// server could take for `.` or `..`: also with parameters (`..;`, `.;x`,
+/// which Java servers treat as `..`) and percent-encoded (`%2e%2e`,
+/// `..%3b`). The URL parser would quietly resolve plain dot segments away;
+/// this names them instead.
+pub fn check_raw_path(path: &str) -> Result<(), String> {
+    for raw in path.split('/') {
+        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+        let bare = decoded.split(';').next().unwrap_or_default();
+        if bare == "." || bare == ".." {
+            return Err(format!(
+                "path `{}` has a dot segment `{raw}`; paths must be in normal form",
+                crate::invoke::truncate(path, 256)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The path part of an absolute URL as written (before the parser
+/// normalises it).
+fn raw_path_of(target: &str) -> &str {
+    let after_scheme = target.find("://").map_or(0, |i| i + 3);
+    let rest = &target[after_scheme..];
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    path.split(['?', '#']).next().unwrap_or_default()
 }
 
 /// Resolves a guest URL (relative path or absolute URL) and its extra query.
@@ -297,17 +498,20 @@ pub fn resolve_url(
             None => (target, ""),
         };
         if rest.starts_with('#') {
-            return Err(format!("URL `{target}` has a fragment"));
+            return Err("the URL has a fragment".into());
         }
+        check_raw_path(path)?;
         let prefix = base.path().trim_end_matches('/');
         joined.set_path(&format!("{prefix}{path}"));
         joined.set_query(rest.strip_prefix('?'));
         joined
     } else if target.starts_with("http://") || target.starts_with("https://") {
-        Url::parse(target).map_err(|e| format!("`{target}` is not a valid URL: {e}"))?
+        check_raw_path(raw_path_of(target))?;
+        Url::parse(target).map_err(|e| format!("not a valid URL: {e}"))?
     } else {
         return Err(format!(
-            "`{target}` must be a path starting with `/` or an absolute http(s) URL"
+            "`{}` must be a path starting with `/` or an absolute http(s) URL",
+            crate::invoke::truncate(target, 256)
         ));
     };
     if !url.username().is_empty() || url.password().is_some() {
@@ -318,6 +522,24 @@ pub fn resolve_url(
         append_query(&mut url, k, v);
     }
     Ok(url)
+}
+
+/// Whether `url` stays under the base URL's path: a same-origin URL must be
+/// the base path itself or below it, so a card cannot climb out of
+/// `https://host/api/v1` into `https://host/admin`.
+fn within_base_path(base: Option<&Url>, url: &Url) -> Result<(), String> {
+    let Some(base) = base else { return Ok(()) };
+    let prefix = base.path().trim_end_matches('/');
+    if prefix.is_empty() || base.origin() != url.origin() {
+        return Ok(());
+    }
+    match url.path().strip_prefix(prefix) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => Ok(()),
+        _ => Err(format!(
+            "path `{}` leaves the base URL's path `{prefix}`",
+            crate::invoke::truncate(url.path(), 256)
+        )),
+    }
 }
 
 /// Appends `k=v` to the query, each percent-encoded per RFC 3986 (a space is
@@ -387,6 +609,11 @@ impl Broker {
         &self.policy
     }
 
+    /// The invocation limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     fn check(&self, scope: &RequestScope, method: Method, url: &Url) -> Result<Checked, HttpError> {
         if url.scheme() == "http" && !self.policy.allow_http {
             return Err(scope.deny(
@@ -414,6 +641,12 @@ impl Broker {
             ));
         }
         let base = scope.environment.as_ref().map(|e| &e.base_url);
+        within_base_path(base, url).map_err(|e| {
+            scope.deny(
+                DenialKind::MalformedPath,
+                format!("card `{}`: {e}", scope.card),
+            )
+        })?;
         let path = permission_path(base, url);
         let segments = permission::normalise(&path).map_err(|e| {
             scope.deny(
@@ -441,9 +674,10 @@ impl Broker {
                 Err(scope.deny(
                     DenialKind::PermissionMissing,
                     format!(
-                        "card `{}` may not {} {path}: {why}",
+                        "card `{}` may not {} {}: {why}",
                         scope.card,
-                        method_name(method)
+                        method_name(method),
+                        crate::invoke::truncate(&path, 256)
                     ),
                 ))
             }
@@ -455,6 +689,13 @@ impl Broker {
         scope: &RequestScope,
         headers: &[(String, String)],
     ) -> Result<HeaderMap, HttpError> {
+        if headers.len() > self.limits.max_request_headers {
+            return Err(HttpError::InvalidRequest(format!(
+                "the request sets {} headers, over the limit of {}",
+                headers.len(),
+                self.limits.max_request_headers
+            )));
+        }
         let owned: Vec<String> = scope
             .credentials
             .as_ref()
@@ -462,20 +703,37 @@ impl Broker {
             .unwrap_or_default();
         let mut map = HeaderMap::new();
         for (name, value) in headers {
+            let shown = crate::invoke::truncate(name, 128);
+            if name.len() + value.len() > self.limits.max_request_header_bytes {
+                return Err(HttpError::InvalidRequest(format!(
+                    "header `{shown}` is over the {}-byte limit",
+                    self.limits.max_request_header_bytes
+                )));
+            }
             let lower = name.to_ascii_lowercase();
-            if is_reserved_header(&lower) || owned.iter().any(|o| o.eq_ignore_ascii_case(&lower)) {
+            if owned.iter().any(|o| o.eq_ignore_ascii_case(&lower)) {
                 return Err(scope.deny(
                     DenialKind::CredentialHeader,
                     format!(
-                        "card `{}` may not set the `{name}` header: cardhost sets credentials and transport headers itself",
+                        "card `{}` may not set the `{shown}` header: cardhost sets credentials itself",
+                        scope.card
+                    ),
+                ));
+            }
+            if is_reserved_header(&lower) {
+                return Err(scope.deny(
+                    DenialKind::CredentialHeader,
+                    format!(
+                        "card `{}` may not set the `{shown}` header: credentials, transport, \
+                         forwarding and method-override or URL-rewrite headers are cardhost's",
                         scope.card
                     ),
                 ));
             }
             let header = HeaderName::from_bytes(lower.as_bytes())
-                .map_err(|_| HttpError::InvalidRequest(format!("invalid header name `{name}`")))?;
+                .map_err(|_| HttpError::InvalidRequest(format!("invalid header name `{shown}`")))?;
             let value = HeaderValue::from_str(value).map_err(|_| {
-                HttpError::InvalidRequest(format!("invalid value for header `{name}`"))
+                HttpError::InvalidRequest(format!("invalid value for header `{shown}`"))
             })?;
             map.append(header, value);
         }
@@ -488,6 +746,9 @@ impl Broker {
         scope: &RequestScope,
         request: Request,
     ) -> Result<Response, HttpError> {
+        let attempt = scope
+            .attempts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !scope.network {
             return Err(scope.deny(
                 DenialKind::HostNotAllowed,
@@ -497,9 +758,9 @@ impl Broker {
                 ),
             ));
         }
-        if scope.request_count() >= self.limits.max_requests_per_invocation as usize {
+        if attempt >= self.limits.max_requests_per_invocation {
             return Err(HttpError::InvalidRequest(format!(
-                "this invocation has made {} requests, the limit",
+                "this invocation has asked for {} requests, the limit",
                 self.limits.max_requests_per_invocation
             )));
         }
@@ -510,9 +771,32 @@ impl Broker {
                 self.limits.max_request_body_bytes as u64,
             ));
         }
+        let asked = request.url.len()
+            + request
+                .query
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>();
+        if asked > self.limits.max_url_bytes {
+            return Err(HttpError::InvalidRequest(format!(
+                "the URL is {asked} bytes with its query, over the {}-byte limit (limits.max_url_bytes)",
+                self.limits.max_url_bytes
+            )));
+        }
         let base = scope.environment.as_ref().map(|e| &e.base_url);
-        let url =
-            resolve_url(base, &request.url, &request.query).map_err(HttpError::InvalidRequest)?;
+        let url = resolve_url(base, &request.url, &request.query).map_err(|e| {
+            scope.deny(
+                DenialKind::MalformedPath,
+                format!("card `{}`: {e}", scope.card),
+            )
+        })?;
+        if url.as_str().len() > self.limits.max_url_bytes {
+            return Err(HttpError::InvalidRequest(format!(
+                "the URL is {} bytes encoded, over the {}-byte limit (limits.max_url_bytes)",
+                url.as_str().len(),
+                self.limits.max_url_bytes
+            )));
+        }
         let checked = self.check(scope, request.method, &url)?;
         let headers = self.guest_headers(scope, &request.headers)?;
         tracing::debug!(card = %scope.card, permission = %checked.permission, "request allowed");

@@ -33,13 +33,19 @@ pub enum PathError {
     NotAbsolute(String),
 }
 
+/// A path as quoted in an error: cut, so a hostile megabyte-long path costs
+/// nothing to report.
+fn shown(path: &str) -> String {
+    crate::invoke::truncate(path, 256).into_owned()
+}
+
 /// Splits an absolute, still-encoded URL path into decoded segments.
 pub fn normalise(path: &str) -> Result<Vec<String>, PathError> {
     if !path.starts_with('/') {
-        return Err(PathError::NotAbsolute(path.to_string()));
+        return Err(PathError::NotAbsolute(shown(path)));
     }
     if path.contains('\\') {
-        return Err(PathError::HiddenSeparator(path.to_string()));
+        return Err(PathError::HiddenSeparator(shown(path)));
     }
     let mut segments = Vec::new();
     let body = &path[1..];
@@ -49,15 +55,17 @@ pub fn normalise(path: &str) -> Result<Vec<String>, PathError> {
     for raw in body.split('/') {
         let decoded = percent_encoding::percent_decode_str(raw)
             .decode_utf8()
-            .map_err(|_| PathError::BadEncoding(path.to_string()))?;
+            .map_err(|_| PathError::BadEncoding(shown(path)))?;
         if decoded.contains('/') || decoded.contains('\\') {
-            return Err(PathError::HiddenSeparator(path.to_string()));
+            return Err(PathError::HiddenSeparator(shown(path)));
         }
-        if decoded == "." || decoded == ".." {
-            return Err(PathError::DotSegment(path.to_string()));
+        // `..;x` is `..` to servers that strip path parameters.
+        let bare = decoded.split(';').next().unwrap_or_default();
+        if bare == "." || bare == ".." {
+            return Err(PathError::DotSegment(shown(path)));
         }
         if decoded.chars().any(char::is_control) {
-            return Err(PathError::BadEncoding(path.to_string()));
+            return Err(PathError::BadEncoding(shown(path)));
         }
         segments.push(decoded.into_owned());
     }
@@ -229,6 +237,18 @@ mod tests {
             Err(PathError::HiddenSeparator(_))
         ));
         assert!(matches!(normalise("/a/./b"), Err(PathError::DotSegment(_))));
+        for hidden in [
+            "/items/..;/admin",
+            "/items/.;x/admin",
+            "/items/%2e%2e;/admin",
+            "/items/..%3b/admin",
+            "/items/%2E%2E%3Bjsessionid=1/admin",
+        ] {
+            assert!(
+                matches!(normalise(hidden), Err(PathError::DotSegment(_))),
+                "{hidden}"
+            );
+        }
         assert!(matches!(
             normalise("/a%00b"),
             Err(PathError::BadEncoding(_))

@@ -308,7 +308,7 @@ impl Transport {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, String> {
-        request.send().await.map_err(|e| describe(&e))
+        request.send().await.map_err(|e| describe(&e.without_url()))
     }
 
     /// A client for host-made requests, with a URL already routed.
@@ -355,6 +355,9 @@ pub fn describe(err: &reqwest::Error) -> String {
 }
 
 fn classify(err: reqwest::Error) -> SendError {
+    // The URL may carry a credential (an API key in the query): it never
+    // goes into an error a guest or a log sees.
+    let err = err.without_url();
     if let Some(refused) = refused_in_chain(&err) {
         return SendError::Refused(refused);
     }

@@ -1,6 +1,7 @@
 //! `cardhost connections …`, `cardhost history` and `cardhost invoke
 //! --connection`: the Connections page of cardhost on the command line.
 
+use super::term::{self, errln, outln};
 use super::{print_invocation, print_table, read_json_arg};
 use crate::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
 use crate::store::{self, HistoryFilter, KeySource, SqliteStore, Store, rfc3339};
@@ -147,8 +148,8 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
             if json_output {
                 show_json(&new)?;
             } else {
-                println!("{}", new.key);
-                eprintln!(
+                outln!("{}", new.key)?;
+                errln!(
                     "created {role} key {} for {name}: store it now, it is not shown again",
                     new.record.id
                 );
@@ -171,7 +172,7 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
                         ]
                     })
                     .collect();
-                print_table(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], &rows);
+                print_table(&["ID", "NAME", "ROLE", "CREATED", "REVOKED"], &rows)?;
             }
         }
         KeysCommand::Revoke { id } => {
@@ -179,7 +180,7 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
                 bail!("no active key `{id}`");
             }
             if !json_output {
-                println!("revoked key {id}");
+                outln!("revoked key {id}")?;
             }
         }
     }
@@ -201,7 +202,7 @@ pub async fn serve(config: RuntimeConfig, data_dir: &Path) -> anyhow::Result<Exi
     }
     let conns = Arc::new(Connections::new(host, store.clone()));
     let server = crate::server::start(conns, store, server_config).await?;
-    println!("cardhost listening on {}", server.url());
+    outln!("cardhost listening on {}", server.url())?;
     crate::server::run_until_signalled(server).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -277,8 +278,13 @@ fn typed_fields(
 
 fn read_secret(name: &str, title: &str) -> anyhow::Result<Secret> {
     let value = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("{title} ({name}): "))
-            .with_context(|| format!("reading secret `{name}`"))?
+        // The title comes from the connector's manifest.
+        rpassword::prompt_password(format!(
+            "{} ({}): ",
+            term::escape(title),
+            term::escape(name)
+        ))
+        .with_context(|| format!("reading secret `{name}`"))?
     } else {
         let mut line = String::new();
         std::io::stdin()
@@ -301,40 +307,39 @@ pub(crate) fn env_secret(pair: &str) -> anyhow::Result<(String, Secret)> {
 }
 
 fn show_json(view: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(view)?);
-    Ok(())
+    term::out_json(&serde_json::to_string_pretty(view)?)
 }
 
-fn print_connection(view: &crate::connections::ConnectionView) {
+fn print_connection(view: &crate::connections::ConnectionView) -> anyhow::Result<()> {
     let r = &view.record;
-    println!("{} ({})", r.name, r.id);
-    println!("  connector    {} {}", r.connector, r.connector_version);
+    outln!("{} ({})", r.name, r.id)?;
+    outln!("  connector    {} {}", r.connector, r.connector_version)?;
     if let Some(m) = &r.auth_method {
-        println!("  auth method  {m}");
+        outln!("  auth method  {m}")?;
     }
     match &r.state_message {
-        Some(m) => println!("  state        {} — {m}", r.state),
-        None => println!("  state        {}", r.state),
+        Some(m) => outln!("  state        {} — {m}", r.state)?,
+        None => outln!("  state        {}", r.state)?,
     }
-    println!("  granted      {}", r.granted.join(", "));
+    outln!("  granted      {}", r.granted.join(", "))?;
     if let Some(fields) = r.fields.as_object() {
         for (k, v) in fields {
             let v = v
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| v.to_string());
-            println!("  field        {k} = {v}");
+            outln!("  field        {k} = {v}")?;
         }
     }
     for s in &view.secrets {
-        println!(
+        outln!(
             "  secret       {} = •••• (set {})",
             s.name,
             rfc3339(s.set_at)
-        );
+        )?;
     }
-    println!("  created      {}", rfc3339(r.created_at));
-    println!("  updated      {}", rfc3339(r.updated_at));
+    outln!("  created      {}", rfc3339(r.created_at))?;
+    outln!("  updated      {}", rfc3339(r.updated_at))
 }
 
 /// Runs a `connections` subcommand.
@@ -351,13 +356,13 @@ pub async fn run(
         if json_output {
             show_json(&json!({"reencrypted": n, "key_id": id}))?;
         } else {
-            println!("re-encrypted {n} secret values under key {id}");
+            outln!("re-encrypted {n} secret values under key {id}")?;
             if source == KeySource::Env {
-                println!(
+                outln!(
                     "now set {} to the new key (from {})",
                     store::MASTER_KEY_ENV,
                     store::NEW_MASTER_KEY_ENV
-                );
+                )?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -411,14 +416,16 @@ pub async fn run(
             if json_output {
                 show_json(&conns.show(&record.id)?)?;
             } else {
-                println!(
+                outln!(
                     "created connection {} ({}), {}",
-                    record.name, record.id, record.state
-                );
+                    record.name,
+                    record.id,
+                    record.state
+                )?;
                 if let Some(m) = &record.state_message {
-                    println!("  {m}: cardhost connections authorize {:?}", record.name);
+                    outln!("  {m}: cardhost connections authorize {:?}", record.name)?;
                 } else {
-                    println!("  test it: cardhost connections test {:?}", record.name);
+                    outln!("  test it: cardhost connections test {:?}", record.name)?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -449,7 +456,7 @@ pub async fn run(
                 print_table(
                     &["NAME", "ID", "CONNECTOR", "STATE", "GRANTED", "SECRETS"],
                     &rows,
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -459,18 +466,18 @@ pub async fn run(
             if json_output {
                 show_json(&json!({"connection": view, "cards": cards}))?;
             } else {
-                print_connection(&view);
-                println!("  cards");
+                print_connection(&view)?;
+                outln!("  cards")?;
                 for c in &cards {
                     if c.usable {
-                        println!("    usable      {} ({})", c.card, c.title);
+                        outln!("    usable      {} ({})", c.card, c.title)?;
                     } else {
-                        println!(
+                        outln!(
                             "    not usable  {} ({}): needs {}",
                             c.card,
                             c.title,
                             c.missing.join(", ")
-                        );
+                        )?;
                     }
                 }
             }
@@ -481,18 +488,18 @@ pub async fn run(
                 if json_output {
                     show_json(&report)?;
                 } else {
-                    println!(
+                    outln!(
                         "{}: {}",
                         if report.ok { "ok" } else { "FAILED" },
                         report.summary
-                    );
+                    )?;
                     for c in &report.checks {
-                        println!(
+                        outln!(
                             "  [{}] {}: {}",
                             if c.ok { "ok" } else { "fail" },
                             c.name,
                             c.detail
-                        );
+                        )?;
                     }
                 }
                 Ok(if report.ok {
@@ -521,7 +528,7 @@ pub async fn run(
             if json_output {
                 show_json(&record)?;
             } else {
-                println!("authorized: connection {} is {}", record.name, record.state);
+                outln!("authorized: connection {} is {}", record.name, record.state)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -533,7 +540,7 @@ pub async fn run(
             if json_output {
                 show_json(&record)?;
             } else {
-                println!("{} is granted: {}", record.name, record.granted.join(", "));
+                outln!("{} is granted: {}", record.name, record.granted.join(", "))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -556,7 +563,7 @@ pub async fn run(
             if json_output {
                 show_json(&record)?;
             } else {
-                println!("updated the fields of {}", record.name);
+                outln!("updated the fields of {}", record.name)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -574,7 +581,7 @@ pub async fn run(
             };
             conns.set_secret(&connection, &secret, &value)?;
             if !json_output {
-                println!("replaced secret {secret} of {connection}");
+                outln!("replaced secret {secret} of {connection}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -583,11 +590,11 @@ pub async fn run(
             if json_output {
                 show_json(&deleted)?;
             } else {
-                println!("deleted {}", deleted.id);
+                outln!("deleted {}", deleted.id)?;
                 match (deleted.revoked, &deleted.revocation_error) {
-                    (Some(true), _) => println!("  its token was revoked at the provider"),
+                    (Some(true), _) => outln!("  its token was revoked at the provider")?,
                     (Some(false), Some(e)) => {
-                        eprintln!("  warning: revoking its token at the provider failed: {e}")
+                        errln!("  warning: revoking its token at the provider failed: {e}")
                     }
                     _ => {}
                 }
@@ -637,7 +644,8 @@ async fn authorize(
         // A forged or stale callback does not end the wait; a real answer does.
         match outcome {
             Err(ConnectionError::UnexpectedCallback(_)) => {
-                eprintln!("ignored a callback: {}", outcome.unwrap_err());
+                // The callback's parameters are whatever reached the port.
+                errln!("ignored a callback: {}", outcome.unwrap_err());
             }
             outcome => {
                 if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -651,12 +659,19 @@ async fn authorize(
     let app = axum::Router::new()
         .route("/callback", get(callback))
         .with_state((conns.clone(), tx));
+    // Stopped gracefully once the answer is in, so the page that says so
+    // reaches the browser before the listener goes away.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
     });
-    println!("Open this URL to authorize the connection:");
-    println!("{}", start.url);
-    println!("Waiting for the callback on {redirect_uri} …");
+    outln!("Open this URL to authorize the connection:")?;
+    outln!("{}", start.url)?;
+    outln!("Waiting for the callback on {redirect_uri} …")?;
     if open_browser
         && (std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some())
     {
@@ -667,7 +682,13 @@ async fn authorize(
             .spawn();
     }
     let result = tokio::time::timeout(timeout, rx).await;
-    server.abort();
+    let _ = stop.send(());
+    if tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .is_err()
+    {
+        tracing::debug!("the callback listener did not stop within 2 s");
+    }
     match result {
         Ok(Ok(Ok(record))) => Ok(record),
         Ok(Ok(Err(e))) => bail!("{e}"),
@@ -762,6 +783,6 @@ pub fn history(args: HistoryArgs, data_dir: &Path, json_output: bool) -> anyhow:
             "ERROR",
         ],
         &rows,
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod connections;
+mod term;
+
+use term::{errln, outln};
 
 /// cardhost: a connector runtime on the WebAssembly component model.
 #[derive(Debug, Parser)]
@@ -106,14 +109,16 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // `cardhost cards | head -1`: the reader has what it wanted.
+        Err(e) if term::is_stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -224,18 +229,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await;
             if let Some(err) = registry.errors().first() {
                 if cli.json {
-                    println!(
-                        "{}",
-                        json!({"ok": false, "file": file, "error": err.reason})
-                    );
+                    term::out_json(
+                        &json!({"ok": false, "file": file, "error": err.reason}).to_string(),
+                    )?;
                 } else {
-                    eprintln!("{} is not a valid connector:", file.display());
+                    errln!("{} is not a valid connector:", file.display());
                     for problem in err
                         .reason
                         .trim_start_matches("invalid manifest: ")
                         .split("; ")
                     {
-                        eprintln!("  - {problem}");
+                        errln!("  - {problem}");
                     }
                 }
                 return Ok(ExitCode::FAILURE);
@@ -246,19 +250,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("no connector loaded")?;
             let m = &loaded.manifest.raw;
             if cli.json {
-                println!(
-                    "{}",
-                    json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256})
-                );
+                term::out_json(
+                    &json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256})
+                        .to_string(),
+                )?;
             } else {
-                println!(
+                outln!(
                     "ok: {} {} ({}), {} cards, {} permissions",
                     m.id,
                     m.version,
                     m.name,
                     m.cards.len(),
                     m.permissions.len()
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -270,10 +274,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .connectors()
                     .map(|c| json!({"id": c.manifest.id(), "name": c.manifest.raw.name, "version": c.manifest.raw.version, "cards": c.manifest.cards.len() + 1, "source": c.source.to_string()}))
                     .collect();
-                println!(
-                    "{}",
-                    json!({"connectors": list, "errors": registry.errors()})
-                );
+                term::out_json(
+                    &json!({"connectors": list, "errors": registry.errors()}).to_string(),
+                )?;
             } else {
                 let rows: Vec<Vec<String>> = registry
                     .connectors()
@@ -287,9 +290,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print_table(&["ID", "NAME", "VERSION", "CARDS", "SOURCE"], &rows);
+                print_table(&["ID", "NAME", "VERSION", "CARDS", "SOURCE"], &rows)?;
                 for e in registry.errors() {
-                    eprintln!("skipped {e}");
+                    errln!("skipped {e}");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -308,10 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("no connector `{}` is loaded", connector.unwrap_or_default());
             }
             if cli.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"cards": cards}))?
-                );
+                term::out_json(&serde_json::to_string_pretty(&json!({"cards": cards}))?)?;
             } else {
                 let rows: Vec<Vec<String>> = cards
                     .iter()
@@ -332,8 +332,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print_table(&["CONNECTOR", "CARD", "TITLE", "PERMISSIONS"], &rows);
-                println!("\nSchemas: cardhost cards --json");
+                print_table(&["CONNECTOR", "CARD", "TITLE", "PERMISSIONS"], &rows)?;
+                outln!()?;
+                outln!("Schemas: cardhost cards --json")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -378,9 +379,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(f) => {
                     let fields = read_json_arg(&f, "--fields")?;
                     if let Err(violations) = loaded.manifest.check_connection_fields(&fields) {
-                        let list: Vec<String> =
-                            violations.iter().map(ToString::to_string).collect();
-                        bail!("invalid connection fields:\n  - {}", list.join("\n  - "));
+                        errln!("error: invalid connection fields:");
+                        for v in &violations {
+                            errln!("  - {v}");
+                        }
+                        return Ok(ExitCode::FAILURE);
                     }
                     let mut secrets = BTreeMap::new();
                     for pair in &secret_env {
@@ -429,25 +432,28 @@ pub(crate) fn print_invocation(
     match result {
         Ok(inv) => {
             if json_output {
-                println!("{}", serde_json::to_string_pretty(inv)?);
+                term::out_json(&serde_json::to_string_pretty(inv)?)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&inv.output)?);
+                // Pretty JSON: serde_json escapes C0 in strings, `out_lines`
+                // the rest (DEL, C1, bidi controls) but for the JSON's own
+                // newlines.
+                term::out_lines(&serde_json::to_string_pretty(&inv.output)?)?;
                 for line in &inv.logs.logs {
-                    eprintln!("[{}] {}", line.level, line.message);
+                    errln!("[{}] {}", line.level, line.message);
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(failed) => {
             if json_output {
-                println!(
-                    "{}",
-                    json!({"error": failed.error.to_string(), "class": failed.error.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
-                );
+                term::out_json(
+                    &json!({"error": failed.error.to_string(), "class": failed.error.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
+                        .to_string(),
+                )?;
             } else {
-                eprintln!("error: {}", failed.error);
+                errln!("error: {}", failed.error);
                 for line in &failed.logs.logs {
-                    eprintln!("[{}] {}", line.level, line.message);
+                    errln!("[{}] {}", line.level, line.message);
                 }
             }
             Ok(ExitCode::FAILURE)
@@ -486,9 +492,15 @@ pub fn catalog_cards(c: &crate::LoadedConnector) -> Vec<Value> {
     cards
 }
 
-pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+/// Prints a table for a person. Every cell is [`term::escape`]d before the
+/// columns are measured, so a cell is one line and its width is what shows.
+pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| term::escape(cell)).collect())
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
@@ -499,10 +511,11 @@ pub(crate) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end())
     };
-    line(headers.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
+    line(headers.to_vec())?;
+    for row in &rows {
+        line(row.iter().map(|c| c.as_ref()).collect())?;
     }
+    Ok(())
 }

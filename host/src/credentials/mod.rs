@@ -127,13 +127,28 @@ impl ConnectionCredentials {
         }
     }
 
-    /// Every secret value known now, for redaction.
+    /// Every secret value known now, for redaction: each secret but an
+    /// OAuth2 client id (an identifier every authorize URL shows, not a
+    /// credential), the `user:password` pair a Basic header encodes, and
+    /// every token.
     pub fn secret_values(&self) -> Vec<String> {
+        let client_id = match &self.method.scheme {
+            AuthScheme::Oauth2ClientCredentials(o) => Some(o.client_id_secret.as_str()),
+            AuthScheme::Oauth2AuthorizationCode(a) => Some(a.oauth2.client_id_secret.as_str()),
+            _ => None,
+        };
         let mut values: Vec<String> = self
             .secrets
-            .values()
-            .map(|s| s.expose().to_string())
+            .iter()
+            .filter(|(name, _)| Some(name.as_str()) != client_id)
+            .map(|(_, s)| s.expose().to_string())
             .collect();
+        if let AuthScheme::Basic((user, password)) = &self.method.scheme
+            && let (Some(user), Some(password)) =
+                (self.secrets.get(user), self.secrets.get(password))
+        {
+            values.push(format!("{}:{}", user.expose(), password.expose()));
+        }
         if let Some(t) = &self.tokens {
             values.extend(t.known_values());
         }

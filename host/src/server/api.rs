@@ -175,6 +175,13 @@ fn invocation_error(f: &FailedInvocation) -> ApiError {
         InvokeError::DeadlineExceeded { .. } => {
             ApiError::new(S::GATEWAY_TIMEOUT, "deadline-exceeded", message)
         }
+        InvokeError::Saturated { .. } => {
+            ApiError::new(S::SERVICE_UNAVAILABLE, "saturated", message).retry_after(1)
+        }
+        InvokeError::LimitExceeded { limit, .. } => {
+            ApiError::new(S::INTERNAL_SERVER_ERROR, "limit-exceeded", message)
+                .details(json!({"limit": limit}))
+        }
         InvokeError::InvalidOutput { .. }
         | InvokeError::OutputTooLarge { .. }
         | InvokeError::MemoryLimit { .. }

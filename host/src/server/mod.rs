@@ -100,6 +100,14 @@ pub async fn start(
     store: Arc<dyn Store>,
     config: ServerConfig,
 ) -> anyhow::Result<RunningServer> {
+    let instances = conns.host().config().limits.max_concurrent_instances as usize;
+    anyhow::ensure!(
+        config.max_concurrent_invocations <= instances,
+        "server.max_concurrent_invocations ({}) is above limits.max_concurrent_instances \
+         ({instances}): the instance pool could not hold every admitted invocation; raise \
+         limits.max_concurrent_instances or lower server.max_concurrent_invocations",
+        config.max_concurrent_invocations
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -284,119 +284,129 @@ fn changed(n: usize, id: &str) -> Result<(), StoreError> {
 
 impl Store for SqliteStore {
     fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
-        let key = self.sealing_key();
-        let mut db = self.db();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let taken: Option<String> = tx
-            .query_row(
-                "SELECT id FROM connections WHERE name = ?1",
-                [&new.name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        if let Some(existing) = taken {
-            return Err(StoreError::Conflict(format!(
-                "a connection named `{}` already exists ({existing})",
-                new.name
-            )));
-        }
-        let now = now_secs();
-        let record = ConnectionRecord {
-            id: new_connection_id(),
-            name: new.name,
-            connector: new.connector,
-            connector_version: new.connector_version,
-            auth_method: new.auth_method,
-            fields: new.fields,
-            granted: new.granted,
-            state: new.state,
-            state_message: new.state_message,
-            created_at: now,
-            updated_at: now,
-            revision: 0,
-        };
-        tx.execute(
-            &format!("INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0)"),
-            params![
-                record.id,
-                record.name,
-                record.connector,
-                record.connector_version,
-                record.auth_method,
-                record.fields.to_string(),
-                serde_json::to_string(&record.granted).expect("strings serialize"),
-                record.state.as_str(),
-                record.state_message,
-                now,
-                now
-            ],
-        )
-        .map_err(db_err)?;
-        for (name, value) in &new.secrets {
-            let sealed = key.seal(&secret_context(&record.id, name), value.expose().as_bytes());
+        crate::executor::blocking(|| {
+            let key = self.sealing_key();
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let taken: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM connections WHERE name = ?1",
+                    [&new.name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some(existing) = taken {
+                return Err(StoreError::Conflict(format!(
+                    "a connection named `{}` already exists ({existing})",
+                    new.name
+                )));
+            }
+            let now = now_secs();
+            let record = ConnectionRecord {
+                id: new_connection_id(),
+                name: new.name,
+                connector: new.connector,
+                connector_version: new.connector_version,
+                auth_method: new.auth_method,
+                fields: new.fields,
+                granted: new.granted,
+                state: new.state,
+                state_message: new.state_message,
+                created_at: now,
+                updated_at: now,
+                revision: 0,
+            };
             tx.execute(
-                "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![record.id, name, key.id(), sealed, now],
-            )
-            .map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)?;
-        Ok(record)
-    }
-
-    fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
-        let db = self.db();
-        let mut stmt = db
-            .prepare(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY name"
-            ))
-            .map_err(db_err)?;
-        let rows = stmt.query_map([], row_to_record).map_err(db_err)?;
-        rows.collect::<Result<_, _>>().map_err(db_err)
-    }
-
-    fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
-        self.db()
-            .query_row(
-                &format!(
-                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR name = ?1 \
-                     ORDER BY id = ?1 DESC LIMIT 1"
-                ),
-                [id_or_name],
-                row_to_record,
-            )
-            .optional()
-            .map_err(db_err)?
-            .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
-    }
-
-    fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError> {
-        let n = self
-            .db()
-            .execute(
-                "UPDATE connections SET fields = ?2, connector_version = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
-                params![id, fields.to_string(), version, now_secs()],
-            )
-            .map_err(db_err)?;
-        changed(n, id)
-    }
-
-    fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
-        let n = self
-            .db()
-            .execute(
-                "UPDATE connections SET granted = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1",
+                &format!("INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0)"),
                 params![
-                    id,
-                    serde_json::to_string(granted).expect("strings serialize"),
-                    now_secs()
+                    record.id,
+                    record.name,
+                    record.connector,
+                    record.connector_version,
+                    record.auth_method,
+                    record.fields.to_string(),
+                    serde_json::to_string(&record.granted).expect("strings serialize"),
+                    record.state.as_str(),
+                    record.state_message,
+                    now,
+                    now
                 ],
             )
             .map_err(db_err)?;
-        changed(n, id)
+            for (name, value) in &new.secrets {
+                let sealed = key.seal(&secret_context(&record.id, name), value.expose().as_bytes());
+                tx.execute(
+                    "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![record.id, name, key.id(), sealed, now],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(record)
+        })
+    }
+
+    fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        crate::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY name"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map([], row_to_record).map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
+    fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
+        crate::executor::blocking(|| {
+            self.db()
+                .query_row(
+                    &format!(
+                        "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR name = ?1 \
+                         ORDER BY id = ?1 DESC LIMIT 1"
+                    ),
+                    [id_or_name],
+                    row_to_record,
+                )
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
+        })
+    }
+
+    fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError> {
+        crate::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    "UPDATE connections SET fields = ?2, connector_version = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
+                    params![id, fields.to_string(), version, now_secs()],
+                )
+                .map_err(db_err)?;
+            changed(n, id)
+        })
+    }
+
+    fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
+        crate::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    "UPDATE connections SET granted = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1",
+                    params![
+                        id,
+                        serde_json::to_string(granted).expect("strings serialize"),
+                        now_secs()
+                    ],
+                )
+                .map_err(db_err)?;
+            changed(n, id)
+        })
     }
 
     fn set_state(
@@ -405,148 +415,166 @@ impl Store for SqliteStore {
         state: ConnectionState,
         message: Option<&str>,
     ) -> Result<(), StoreError> {
-        let n = self
-            .db()
-            .execute(
-                "UPDATE connections SET state = ?2, state_message = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
-                params![id, state.as_str(), message, now_secs()],
-            )
-            .map_err(db_err)?;
-        changed(n, id)
+        crate::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    "UPDATE connections SET state = ?2, state_message = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
+                    params![id, state.as_str(), message, now_secs()],
+                )
+                .map_err(db_err)?;
+            changed(n, id)
+        })
     }
 
     fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .db()
-            .execute("DELETE FROM connections WHERE id = ?1", [id])
-            .map_err(db_err)?;
-        Ok(n > 0)
+        crate::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute("DELETE FROM connections WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
     }
 
     fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
-        let key = self.sealing_key();
-        let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
-        let mut db = self.db();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        crate::executor::blocking(|| {
+            let key = self.sealing_key();
+            let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            self.require(&tx, id)?;
+            tx.execute(
+                "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
+                params![id, name, key.id(), sealed, now_secs()],
+            )
             .map_err(db_err)?;
-        self.require(&tx, id)?;
-        tx.execute(
-            "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
-            params![id, name, key.id(), sealed, now_secs()],
-        )
-        .map_err(db_err)?;
-        tx.execute(
-            "UPDATE connections SET updated_at = ?2, revision = revision + 1 WHERE id = ?1",
-            params![id, now_secs()],
-        )
-        .map_err(db_err)?;
-        tx.commit().map_err(db_err)
+            tx.execute(
+                "UPDATE connections SET updated_at = ?2, revision = revision + 1 WHERE id = ?1",
+                params![id, now_secs()],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
     }
 
     fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError> {
-        let rows: Vec<(String, String, Vec<u8>)> = {
-            let db = self.db();
-            self.require(&db, id)?;
-            let mut stmt = db
-                .prepare("SELECT name, key_id, sealed FROM secrets WHERE connection_id = ?1")
-                .map_err(db_err)?;
-            stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?
-        };
-        rows.into_iter()
-            .map(|(name, key_id, sealed)| {
-                let what = format!("secret `{name}` of connection {id}");
-                let plain =
-                    self.open_sealed(&what, &key_id, &secret_context(id, &name), &sealed)?;
-                let text = String::from_utf8(plain).map_err(|_| StoreError::Crypto {
-                    what,
-                    reason: "it is not UTF-8".into(),
-                })?;
-                Ok((name, Secret::new(text)))
-            })
-            .collect()
+        crate::executor::blocking(|| {
+            let rows: Vec<(String, String, Vec<u8>)> = {
+                let db = self.db();
+                self.require(&db, id)?;
+                let mut stmt = db
+                    .prepare("SELECT name, key_id, sealed FROM secrets WHERE connection_id = ?1")
+                    .map_err(db_err)?;
+                stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            rows.into_iter()
+                .map(|(name, key_id, sealed)| {
+                    let what = format!("secret `{name}` of connection {id}");
+                    let plain =
+                        self.open_sealed(&what, &key_id, &secret_context(id, &name), &sealed)?;
+                    let text = String::from_utf8(plain).map_err(|_| StoreError::Crypto {
+                        what,
+                        reason: "it is not UTF-8".into(),
+                    })?;
+                    Ok((name, Secret::new(text)))
+                })
+                .collect()
+        })
     }
 
     fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError> {
-        let db = self.db();
-        self.require(&db, id)?;
-        let mut stmt = db
-            .prepare("SELECT name, set_at FROM secrets WHERE connection_id = ?1 ORDER BY name")
-            .map_err(db_err)?;
-        stmt.query_map([id], |r| {
-            Ok(SecretInfo {
-                name: r.get(0)?,
-                set_at: r.get(1)?,
+        crate::executor::blocking(|| {
+            let db = self.db();
+            self.require(&db, id)?;
+            let mut stmt = db
+                .prepare("SELECT name, set_at FROM secrets WHERE connection_id = ?1 ORDER BY name")
+                .map_err(db_err)?;
+            stmt.query_map([id], |r| {
+                Ok(SecretInfo {
+                    name: r.get(0)?,
+                    set_at: r.get(1)?,
+                })
             })
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
         })
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)
     }
 
     fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
-        let key = self.sealing_key();
-        let json = serde_json::to_vec(tokens).expect("tokens serialize");
-        let sealed = key.seal(&token_context(id), &json);
-        let n = self
-            .db()
-            .execute(
-                "INSERT INTO tokens (connection_id, key_id, sealed, updated_at)
-                 SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM connections WHERE id = ?1)
-                 ON CONFLICT (connection_id) DO UPDATE SET key_id = ?2, sealed = ?3, updated_at = ?4",
-                params![id, key.id(), sealed, now_secs()],
-            )
-            .map_err(db_err)?;
-        changed(n, id)
+        crate::executor::blocking(|| {
+            let key = self.sealing_key();
+            let json = serde_json::to_vec(tokens).expect("tokens serialize");
+            let sealed = key.seal(&token_context(id), &json);
+            let n = self
+                .db()
+                .execute(
+                    "INSERT INTO tokens (connection_id, key_id, sealed, updated_at)
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM connections WHERE id = ?1)
+                     ON CONFLICT (connection_id) DO UPDATE SET key_id = ?2, sealed = ?3, updated_at = ?4",
+                    params![id, key.id(), sealed, now_secs()],
+                )
+                .map_err(db_err)?;
+            changed(n, id)
+        })
     }
 
     fn tokens(&self, id: &str) -> Result<TokenSet, StoreError> {
-        let row: Option<(String, Vec<u8>)> = self
-            .db()
-            .query_row(
-                "SELECT key_id, sealed FROM tokens WHERE connection_id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db_err)?;
-        let Some((key_id, sealed)) = row else {
-            return Ok(TokenSet::default());
-        };
-        let what = format!("the tokens of connection {id}");
-        let plain = self.open_sealed(&what, &key_id, &token_context(id), &sealed)?;
-        serde_json::from_slice(&plain).map_err(|e| StoreError::Crypto {
-            what,
-            reason: e.to_string(),
+        crate::executor::blocking(|| {
+            let row: Option<(String, Vec<u8>)> = self
+                .db()
+                .query_row(
+                    "SELECT key_id, sealed FROM tokens WHERE connection_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some((key_id, sealed)) = row else {
+                return Ok(TokenSet::default());
+            };
+            let what = format!("the tokens of connection {id}");
+            let plain = self.open_sealed(&what, &key_id, &token_context(id), &sealed)?;
+            serde_json::from_slice(&plain).map_err(|e| StoreError::Crypto {
+                what,
+                reason: e.to_string(),
+            })
         })
     }
 
     fn clear_tokens(&self, id: &str) -> Result<(), StoreError> {
-        self.db()
-            .execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
-            .map_err(db_err)?;
-        Ok(())
+        crate::executor::blocking(|| {
+            self.db()
+                .execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
+                .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
-        let key = self.sealing_key();
-        let sealed = key.seal(
-            &verifier_context(&p.state, &p.connection_id),
-            p.verifier.expose().as_bytes(),
-        );
-        let db = self.db();
-        self.require(&db, &p.connection_id)?;
-        db.execute(
-            "INSERT INTO pending_authorizations (state, connection_id, key_id, sealed_verifier, redirect_uri, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![p.state, p.connection_id, key.id(), sealed, p.redirect_uri, p.created_at],
-        )
-        .map_err(db_err)?;
-        Ok(())
+        crate::executor::blocking(|| {
+            let key = self.sealing_key();
+            let sealed = key.seal(
+                &verifier_context(&p.state, &p.connection_id),
+                p.verifier.expose().as_bytes(),
+            );
+            let db = self.db();
+            self.require(&db, &p.connection_id)?;
+            db.execute(
+                "INSERT INTO pending_authorizations (state, connection_id, key_id, sealed_verifier, redirect_uri, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![p.state, p.connection_id, key.id(), sealed, p.redirect_uri, p.created_at],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     fn take_pending_authorization(
@@ -554,247 +582,266 @@ impl Store for SqliteStore {
         state: &str,
         max_age_secs: i64,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let row = {
+        crate::executor::blocking(|| {
+            let row = {
+                let mut db = self.db();
+                let tx = db
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                // Expired flows are dropped whenever one is taken.
+                tx.execute(
+                    "DELETE FROM pending_authorizations WHERE created_at < ?1",
+                    [now_secs() - max_age_secs],
+                )
+                .map_err(db_err)?;
+                let row: Option<(String, String, Vec<u8>, String, i64)> = tx
+                    .query_row(
+                        "SELECT connection_id, key_id, sealed_verifier, redirect_uri, created_at
+                         FROM pending_authorizations WHERE state = ?1",
+                        [state],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                tx.execute(
+                    "DELETE FROM pending_authorizations WHERE state = ?1",
+                    [state],
+                )
+                .map_err(db_err)?;
+                tx.commit().map_err(db_err)?;
+                row
+            };
+            let Some((connection_id, key_id, sealed, redirect_uri, created_at)) = row else {
+                return Ok(None);
+            };
+            let plain = self.open_sealed(
+                "a PKCE verifier",
+                &key_id,
+                &verifier_context(state, &connection_id),
+                &sealed,
+            )?;
+            Ok(Some(PendingAuthorization {
+                state: state.to_string(),
+                connection_id,
+                verifier: Secret::new(String::from_utf8_lossy(&plain).into_owned()),
+                redirect_uri,
+                created_at,
+            }))
+        })
+    }
+
+    fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
+        crate::executor::blocking(|| {
+            self.db()
+                .execute(
+                    "INSERT INTO invocations (id, connection_id, connector, card, started_at_ms, duration_ms,
+                     outcome, error, upstream_requests, retries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        r.id,
+                        r.connection_id,
+                        r.connector,
+                        r.card,
+                        r.started_at_ms,
+                        r.duration_ms as i64,
+                        r.outcome,
+                        r.error,
+                        r.upstream_requests,
+                        r.retries
+                    ],
+                )
+                .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
+        crate::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare(
+                    "SELECT id, connection_id, connector, card, started_at_ms, duration_ms, outcome, error,
+                            upstream_requests, retries
+                     FROM invocations
+                     WHERE (?1 IS NULL OR connection_id = ?1) AND (?2 IS NULL OR connector = ?2)
+                       AND (?3 IS NULL OR card = ?3) AND (?4 IS NULL OR outcome = ?4)
+                       AND (?5 IS NULL OR started_at_ms >= ?5)
+                     ORDER BY started_at_ms DESC, rowid DESC LIMIT ?6",
+                )
+                .map_err(db_err)?;
+            stmt.query_map(
+                params![
+                    f.connection_id,
+                    f.connector,
+                    f.card,
+                    f.outcome,
+                    f.since_ms,
+                    f.limit.unwrap_or(50)
+                ],
+                |r| {
+                    Ok(InvocationRecord {
+                        id: r.get(0)?,
+                        connection_id: r.get(1)?,
+                        connector: r.get(2)?,
+                        card: r.get(3)?,
+                        started_at_ms: r.get(4)?,
+                        duration_ms: r.get::<_, i64>(5)? as u64,
+                        outcome: r.get(6)?,
+                        error: r.get(7)?,
+                        upstream_requests: r.get(8)?,
+                        retries: r.get(9)?,
+                    })
+                },
+            )
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+        })
+    }
+
+    fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
+        crate::executor::blocking(|| {
             let mut db = self.db();
             let tx = db
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            // Expired flows are dropped whenever one is taken.
-            tx.execute(
-                "DELETE FROM pending_authorizations WHERE created_at < ?1",
-                [now_secs() - max_age_secs],
-            )
-            .map_err(db_err)?;
-            let row: Option<(String, String, Vec<u8>, String, i64)> = tx
-                .query_row(
-                    "SELECT connection_id, key_id, sealed_verifier, redirect_uri, created_at
-                     FROM pending_authorizations WHERE state = ?1",
-                    [state],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            let mut count = 0;
+            // (table, key columns, context of a row)
+            let secrets: Vec<(String, String, String, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT connection_id, name, key_id, sealed FROM secrets")
+                    .map_err(db_err)?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            for (id, name, key_id, sealed) in secrets {
+                let ctx = secret_context(&id, &name);
+                let plain =
+                    self.open_sealed(&format!("secret `{name}` of {id}"), &key_id, &ctx, &sealed)?;
+                tx.execute(
+                    "UPDATE secrets SET key_id = ?3, sealed = ?4 WHERE connection_id = ?1 AND name = ?2",
+                    params![id, name, new_key.id(), new_key.seal(&ctx, &plain)],
                 )
-                .optional()
                 .map_err(db_err)?;
-            tx.execute(
-                "DELETE FROM pending_authorizations WHERE state = ?1",
-                [state],
-            )
-            .map_err(db_err)?;
+                count += 1;
+            }
+            let tokens: Vec<(String, String, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT connection_id, key_id, sealed FROM tokens")
+                    .map_err(db_err)?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            for (id, key_id, sealed) in tokens {
+                let ctx = token_context(&id);
+                let plain =
+                    self.open_sealed(&format!("the tokens of {id}"), &key_id, &ctx, &sealed)?;
+                tx.execute(
+                    "UPDATE tokens SET key_id = ?2, sealed = ?3 WHERE connection_id = ?1",
+                    params![id, new_key.id(), new_key.seal(&ctx, &plain)],
+                )
+                .map_err(db_err)?;
+                count += 1;
+            }
+            let pending: Vec<(String, String, String, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT state, connection_id, key_id, sealed_verifier FROM pending_authorizations")
+                    .map_err(db_err)?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            for (state, id, key_id, sealed) in pending {
+                let ctx = verifier_context(&state, &id);
+                let plain = self.open_sealed("a PKCE verifier", &key_id, &ctx, &sealed)?;
+                tx.execute(
+                    "UPDATE pending_authorizations SET key_id = ?2, sealed_verifier = ?3 WHERE state = ?1",
+                    params![state, new_key.id(), new_key.seal(&ctx, &plain)],
+                )
+                .map_err(db_err)?;
+                count += 1;
+            }
             tx.commit().map_err(db_err)?;
-            row
-        };
-        let Some((connection_id, key_id, sealed, redirect_uri, created_at)) = row else {
-            return Ok(None);
-        };
-        let plain = self.open_sealed(
-            "a PKCE verifier",
-            &key_id,
-            &verifier_context(state, &connection_id),
-            &sealed,
-        )?;
-        Ok(Some(PendingAuthorization {
-            state: state.to_string(),
-            connection_id,
-            verifier: Secret::new(String::from_utf8_lossy(&plain).into_owned()),
-            redirect_uri,
-            created_at,
-        }))
-    }
-
-    fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
-        self.db()
-            .execute(
-                "INSERT INTO invocations (id, connection_id, connector, card, started_at_ms, duration_ms,
-                 outcome, error, upstream_requests, retries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    r.id,
-                    r.connection_id,
-                    r.connector,
-                    r.card,
-                    r.started_at_ms,
-                    r.duration_ms as i64,
-                    r.outcome,
-                    r.error,
-                    r.upstream_requests,
-                    r.retries
-                ],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
-        let db = self.db();
-        let mut stmt = db
-            .prepare(
-                "SELECT id, connection_id, connector, card, started_at_ms, duration_ms, outcome, error,
-                        upstream_requests, retries
-                 FROM invocations
-                 WHERE (?1 IS NULL OR connection_id = ?1) AND (?2 IS NULL OR connector = ?2)
-                   AND (?3 IS NULL OR card = ?3) AND (?4 IS NULL OR outcome = ?4)
-                   AND (?5 IS NULL OR started_at_ms >= ?5)
-                 ORDER BY started_at_ms DESC, rowid DESC LIMIT ?6",
-            )
-            .map_err(db_err)?;
-        stmt.query_map(
-            params![
-                f.connection_id,
-                f.connector,
-                f.card,
-                f.outcome,
-                f.since_ms,
-                f.limit.unwrap_or(50)
-            ],
-            |r| {
-                Ok(InvocationRecord {
-                    id: r.get(0)?,
-                    connection_id: r.get(1)?,
-                    connector: r.get(2)?,
-                    card: r.get(3)?,
-                    started_at_ms: r.get(4)?,
-                    duration_ms: r.get::<_, i64>(5)? as u64,
-                    outcome: r.get(6)?,
-                    error: r.get(7)?,
-                    upstream_requests: r.get(8)?,
-                    retries: r.get(9)?,
-                })
-            },
-        )
-        .map_err(db_err)?
-        .collect::<Result<_, _>>()
-        .map_err(db_err)
-    }
-
-    fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
-        let mut db = self.db();
-        let tx = db
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_err)?;
-        let mut count = 0;
-        // (table, key columns, context of a row)
-        let secrets: Vec<(String, String, String, Vec<u8>)> = {
-            let mut stmt = tx
-                .prepare("SELECT connection_id, name, key_id, sealed FROM secrets")
-                .map_err(db_err)?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?
-        };
-        for (id, name, key_id, sealed) in secrets {
-            let ctx = secret_context(&id, &name);
-            let plain =
-                self.open_sealed(&format!("secret `{name}` of {id}"), &key_id, &ctx, &sealed)?;
-            tx.execute(
-                "UPDATE secrets SET key_id = ?3, sealed = ?4 WHERE connection_id = ?1 AND name = ?2",
-                params![id, name, new_key.id(), new_key.seal(&ctx, &plain)],
-            )
-            .map_err(db_err)?;
-            count += 1;
-        }
-        let tokens: Vec<(String, String, Vec<u8>)> = {
-            let mut stmt = tx
-                .prepare("SELECT connection_id, key_id, sealed FROM tokens")
-                .map_err(db_err)?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?
-        };
-        for (id, key_id, sealed) in tokens {
-            let ctx = token_context(&id);
-            let plain = self.open_sealed(&format!("the tokens of {id}"), &key_id, &ctx, &sealed)?;
-            tx.execute(
-                "UPDATE tokens SET key_id = ?2, sealed = ?3 WHERE connection_id = ?1",
-                params![id, new_key.id(), new_key.seal(&ctx, &plain)],
-            )
-            .map_err(db_err)?;
-            count += 1;
-        }
-        let pending: Vec<(String, String, String, Vec<u8>)> = {
-            let mut stmt = tx
-                .prepare("SELECT state, connection_id, key_id, sealed_verifier FROM pending_authorizations")
-                .map_err(db_err)?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?
-        };
-        for (state, id, key_id, sealed) in pending {
-            let ctx = verifier_context(&state, &id);
-            let plain = self.open_sealed("a PKCE verifier", &key_id, &ctx, &sealed)?;
-            tx.execute(
-                "UPDATE pending_authorizations SET key_id = ?2, sealed_verifier = ?3 WHERE state = ?1",
-                params![state, new_key.id(), new_key.seal(&ctx, &plain)],
-            )
-            .map_err(db_err)?;
-            count += 1;
-        }
-        tx.commit().map_err(db_err)?;
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.retain(|k| k.id() != new_key.id());
-        keys.insert(0, new_key.clone());
-        Ok(count)
+            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            keys.retain(|k| k.id() != new_key.id());
+            keys.insert(0, new_key.clone());
+            Ok(count)
+        })
     }
 
     fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.db()
-            .execute(
-                "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.id, key.name, key.role.as_str(), key.hash.as_slice(), key.created_at],
-            )
-            .map_err(db_err)?;
-        Ok(())
+        crate::executor::blocking(|| {
+            self.db()
+                .execute(
+                    "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![key.id, key.name, key.role.as_str(), key.hash.as_slice(), key.created_at],
+                )
+                .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let db = self.db();
-        let mut stmt = db
-            .prepare(
-                "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
-            )
-            .map_err(db_err)?;
-        stmt.query_map([], api_key_row)
-            .map_err(db_err)?
-            .collect::<Result<_, _>>()
-            .map_err(db_err)
+        crate::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare(
+                    "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+                )
+                .map_err(db_err)?;
+            stmt.query_map([], api_key_row)
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)
+        })
     }
 
     fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.db()
-            .query_row(
-                "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
-                [id],
-                api_key_row,
-            )
-            .optional()
-            .map_err(db_err)
+        crate::executor::blocking(|| {
+            self.db()
+                .query_row(
+                    "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
+                    [id],
+                    api_key_row,
+                )
+                .optional()
+                .map_err(db_err)
+        })
     }
 
     fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .db()
-            .execute(
-                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, now_secs()],
-            )
-            .map_err(db_err)?;
-        Ok(n > 0)
+        crate::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, now_secs()],
+                )
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
     }
 
     fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        let db = self.db();
-        let mut stmt = db
-            .prepare(
-                "SELECT key_id, COUNT(*) FROM (
-                     SELECT key_id FROM secrets UNION ALL SELECT key_id FROM tokens
-                     UNION ALL SELECT key_id FROM pending_authorizations)
-                 GROUP BY key_id ORDER BY key_id",
-            )
-            .map_err(db_err)?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
-            .map_err(db_err)?
-            .collect::<Result<_, _>>()
-            .map_err(db_err)
+        crate::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare(
+                    "SELECT key_id, COUNT(*) FROM (
+                         SELECT key_id FROM secrets UNION ALL SELECT key_id FROM tokens
+                         UNION ALL SELECT key_id FROM pending_authorizations)
+                     GROUP BY key_id ORDER BY key_id",
+                )
+                .map_err(db_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)
+        })
     }
 }
 

@@ -1,0 +1,180 @@
+//! Where guest code runs.
+//!
+//! A connector's code runs on threads of its own — a small multi-threaded
+//! tokio runtime, one thread per CPU by default — never on the threads that
+//! serve requests. A guest that spins therefore costs the server a share of
+//! the CPU, never its event loop: `/healthz`, the OAuth callback, other
+//! invocations and shutdown keep being answered. Within that pool guests
+//! yield at every epoch tick ([`crate::engine::EPOCH_TICK`]), so spinning
+//! guests share it fairly with honest ones and a cancelled invocation (its
+//! caller gone, its deadline passed) is dropped at its next tick.
+//!
+//! Why a pool of its own and not only yielding on the server's runtime: with
+//! yielding alone, each spinning guest still holds a server worker for a whole
+//! tick at a time, so with more spinners than cores every request waits for a
+//! tick; BENCHMARKS.md ("Health while guests spin") has the figures for both.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The guest thread pool (or, with `guest_threads = 0`, the caller's own
+/// runtime).
+pub struct GuestExecutor {
+    runtime: Option<tokio::runtime::Runtime>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for GuestExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestExecutor")
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+/// The guest task ended without a result: it panicked in the host, or the
+/// pool shut down under it.
+#[derive(Debug, thiserror::Error)]
+#[error("the guest task ended abnormally: {0}")]
+pub struct TaskLost(String);
+
+impl GuestExecutor {
+    /// A pool of `threads` guest threads (`None`: one per CPU; `Some(0)`: no
+    /// pool, guests run on the caller's runtime).
+    pub fn new(threads: Option<usize>) -> std::io::Result<Self> {
+        let threads = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2)
+        });
+        if threads == 0 {
+            return Ok(Self {
+                runtime: None,
+                threads,
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("cardhost-guest")
+            .max_blocking_threads(threads.max(4))
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            runtime: Some(runtime),
+            threads,
+        })
+    }
+
+    /// Guest threads (0 when guests run on the caller's runtime).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `work` on the guest pool and waits for it. Dropping the returned
+    /// future cancels the work at its next yield.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, TaskLost>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.runtime {
+            None => Ok(work.await),
+            Some(runtime) => {
+                let task = AbortOnDrop(runtime.spawn(work));
+                task.await.map_err(|e| TaskLost(e.to_string()))
+            }
+        }
+    }
+
+    /// A handle to spawn host work that guest calls wait for.
+    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle().clone())
+    }
+}
+
+impl Drop for GuestExecutor {
+    fn drop(&mut self) {
+        // Dropping a runtime from inside another one would panic; let its
+        // threads finish in the background instead.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs blocking work (a SQLite call, compiling a component, deriving a
+/// key) without holding up an async worker: on a multi-threaded runtime the
+/// worker first hands its queued tasks to another thread
+/// (`tokio::task::block_in_place`); outside one, it simply runs.
+pub fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// Aborts the spawned task when the waiting side goes away.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn work_runs_on_guest_threads() {
+        let pool = GuestExecutor::new(Some(1)).unwrap();
+        let name = pool
+            .run(async { std::thread::current().name().map(str::to_string) })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("cardhost-guest"));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_wait_cancels_the_work() {
+        let pool = GuestExecutor::new(Some(1)).unwrap();
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let wait = pool.run(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), wait)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "the work was not cancelled"
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_threads_runs_on_the_caller() {
+        let pool = GuestExecutor::new(Some(0)).unwrap();
+        assert_eq!(pool.threads(), 0);
+        assert_eq!(pool.run(async { 7 }).await.unwrap(), 7);
+    }
+}
