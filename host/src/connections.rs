@@ -67,6 +67,21 @@ pub enum ConnectionError {
     /// forged or stale, not the provider's answer to a flow in progress.
     #[error("authorization failed: {0}")]
     UnexpectedCallback(String),
+    /// A change of fields would send secrets to a new destination, and
+    /// they were not given again with it.
+    #[error(
+        "changing these fields moves {} of `{name}`: give {} again in the same request",
+        moved.join(" and "),
+        secrets.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    )]
+    SecretsRequired {
+        /// Connection name.
+        name: String,
+        /// What moved, in words.
+        moved: Vec<&'static str>,
+        /// The secrets to give again.
+        secrets: Vec<String>,
+    },
     /// The store failed or has no such connection.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -371,6 +386,9 @@ impl Connections {
                 violations,
             })?;
         let method = auth_method(&loaded, req.auth_method.as_deref())?;
+        crate::credentials::destinations::destinations(&loaded.manifest, method, &fields)
+            .check(self.host.config().network.allow_http)
+            .map_err(ConnectionError::Invalid)?;
         for (name, value) in &req.secrets {
             if !method.secrets.iter().any(|s| &s.name == name) {
                 return Err(ConnectionError::Invalid(format!(
@@ -459,12 +477,18 @@ impl Connections {
         Ok(card_access(&loaded, &record.granted))
     }
 
-    /// Replaces a connection's fields, validated like at creation.
+    /// Replaces a connection's fields, validated like at creation. A change
+    /// that moves where its secrets go (the API origin, token, authorization
+    /// or revocation URL) forgets its OAuth2 tokens and needs every secret
+    /// that would go to the new place given again in `secrets`, in the same
+    /// change; otherwise nothing changes and the error names them.
     pub fn update_fields(
         &self,
         id_or_name: &str,
         fields: &Value,
+        secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
+        use crate::credentials::destinations::{destinations, moved_secrets};
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let fields = with_defaults(&loaded.manifest.connection_schema, fields);
@@ -475,8 +499,61 @@ impl Connections {
                 connector: record.connector.clone(),
                 violations,
             })?;
-        self.store
-            .update_fields(&record.id, &fields, &loaded.manifest.raw.version)?;
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        for (name, value) in &secrets {
+            if !method.secrets.iter().any(|s| &s.name == name) {
+                return Err(ConnectionError::Invalid(format!(
+                    "auth method `{}` of `{}` has no secret `{name}`",
+                    method.id, record.connector
+                )));
+            }
+            check_secret_value(name, value)?;
+        }
+        let before = destinations(&loaded.manifest, method, &record.fields);
+        let after = destinations(&loaded.manifest, method, &fields);
+        after
+            .check(self.host.config().network.allow_http)
+            .map_err(ConnectionError::Invalid)?;
+        let moved = moved_secrets(method, &before, &after);
+        let missing: Vec<String> = moved
+            .secrets
+            .iter()
+            .filter(|name| !secrets.contains_key(*name))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConnectionError::SecretsRequired {
+                name: record.name.clone(),
+                moved: moved.moved,
+                secrets: missing,
+            });
+        }
+        // Forget the live credentials first: nothing cached may go to the
+        // new destination.
+        self.forget(&record.id);
+        let state = if moved.tokens
+            && matches!(method.scheme, wit::AuthScheme::Oauth2AuthorizationCode(_))
+        {
+            Some((
+                ConnectionState::NeedsReauthorization,
+                format!(
+                    "{} changed: authorize the connection again",
+                    moved.moved.join(" and ")
+                ),
+            ))
+        } else {
+            None
+        };
+        self.store.replace_fields(
+            &record.id,
+            &crate::store::FieldsChange {
+                fields: &fields,
+                version: &loaded.manifest.raw.version,
+                secrets: &secrets,
+                clear_tokens: moved.tokens,
+                state: state.as_ref().map(|(s, m)| (*s, m.as_str())),
+            },
+        )?;
         self.forget(&record.id);
         Ok(self.store.connection(&record.id)?)
     }
@@ -801,9 +878,12 @@ impl Connections {
         let authorize =
             manifest::render_secret_template(&ac.authorize_url, &record.fields, &env.vars, &lookup)
                 .map_err(ConnectionError::Invalid)?;
+        // The rendered URL may hold a secret: errors describe it, never show it.
         let mut url = url::Url::parse(&authorize).map_err(|e| {
-            ConnectionError::Invalid(format!("authorize URL `{authorize}` is not a URL: {e}"))
+            ConnectionError::Invalid(format!("the authorize URL is not a URL: {e}"))
         })?;
+        crate::broker::transport::check_host_url(&url, self.host.config().network.allow_http)
+            .map_err(|e| ConnectionError::Invalid(format!("the authorize URL: {e}")))?;
         let (verifier, challenge) = pkce_pair();
         let state = B64URL.encode(rand::random::<[u8; 24]>());
         {

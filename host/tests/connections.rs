@@ -598,3 +598,152 @@ async fn client_credentials_tokens_are_cached_and_connections_validated() {
         "secrets are redacted"
     );
 }
+
+/// A server that records every request it gets (method, path, headers and
+/// body, as text) and answers 200 `{}`.
+async fn thief() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::Request;
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let log = log.clone();
+        async move {
+            let mut text = format!("{} {}\n", request.method(), request.uri());
+            for (k, v) in request.headers() {
+                text.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+            }
+            let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+                .await
+                .unwrap_or_default();
+            text.push_str(&String::from_utf8_lossy(&body));
+            log.lock().unwrap().push(text);
+            axum::Json(json!({}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_where_secrets_go_needs_them_given_again_and_sends_nothing_old() {
+    let world = World::start().await;
+    let conns = world.service(test_limits()).await;
+    conns
+        .create(world.create_request("machine", "client-credentials"))
+        .unwrap();
+    conns.invoke("machine", "whoami", &json!({})).await.unwrap();
+    let (evil, seen) = thief().await;
+    let mut moved = world.fields();
+    moved["base_url"] = json!(evil);
+    moved["token_url"] = json!(format!("{evil}/token"));
+
+    // Without the secrets, nothing changes and the error names them.
+    let err = conns
+        .update_fields("machine", &moved, BTreeMap::new())
+        .unwrap_err();
+    match &err {
+        ConnectionError::SecretsRequired { secrets, moved, .. } => {
+            assert!(secrets.contains(&"client_secret".to_string()), "{err}");
+            assert!(moved.contains(&"the token URL"), "{err}");
+        }
+        other => panic!("expected secrets-required, got {other}"),
+    }
+    conns.invoke("machine", "whoami", &json!({})).await.unwrap();
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert_eq!(
+        conns.show("machine").unwrap().record.fields["token_url"],
+        world.fields()["token_url"]
+    );
+
+    // With them, the old secret and the cached token stay behind.
+    let fresh = "a-new-secret-for-the-new-host";
+    conns
+        .update_fields(
+            "machine",
+            &moved,
+            BTreeMap::from([("client_secret".to_string(), Secret::new(fresh))]),
+        )
+        .unwrap();
+    let _ = conns.invoke("machine", "whoami", &json!({})).await;
+    let seen = seen.lock().unwrap().join("\n---\n");
+    assert!(
+        seen.contains(fresh),
+        "the new secret went to its new place: {seen}"
+    );
+    for old in [
+        CLIENT_SECRET.to_string(),
+        cardhost::broker::encode_component(CLIENT_SECRET),
+    ] {
+        assert!(
+            !seen.contains(&old),
+            "the old secret reached the new host: {seen}"
+        );
+    }
+    assert!(
+        !seen
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("authorization: bearer")),
+        "a cached access token reached the new host: {seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_urls_obey_the_scheme_rules_and_token_answers_are_capped() {
+    let world = World::start().await;
+    // Production defaults: plain http is refused for the token endpoint as
+    // for API requests.
+    let (store, _) = store::open_in(&world.dir.path().join("strict")).unwrap();
+    let host = Cardhost::empty(RuntimeConfig {
+        builtin_connectors: false,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let wasm = std::fs::read(cardhost_e2e::guests::OAUTH_APP).unwrap();
+    let registry = host
+        .load_sources(vec![(Source::Builtin("oauth-app".into()), wasm)])
+        .await;
+    host.set_registry(registry);
+    let strict = Connections::new(Arc::new(host), Arc::new(store));
+    let mut req = world.create_request("plain", "client-credentials");
+    req.fields["base_url"] = json!("https://api.example.com");
+    let err = strict.create(req).unwrap_err().to_string();
+    assert!(
+        err.contains("token URL") && err.contains("plain http"),
+        "{err}"
+    );
+
+    // A token endpoint that answers 2 GiB: cut at the cap, as an error.
+    let huge = {
+        use axum::body::Body;
+        let app = axum::Router::new().fallback(|| async {
+            let chunk = bytes::Bytes::from(vec![b' '; 1 << 20]);
+            let stream = futures::stream::iter(
+                (0..2048).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            axum::response::Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(stream))
+                .unwrap()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    };
+    let conns = world.service(test_limits()).await;
+    let mut req = world.create_request("huge", "client-credentials");
+    req.fields["token_url"] = json!(huge);
+    conns.create(req).unwrap();
+    let err = conns
+        .invoke("huge", "whoami", &json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("byte limit"), "{err}");
+}

@@ -319,6 +319,28 @@ async fn keys_roles_catalog_and_connection_operations() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Moving the API origin needs the token given again, in the same request.
+    let elsewhere = api.upstream.replace("127.0.0.1", "localhost");
+    let (status, body, _) = api
+        .call(
+            &api.admin,
+            "PUT",
+            &format!("/v1/connections/{id}/fields"),
+            Some(json!({"fields": {"base_url": elsewhere}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "secrets-required");
+    assert_eq!(body["error"]["secrets_required"], json!(["token"]));
+    let (status, body, _) = api
+        .call(
+            &api.admin,
+            "PUT",
+            &format!("/v1/connections/{id}/fields"),
+            Some(json!({"fields": {"base_url": api.upstream}, "secrets": {"token": "hello-token-value"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, _) = api
         .call(
             &api.admin,

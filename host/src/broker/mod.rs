@@ -14,7 +14,7 @@ pub mod allow;
 pub mod permission;
 mod retry;
 pub mod ssrf;
-mod transport;
+pub mod transport;
 
 use crate::bindings::http::{Denial, DenialKind, HttpError, Request, Response};
 use crate::bindings::types::Method;
@@ -813,10 +813,12 @@ impl Broker {
         body: Option<Vec<u8>>,
     ) -> Result<Response, HttpError> {
         let retry = RetryPolicy::from(&self.policy);
-        let original_origin = url.origin();
+        // Credentials go to the base URL's origin only: never to another
+        // allowed origin, whether the card named it or a redirect did.
+        let credentialed = scope.environment.as_ref().map(|e| e.base_url.origin());
         let mut redirects = 0;
         loop {
-            let with_credentials = url.origin() == original_origin;
+            let with_credentials = credentialed.as_ref() == Some(&url.origin());
             let outcome = self
                 .attempt_with_retries(
                     scope,

@@ -93,6 +93,7 @@ pub struct Transport {
     allowed: Arc<Vec<IpNet>>,
     hosts: Arc<BTreeMap<String, Vec<IpAddr>>>,
     routes: Vec<Route>,
+    allow_http: bool,
     connect_timeout: Duration,
     read_timeout: Duration,
     requests_per_second: Option<u32>,
@@ -137,6 +138,7 @@ impl Transport {
                     .collect(),
             ),
             routes: policy.routes.clone(),
+            allow_http: policy.allow_http,
             connect_timeout: Duration::from_millis(policy.connect_timeout_ms),
             read_timeout: Duration::from_millis(policy.read_timeout_ms),
             requests_per_second: policy.requests_per_second,
@@ -311,12 +313,16 @@ impl Transport {
         request.send().await.map_err(|e| describe(&e.without_url()))
     }
 
-    /// A client for host-made requests, with a URL already routed.
+    /// A client for host-made requests (token, authorization and revocation
+    /// endpoints), with a URL already routed. The same rules as for API
+    /// requests: https unless plain http is allowed, no user info, and the
+    /// address guard (literal addresses here, names in the resolver).
     pub fn host_request(
         &self,
         method: reqwest::Method,
         url: &Url,
     ) -> Result<reqwest::RequestBuilder, String> {
+        check_host_url(url, self.allow_http)?;
         let client = self.client("host").map_err(|e| format!("{e:?}"))?;
         let (target, host) = self.route(url);
         self.check_literal(&target)?;
@@ -326,6 +332,53 @@ impl Transport {
         }
         Ok(builder)
     }
+}
+
+/// The scheme rules every host-made request obeys.
+pub fn check_host_url(url: &Url, allow_http: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(format!(
+                "`{}` uses plain http; only https is allowed (network.allow_http is off)",
+                url.origin().ascii_serialization()
+            ));
+        }
+        other => return Err(format!("`{other}:` URLs are not allowed here; use https")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("URLs may not carry user info".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    Ok(())
+}
+
+/// Reads a response body of at most `cap` bytes, refusing a larger one as
+/// soon as its `Content-Length` or the bytes read so far say so: a hostile
+/// endpoint's endless answer costs no more than the cap.
+pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    if let Some(len) = response.content_length()
+        && len > cap as u64
+    {
+        return Err(format!(
+            "the answer is {len} bytes, over the {cap}-byte limit"
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| describe(&e.without_url()))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("the answer is over the {cap}-byte limit"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn refused_in_chain(err: &(dyn std::error::Error + 'static)) -> Option<String> {

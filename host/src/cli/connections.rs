@@ -94,6 +94,13 @@ pub enum ConnectionsCommand {
         /// All fields as JSON (or `@file`), replacing the current ones.
         #[arg(long)]
         fields: Option<String>,
+        /// A secret to give again (prompted, or read from stdin): needed
+        /// when the change moves where that secret goes. Repeatable.
+        #[arg(long = "secret", value_name = "NAME")]
+        secret: Vec<String>,
+        /// A secret to give again as `name=ENV_VAR`. Repeatable.
+        #[arg(long = "secret-env", value_name = "NAME=ENV_VAR")]
+        secret_env: Vec<String>,
     },
     /// Replace one secret (prompted, from stdin, or `--env VAR`). A leaked
     /// credential should be revoked at the provider and replaced here.
@@ -388,23 +395,7 @@ pub async fn run(
                 None => Value::Null,
             };
             let fields = typed_fields(loaded, base, &field)?;
-            let mut secrets = BTreeMap::new();
-            let titles: HashMap<&str, &str> = loaded
-                .manifest
-                .raw
-                .auth_methods
-                .iter()
-                .flat_map(|m| m.secrets.iter())
-                .map(|s| (s.name.as_str(), s.title.as_str()))
-                .collect();
-            for name in &secret {
-                let title = titles.get(name.as_str()).copied().unwrap_or(name);
-                secrets.insert(name.clone(), read_secret(name, title)?);
-            }
-            for pair in &secret_env {
-                let (name, value) = env_secret(pair)?;
-                secrets.insert(name, value);
-            }
+            let secrets = read_secrets(loaded, &secret, &secret_env)?;
             let record = conns.create(CreateConnection {
                 connector,
                 name,
@@ -548,6 +539,8 @@ pub async fn run(
             connection,
             field,
             fields,
+            secret,
+            secret_env,
         } => {
             let current = conns.show(&connection)?.record;
             let registry = conns.host().registry();
@@ -559,7 +552,8 @@ pub async fn run(
                 None => current.fields.clone(),
             };
             let fields = typed_fields(loaded, base, &field)?;
-            let record = conns.update_fields(&connection, &fields)?;
+            let secrets = read_secrets(loaded, &secret, &secret_env)?;
+            let record = conns.update_fields(&connection, &fields, secrets)?;
             if json_output {
                 show_json(&record)?;
             } else {
@@ -603,6 +597,33 @@ pub async fn run(
         }
         ConnectionsCommand::RotateKey => unreachable!("handled above"),
     }
+}
+
+/// Secrets named on the command line: prompted (`--secret NAME`) or read
+/// from the environment (`--secret-env NAME=VAR`).
+fn read_secrets(
+    loaded: &crate::LoadedConnector,
+    prompted: &[String],
+    from_env: &[String],
+) -> anyhow::Result<BTreeMap<String, Secret>> {
+    let titles: HashMap<&str, &str> = loaded
+        .manifest
+        .raw
+        .auth_methods
+        .iter()
+        .flat_map(|m| m.secrets.iter())
+        .map(|s| (s.name.as_str(), s.title.as_str()))
+        .collect();
+    let mut secrets = BTreeMap::new();
+    for name in prompted {
+        let title = titles.get(name.as_str()).copied().unwrap_or(name);
+        secrets.insert(name.clone(), read_secret(name, title)?);
+    }
+    for pair in from_env {
+        let (name, value) = env_secret(pair)?;
+        secrets.insert(name, value);
+    }
+    Ok(secrets)
 }
 
 /// What the loopback callback saw.

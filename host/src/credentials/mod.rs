@@ -2,6 +2,7 @@
 //! tokens it keeps fresh. Connectors only declare auth methods; nothing here
 //! ever crosses into a guest.
 
+pub mod destinations;
 pub mod oauth2;
 
 use crate::bindings::types::{ApiKeyLocation, AuthMethod, AuthScheme};

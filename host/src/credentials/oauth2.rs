@@ -18,6 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use url::Url;
 
+/// Largest token or revocation response read, in bytes.
+pub const MAX_TOKEN_RESPONSE: usize = 64 << 10;
+
 /// Refresh this long before a token expires.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
@@ -339,6 +342,8 @@ impl TokenManager {
         let request = self.form_request(transport, endpoint, form)?;
         let response = transport.send_host_request(request).await?;
         let status = response.status();
+        // The body is read (capped) only to let the connection be reused.
+        let _ = crate::broker::transport::read_capped(response, MAX_TOKEN_RESPONSE).await;
         if status.is_success() {
             Ok(true)
         } else {
@@ -402,13 +407,9 @@ impl TokenManager {
             .await
             .map_err(TokenFailure::Other)?;
         let status = response.status();
-        let bytes = response
-            .bytes()
+        let bytes = crate::broker::transport::read_capped(response, MAX_TOKEN_RESPONSE)
             .await
-            .map_err(|e| TokenFailure::Other(format!("reading token response: {e}")))?;
-        if bytes.len() > 1 << 20 {
-            return Err(TokenFailure::Other("token response over 1 MiB".into()));
-        }
+            .map_err(|e| TokenFailure::Other(format!("reading the token response: {e}")))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 TokenFailure::Other(format!(

@@ -122,6 +122,15 @@ impl From<ConnectionError> for ApiError {
             ConnectionError::Authorization(m) | ConnectionError::UnexpectedCallback(m) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "authorization-failed", m)
             }
+            ConnectionError::SecretsRequired {
+                ref moved,
+                ref secrets,
+                ..
+            } => {
+                let details = json!({"moved": moved, "secrets_required": secrets});
+                ApiError::new(StatusCode::BAD_REQUEST, "secrets-required", e.to_string())
+                    .details(details)
+            }
             ConnectionError::Store(s) => s.into(),
         }
     }
@@ -492,9 +501,21 @@ async fn update_fields(
     #[serde(deny_unknown_fields)]
     struct Body {
         fields: Value,
+        /// Secrets given with the change (needed when it moves where they go).
+        #[serde(default)]
+        secrets: BTreeMap<String, String>,
     }
     let body: Body = parse_json(&body)?;
-    Ok(Json(json!(st.conns.update_fields(&id, &body.fields)?)))
+    let secrets = body
+        .secrets
+        .into_iter()
+        .map(|(k, v)| (k, Secret::new(v)))
+        .collect();
+    Ok(Json(json!(st.conns.update_fields(
+        &id,
+        &body.fields,
+        secrets
+    )?)))
 }
 
 async fn replace_secret(

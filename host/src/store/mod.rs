@@ -19,6 +19,21 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A change of fields and what goes with it ([`Store::replace_fields`]).
+#[derive(Debug)]
+pub struct FieldsChange<'a> {
+    /// The new fields.
+    pub fields: &'a Value,
+    /// Connector version they were validated against.
+    pub version: &'a str,
+    /// Secrets set in the same transaction.
+    pub secrets: &'a BTreeMap<String, Secret>,
+    /// Whether stored tokens are forgotten.
+    pub clear_tokens: bool,
+    /// New state and message, if it changes.
+    pub state: Option<(ConnectionState, &'a str)>,
+}
+
 /// Whether a connection can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -269,6 +284,11 @@ pub trait Store: Send + Sync {
     /// Replaces a connection's fields (and the connector version they were
     /// validated against).
     fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError>;
+    /// Replaces a connection's fields together with the secrets given with
+    /// them, forgetting its tokens and setting its state when told, in one
+    /// transaction: no moment exists at which an old secret or token sits
+    /// beside fields that send it somewhere new.
+    fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError>;
     /// Replaces a connection's grant.
     fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError>;
     /// Sets a connection's state.

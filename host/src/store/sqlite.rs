@@ -7,8 +7,8 @@
 //! file: writers wait on SQLite's lock up to the busy timeout.
 
 use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey,
-    NewConnection, PendingAuthorization, Role, SecretInfo, Store, StoreError, now_secs,
+    ApiKeyRecord, ConnectionRecord, ConnectionState, FieldsChange, HistoryFilter, InvocationRecord,
+    MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store, StoreError, now_secs,
 };
 use crate::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -389,6 +389,44 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             changed(n, id)
+        })
+    }
+
+    fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError> {
+        crate::executor::blocking(|| {
+            let key = self.sealing_key();
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            self.require(&tx, id)?;
+            let now = now_secs();
+            tx.execute(
+                "UPDATE connections SET fields = ?2, connector_version = ?3, updated_at = ?4, revision = revision + 1 WHERE id = ?1",
+                params![id, change.fields.to_string(), change.version, now],
+            )
+            .map_err(db_err)?;
+            for (name, value) in change.secrets {
+                let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+                tx.execute(
+                    "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
+                    params![id, name, key.id(), sealed, now],
+                )
+                .map_err(db_err)?;
+            }
+            if change.clear_tokens {
+                tx.execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
+                    .map_err(db_err)?;
+            }
+            if let Some((state, message)) = change.state {
+                tx.execute(
+                    "UPDATE connections SET state = ?2, state_message = ?3 WHERE id = ?1",
+                    params![id, state.as_str(), message],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)
         })
     }
 

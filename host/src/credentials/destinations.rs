@@ -1,0 +1,204 @@
+//! Where a connection's secrets go.
+//!
+//! Every secret of an auth method is sent somewhere: to the API origin
+//! (bearer tokens, API keys, Basic credentials, secret headers, OAuth2
+//! access tokens), to the token endpoint (client secret, refresh token), to
+//! the authorization page (secrets in its query, such as Paycor's
+//! subscription key) or to the revocation endpoint. Those places are
+//! templates over the connection's fields, so changing a field can move a
+//! secret to another host. An admin who could do that without giving the
+//! secret again could send it anywhere; [`moved_secrets`] names what must be
+//! given again when a change moves a destination.
+
+use crate::bindings::types::{AuthMethod, AuthScheme};
+use crate::manifest::{Manifest, render_secret_template};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The places one connection's secrets go, rendered from its fields. Secrets
+/// inside a URL stay as `{secret.name}`, so two renderings compare equal
+/// exactly when the destinations are the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Destinations {
+    /// Origin API requests carry credentials to (the base URL's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_origin: Option<String>,
+    /// OAuth2 token endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// OAuth2 authorization page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorize_url: Option<String>,
+    /// OAuth2 revocation endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
+}
+
+/// Renders a template with fields, keeping secret references as written.
+fn render(template: &str, fields: &Value, vars: &[(String, String)]) -> Option<String> {
+    render_secret_template(template, fields, vars, &|name| {
+        Some(format!("{{secret.{name}}}"))
+    })
+    .ok()
+}
+
+/// Names of the secrets a template sends (`{secret.name}`).
+fn referenced(template: &str) -> impl Iterator<Item = String> + '_ {
+    template
+        .match_indices("{secret.")
+        .filter_map(move |(at, _)| {
+            let rest = &template[at + "{secret.".len()..];
+            rest.find('}').map(|end| rest[..end].to_string())
+        })
+}
+
+/// Where `method`'s secrets go for a connection with `fields`.
+pub fn destinations(manifest: &Manifest, method: &AuthMethod, fields: &Value) -> Destinations {
+    let env = manifest.environment_for(fields).ok();
+    let vars: &[(String, String)] = env.as_ref().map_or(&[], |e| e.vars.as_slice());
+    let mut out = Destinations {
+        api_origin: env
+            .as_ref()
+            .map(|e| e.base_url.origin().ascii_serialization()),
+        ..Destinations::default()
+    };
+    let (oauth, authorize) = match &method.scheme {
+        AuthScheme::Oauth2ClientCredentials(o) => (Some(o), None),
+        AuthScheme::Oauth2AuthorizationCode(ac) => (Some(&ac.oauth2), Some(ac)),
+        _ => (None, None),
+    };
+    if let Some(o) = oauth {
+        out.token_url = render(&o.token_url, fields, vars);
+        out.revocation_url = o
+            .revocation_url
+            .as_deref()
+            .and_then(|t| render(t, fields, vars));
+    }
+    if let Some(ac) = authorize {
+        let mut url = render(&ac.authorize_url, fields, vars).unwrap_or_default();
+        for (k, v) in &ac.authorize_params {
+            url.push_str(&format!(
+                " {k}={}",
+                render(v, fields, vars).unwrap_or_default()
+            ));
+        }
+        out.authorize_url = Some(url);
+    }
+    out
+}
+
+impl Destinations {
+    /// Refuses a token, authorization or revocation URL that breaks the
+    /// rules API requests obey (https unless `allow_http`, no user info),
+    /// naming it.
+    pub fn check(&self, allow_http: bool) -> Result<(), String> {
+        for (what, url) in [
+            ("token URL", &self.token_url),
+            ("authorization URL", &self.authorize_url),
+            ("revocation URL", &self.revocation_url),
+        ] {
+            let Some(url) = url else { continue };
+            let first = url.split(' ').next().unwrap_or_default();
+            let parsed =
+                url::Url::parse(first).map_err(|e| format!("the {what} is not a URL: {e}"))?;
+            crate::broker::transport::check_host_url(&parsed, allow_http)
+                .map_err(|e| format!("the {what}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a change of fields does to a connection's secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Move {
+    /// Which destinations changed, in words ("the token URL", …).
+    pub moved: Vec<&'static str>,
+    /// Secrets that would go to a new destination and so must be given
+    /// again with the change.
+    pub secrets: BTreeSet<String>,
+    /// Whether stored OAuth2 tokens would go to a new destination (they are
+    /// then forgotten).
+    pub tokens: bool,
+}
+
+impl Move {
+    /// Whether nothing moves.
+    pub fn is_empty(&self) -> bool {
+        self.moved.is_empty()
+    }
+}
+
+/// Which of `method`'s secrets a change from `old` to `new` sends somewhere
+/// new.
+pub fn moved_secrets(method: &AuthMethod, old: &Destinations, new: &Destinations) -> Move {
+    let mut out = Move::default();
+    let oauth = match &method.scheme {
+        AuthScheme::Oauth2ClientCredentials(o) => Some(o),
+        AuthScheme::Oauth2AuthorizationCode(ac) => Some(&ac.oauth2),
+        _ => None,
+    };
+    if old.api_origin != new.api_origin {
+        out.moved.push("the API origin");
+        match &method.scheme {
+            AuthScheme::Bearer(name) => {
+                out.secrets.insert(name.clone());
+            }
+            AuthScheme::Basic((user, password)) => {
+                out.secrets.insert(user.clone());
+                out.secrets.insert(password.clone());
+            }
+            AuthScheme::ApiKey((name, _)) => {
+                out.secrets.insert(name.clone());
+            }
+            _ => {}
+        }
+        out.secrets
+            .extend(method.secret_headers.iter().map(|h| h.secret.clone()));
+        out.tokens |= oauth.is_some();
+    }
+    if let Some(o) = oauth {
+        let endpoint_moved =
+            old.token_url != new.token_url || old.revocation_url != new.revocation_url;
+        if old.token_url != new.token_url {
+            out.moved.push("the token URL");
+        }
+        if old.revocation_url != new.revocation_url {
+            out.moved.push("the revocation URL");
+        }
+        if endpoint_moved {
+            out.secrets.insert(o.client_secret_secret.clone());
+            out.secrets.extend(referenced(&o.token_url));
+            if let Some(t) = &o.revocation_url {
+                out.secrets.extend(referenced(t));
+            }
+            out.tokens = true;
+        }
+    }
+    if old.authorize_url != new.authorize_url {
+        out.moved.push("the authorization URL");
+        if let AuthScheme::Oauth2AuthorizationCode(ac) = &method.scheme {
+            out.secrets.extend(referenced(&ac.authorize_url));
+            for (_, v) in &ac.authorize_params {
+                out.secrets.extend(referenced(v));
+            }
+        }
+    }
+    // Only secrets the user enters can be given again.
+    out.secrets
+        .retain(|name| method.secrets.iter().any(|s| &s.name == name));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_references_are_found_in_templates() {
+        let found: Vec<String> =
+            referenced("https://x/token?k={secret.subscription_key}&a={field}&b={secret.b}")
+                .collect();
+        assert_eq!(found, ["subscription_key", "b"]);
+    }
+}
