@@ -246,6 +246,18 @@ impl TokenSink for StoreSink {
     fn load(&self) -> Option<TokenSet> {
         self.store.tokens(&self.id).ok()
     }
+
+    fn take_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, String> {
+        self.store
+            .take_refresh_lease(&self.id, holder, ttl.as_millis() as i64)
+            .map_err(|e| e.to_string())
+    }
+
+    fn release_lease(&self, holder: &str) {
+        if let Err(e) = self.store.release_refresh_lease(&self.id, holder) {
+            tracing::warn!(connection = %self.id, "cannot release the refresh lease (it expires on its own): {e}");
+        }
+    }
 }
 
 fn auth_method<'a>(

@@ -747,3 +747,141 @@ async fn token_urls_obey_the_scheme_rules_and_token_answers_are_capped() {
         .to_string();
     assert!(err.contains("byte limit"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_store_spend_one_refresh_token_between_them() {
+    let world = World::start().await;
+    // Two services on one SQLite file, each with its own connection to it:
+    // what `cardhost serve` and a CLI `invoke` are.
+    let first = world.service(test_limits()).await;
+    first
+        .create(world.create_request("shared", "authorization-code"))
+        .unwrap();
+    authorize(&world, &first, "shared").await;
+    let second = world.service(test_limits()).await;
+    // Both have opened the connection with the current tokens.
+    first.invoke("shared", "whoami", &json!({})).await.unwrap();
+    second.invoke("shared", "whoami", &json!({})).await.unwrap();
+
+    // The provider expires the access token, rotates refresh tokens, and
+    // takes half a second to answer.
+    let state = world.oauth.state();
+    state.expire_access_tokens();
+    state.delay_next_token_requests(10, Duration::from_millis(500));
+    let calls = (0..50).flat_map(|_| {
+        [first.clone(), second.clone()].map(|conns| {
+            tokio::spawn(async move { conns.invoke("shared", "whoami", &json!({})).await })
+        })
+    });
+    let results = futures::future::join_all(calls).await;
+    let failures: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.unwrap().err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+    let record = first.show("shared").unwrap().record;
+    assert_eq!(
+        record.state,
+        ConnectionState::Ready,
+        "{:?}",
+        record.state_message
+    );
+}
+
+/// Tokens kept in memory; saves fail while `failing` is set.
+struct FlakySink {
+    saved: std::sync::Mutex<Option<cardhost::credentials::TokenSet>>,
+    failing: AtomicBool,
+    reauthorize: AtomicBool,
+}
+
+impl cardhost::credentials::TokenSink for FlakySink {
+    fn save(&self, tokens: &cardhost::credentials::TokenSet) -> Result<(), String> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("attempt to write a readonly database".into());
+        }
+        *self.saved.lock().unwrap() = Some(tokens.clone());
+        Ok(())
+    }
+
+    fn needs_reauthorization(&self, _reason: &str) {
+        self.reauthorize.store(true, Ordering::SeqCst);
+    }
+
+    fn load(&self) -> Option<cardhost::credentials::TokenSet> {
+        self.saved.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_save_after_a_rotation_keeps_the_new_tokens_until_it_lands() {
+    use cardhost::credentials::TokenManager;
+    use cardhost::credentials::oauth2::{ClientAuthMethod, Grant, OAuthClient};
+    let world = World::start().await;
+    let conns = world.service(test_limits()).await;
+    let record = conns
+        .create(world.create_request("flaky", "authorization-code"))
+        .unwrap();
+    authorize(&world, &conns, "flaky").await;
+    let tokens = conns.store().tokens(&record.id).unwrap();
+    let sink = Arc::new(FlakySink {
+        saved: std::sync::Mutex::new(Some(tokens.clone())),
+        failing: AtomicBool::new(true),
+        reauthorize: AtomicBool::new(false),
+    });
+    let client = OAuthClient {
+        token_url: url::Url::parse(&world.oauth.token_url()).unwrap(),
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        scopes: vec!["read:me".into()],
+        auth: ClientAuthMethod::ClientSecretBasic,
+    };
+    let manager = TokenManager::new(
+        client,
+        Grant::RefreshToken,
+        tokens.clone(),
+        Some(sink.clone()),
+    );
+    let transport = conns.host().broker().transport();
+    let state = world.oauth.state();
+
+    // The provider rotates; the save fails: the new tokens are kept and used.
+    state.expire_access_tokens();
+    let generation = manager.generation();
+    let token = manager
+        .refresh_after_failure(transport, generation)
+        .await
+        .expect("the renewed token is usable although it could not be saved");
+    assert!(state.validate(&token).is_some());
+    assert_ne!(manager.tokens().await.refresh_token, tokens.refresh_token);
+    // While the save keeps failing, no further refresh spends the new token.
+    let generation = manager.generation();
+    let err = manager
+        .refresh_after_failure(transport, generation)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("could not be saved"), "{err}");
+    assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
+
+    // Writable again: the tokens land, and renewal works with no consent.
+    sink.failing.store(false, Ordering::SeqCst);
+    manager.access_token(transport).await.unwrap();
+    assert_eq!(
+        sink.saved.lock().unwrap().as_ref().unwrap().refresh_token,
+        manager.tokens().await.refresh_token
+    );
+    state.expire_access_tokens();
+    let generation = manager.generation();
+    let token = manager
+        .refresh_after_failure(transport, generation)
+        .await
+        .unwrap();
+    assert!(state.validate(&token).is_some());
+    assert!(!sink.reauthorize.load(Ordering::SeqCst));
+}

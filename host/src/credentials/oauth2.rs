@@ -115,6 +115,35 @@ pub trait TokenSink: Send + Sync {
     fn load(&self) -> Option<TokenSet> {
         None
     }
+    /// Takes the shared refresh lease for `holder` for `ttl`; `Ok(false)`
+    /// while another holder's lease runs. A sink with nothing shared
+    /// (a one-off connection) always has it.
+    fn take_lease(&self, _holder: &str, _ttl: Duration) -> Result<bool, String> {
+        Ok(true)
+    }
+    /// Gives the lease back.
+    fn release_lease(&self, _holder: &str) {}
+}
+
+/// How long a refresh lease lasts: longer than a token request may take.
+pub const LEASE_TTL: Duration = Duration::from_secs(60);
+/// How long a refresh waits for another process's lease before giving up.
+pub const LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// Gives a lease back when the refresh that took it ends (unless told to
+/// keep it, while new tokens wait to be saved).
+struct LeaseGuard<'a> {
+    sink: &'a dyn TokenSink,
+    holder: &'a str,
+    keep: bool,
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.sink.release_lease(self.holder);
+        }
+    }
 }
 
 /// Which grant keeps the connection's token fresh.
@@ -156,6 +185,11 @@ pub struct TokenManager {
     sink: Option<Arc<dyn TokenSink>>,
     /// Token values seen so far, for redaction (not behind the async lock).
     known: std::sync::Mutex<Vec<String>>,
+    /// Who this manager is when it takes the store's refresh lease.
+    holder: String,
+    /// New tokens that could not be saved yet: kept in memory, saved again
+    /// before anything else, and no refresh until they are.
+    unsaved: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -185,7 +219,55 @@ impl TokenManager {
             generation: AtomicU64::new(0),
             sink,
             known: std::sync::Mutex::new(known),
+            holder: format!("{}-{:016x}", std::process::id(), rand::random::<u64>()),
+            unsaved: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Tries again to save tokens whose save failed. `Err` while it still
+    /// fails.
+    fn flush_unsaved(&self, state: &TokenSet) -> Result<(), CredentialError> {
+        if !self.unsaved.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let Some(sink) = &self.sink else {
+            self.unsaved.store(false, Ordering::Release);
+            return Ok(());
+        };
+        // Keep the lease while the only copy of the rotated token is here.
+        let _ = sink.take_lease(&self.holder, LEASE_TTL);
+        match sink.save(state) {
+            Ok(()) => {
+                self.unsaved.store(false, Ordering::Release);
+                sink.release_lease(&self.holder);
+                tracing::info!("saved the renewed tokens that could not be saved before");
+                Ok(())
+            }
+            Err(e) => Err(CredentialError::Token(format!(
+                "the renewed tokens could not be saved ({e}); no further renewal until they are"
+            ))),
+        }
+    }
+
+    /// Takes the stored tokens when another process renewed them since
+    /// these were loaded. Returns whether they changed.
+    fn adopt_stored(&self, state: &mut TokenSet) -> bool {
+        let Some(stored) = self.sink.as_ref().and_then(|s| s.load()) else {
+            return false;
+        };
+        if stored.access_token.is_none()
+            || (stored.access_token == state.access_token
+                && stored.refresh_token == state.refresh_token)
+        {
+            return false;
+        }
+        *state = stored;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut known) = self.known.lock() {
+            known.extend(state.access_token.clone());
+            known.extend(state.refresh_token.clone());
+        }
+        true
     }
 
     /// Secret values this manager knows (for redaction).
@@ -201,6 +283,8 @@ impl TokenManager {
     /// A fresh access token, fetching or refreshing when needed.
     pub async fn access_token(&self, transport: &Transport) -> Result<String, CredentialError> {
         let mut state = self.state.lock().await;
+        // A save that failed is retried first; the token stays usable.
+        let _ = self.flush_unsaved(&state);
         if state.is_fresh()
             && let Some(token) = &state.access_token
         {
@@ -250,41 +334,85 @@ impl TokenManager {
                 }
             }
             Grant::RefreshToken => {
-                if let Some(stored) = self.sink.as_ref().and_then(|s| s.load())
-                    && stored.access_token.is_some()
-                    && (stored.access_token != state.access_token
-                        || stored.refresh_token != state.refresh_token)
+                // The only copy of a rotated refresh token must be saved
+                // before another one is spent.
+                self.flush_unsaved(state)?;
+                if self.adopt_stored(state)
+                    && state.is_fresh()
+                    && let Some(token) = &state.access_token
                 {
-                    // Renewed elsewhere: our refresh token may be spent.
-                    *state = stored;
-                    self.generation.fetch_add(1, Ordering::AcqRel);
-                    if let Ok(mut known) = self.known.lock() {
-                        known.extend(state.access_token.clone());
-                        known.extend(state.refresh_token.clone());
-                    }
-                    if state.is_fresh()
-                        && let Some(token) = &state.access_token
-                    {
-                        return Ok(token.clone());
+                    return Ok(token.clone());
+                }
+            }
+        }
+        // Processes sharing the store take turns: only the lease holder
+        // spends the refresh token; the others wait and use what it saved.
+        let lease = match (&self.sink, self.grant) {
+            (Some(sink), Grant::RefreshToken) => {
+                let waited_since = tokio::time::Instant::now();
+                loop {
+                    match sink.take_lease(&self.holder, LEASE_TTL) {
+                        Ok(true) => break,
+                        Ok(false) if waited_since.elapsed() < LEASE_WAIT => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            if self.adopt_stored(state)
+                                && state.is_fresh()
+                                && let Some(token) = &state.access_token
+                            {
+                                return Ok(token.clone());
+                            }
+                        }
+                        Ok(false) => {
+                            return Err(CredentialError::Token(format!(
+                                "another process has been renewing this connection's token for {} s",
+                                LEASE_WAIT.as_secs()
+                            )));
+                        }
+                        Err(e) => {
+                            return Err(CredentialError::Token(format!(
+                                "cannot take the refresh lease: {e}"
+                            )));
+                        }
                     }
                 }
-                let refresh = state.refresh_token.clone().ok_or_else(|| {
-                    let reason = "no refresh token is stored: authorize the connection again";
-                    if let Some(sink) = &self.sink {
-                        sink.needs_reauthorization(reason);
-                    }
-                    CredentialError::Unavailable(format!(
-                        "connection needs reauthorization: {reason}"
-                    ))
-                })?;
-                form.push(("grant_type", "refresh_token".into()));
-                form.push(("refresh_token", refresh));
+                Some(LeaseGuard {
+                    sink: sink.as_ref(),
+                    holder: &self.holder,
+                    keep: false,
+                })
             }
+            _ => None,
+        };
+        let mut lease = lease;
+        if self.grant == Grant::RefreshToken {
+            // Under the lease the stored tokens are the truth.
+            if self.adopt_stored(state)
+                && state.is_fresh()
+                && let Some(token) = &state.access_token
+            {
+                return Ok(token.clone());
+            }
+            let refresh = state.refresh_token.clone().ok_or_else(|| {
+                let reason = "no refresh token is stored: authorize the connection again";
+                if let Some(sink) = &self.sink {
+                    sink.needs_reauthorization(reason);
+                }
+                CredentialError::Unavailable(format!("connection needs reauthorization: {reason}"))
+            })?;
+            form.push(("grant_type", "refresh_token".into()));
+            form.push(("refresh_token", refresh));
         }
         let fetched = self.request_token(transport, form).await;
         let response = match fetched {
             Ok(r) => r,
             Err(TokenFailure::InvalidGrant(detail)) => {
+                // A refresh token another process rotated since: use theirs.
+                if self.adopt_stored(state)
+                    && state.is_fresh()
+                    && let Some(token) = &state.access_token
+                {
+                    return Ok(token.clone());
+                }
                 let reason =
                     format!("the provider refused the stored grant (invalid_grant: {detail})");
                 if let Some(sink) = &self.sink {
@@ -317,12 +445,20 @@ impl TokenManager {
             known.extend(response.refresh_token.clone());
         }
         // Persist first: a rotated refresh token that is used but not saved
-        // would lose the connection on a crash.
-        if let Some(sink) = &self.sink {
-            sink.save(&new).map_err(|e| {
-                CredentialError::Token(format!("could not save the new tokens: {e}"))
-            })?;
+        // would lose the connection on a crash. If the save fails, the new
+        // tokens are all there is (the old refresh token may be spent):
+        // keep them in memory, keep the lease, and save them again before
+        // any further renewal.
+        if let Some(sink) = &self.sink
+            && let Err(e) = sink.save(&new)
+        {
+            tracing::error!(error = %e, "could not save renewed tokens; keeping them in memory and retrying");
+            self.unsaved.store(true, Ordering::Release);
+            if let Some(lease) = &mut lease {
+                lease.keep = true;
+            }
         }
+        drop(lease);
         *state = new;
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(response.access_token)

@@ -315,6 +315,13 @@ pub trait Store: Send + Sync {
     fn tokens(&self, id: &str) -> Result<TokenSet, StoreError>;
     /// Forgets a connection's OAuth tokens.
     fn clear_tokens(&self, id: &str) -> Result<(), StoreError>;
+    /// Takes the connection's refresh lease for `holder` for `ttl_ms`
+    /// milliseconds, unless another holder's lease is still running (then
+    /// `false`). Processes sharing the store take it before spending a
+    /// refresh token, so no two spend the same one.
+    fn take_refresh_lease(&self, id: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError>;
+    /// Gives the lease back (only `holder`'s).
+    fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError>;
 
     /// Records an authorization flow waiting for its callback.
     fn put_pending_authorization(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;

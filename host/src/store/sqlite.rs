@@ -87,6 +87,15 @@ const MIGRATIONS: &[&str] = &[
         revoked_at   INTEGER
     );
     "#,
+    // 3: refresh leases, so processes sharing the store never spend one
+    // refresh token twice.
+    r#"
+    CREATE TABLE refresh_leases (
+        connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+        holder        TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The embedded SQLite store.
@@ -561,6 +570,53 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             changed(n, id)
+        })
+    }
+
+    fn take_refresh_lease(&self, id: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        crate::executor::blocking(|| {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let now = super::now_ms();
+            let current: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT holder, expires_at_ms FROM refresh_leases WHERE connection_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some((other, expires)) = &current
+                && other != holder
+                && *expires > now
+            {
+                return Ok(false);
+            }
+            let n = tx
+                .execute(
+                    "INSERT INTO refresh_leases (connection_id, holder, expires_at_ms)
+                     SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM connections WHERE id = ?1)
+                     ON CONFLICT (connection_id) DO UPDATE SET holder = ?2, expires_at_ms = ?3",
+                    params![id, holder, now + ttl_ms],
+                )
+                .map_err(db_err)?;
+            changed(n, id)?;
+            tx.commit().map_err(db_err)?;
+            Ok(true)
+        })
+    }
+
+    fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError> {
+        crate::executor::blocking(|| {
+            self.db()
+                .execute(
+                    "DELETE FROM refresh_leases WHERE connection_id = ?1 AND holder = ?2",
+                    params![id, holder],
+                )
+                .map_err(db_err)?;
+            Ok(())
         })
     }
 
