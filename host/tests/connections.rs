@@ -885,3 +885,86 @@ async fn a_failed_save_after_a_rotation_keeps_the_new_tokens_until_it_lands() {
     assert!(state.validate(&token).is_some());
     assert!(!sink.reauthorize.load(Ordering::SeqCst));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_key_refuses_while_a_server_holds_the_store_and_every_secret_opens_after() {
+    let world = World::start().await;
+    let out = world.run(
+        &world
+            .create_args("kept", "client-credentials")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success());
+
+    // A server on the same data directory.
+    let mut serve = world
+        .cli()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let started = lines
+        .next()
+        .expect("the server says where it listens")
+        .unwrap();
+    assert!(started.contains("127.0.0.1"), "{started}");
+    let out = world.run(&["connections", "rotate-key"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("another cardhost process is using"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    // With the server gone the rotation runs, and a restart opens every
+    // secret and token.
+    let out = world.run(&["connections", "rotate-key"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let conns = world.service(test_limits()).await;
+    let record = conns.show("kept").unwrap().record;
+    let secrets = conns.store().secrets(&record.id).unwrap();
+    assert_eq!(secrets["client_secret"].expose(), CLIENT_SECRET);
+    conns.invoke("kept", "whoami", &json!({})).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_master_key_with_sealed_data_refuses_to_start() {
+    let world = World::start().await;
+    let out = world.run(
+        &world
+            .create_args("sealed", "client-credentials")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success());
+    std::fs::rename(
+        world.data_dir().join(store::KEY_FILE),
+        world.dir.path().join("backup.key"),
+    )
+    .unwrap();
+    let err = store::open_in(&world.data_dir()).unwrap_err();
+    assert!(
+        err.contains("sealed values") && err.contains("master.key"),
+        "{err}"
+    );
+    assert!(
+        !world.data_dir().join(store::KEY_FILE).exists(),
+        "no new key was made"
+    );
+    let out = world.run(&["connections", "list"]);
+    assert!(!out.status.success());
+    std::fs::rename(
+        world.dir.path().join("backup.key"),
+        world.data_dir().join(store::KEY_FILE),
+    )
+    .unwrap();
+    let out = world.run(&["connections", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -696,8 +696,11 @@ async fn authorize(
     if open_browser
         && (std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some())
     {
+        // The browser opener inherits nothing secret from this process.
         let _ = std::process::Command::new("xdg-open")
             .arg(&start.url)
+            .env_remove(store::MASTER_KEY_ENV)
+            .env_remove(store::NEW_MASTER_KEY_ENV)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();

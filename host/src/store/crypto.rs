@@ -27,6 +27,13 @@ pub struct MasterKey {
     id: String,
 }
 
+impl Drop for MasterKey {
+    fn drop(&mut self) {
+        // Key material does not outlive its use in freed memory.
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "MasterKey({})", self.id)

@@ -365,6 +365,39 @@ pub const NEXT_KEY_FILE: &str = "master.key.next";
 /// from the environment.
 pub const NEW_MASTER_KEY_ENV: &str = "CARDHOST_NEW_MASTER_KEY";
 
+/// The data directory's lock file.
+pub const LOCK_FILE: &str = "cardhost.lock";
+
+/// Refuses to make a new master key for a store that already holds sealed
+/// values: they would never open again. The key file was lost or moved.
+fn refuse_a_lost_key(dir: &std::path::Path, key_file: &std::path::Path) -> Result<(), String> {
+    let db = dir.join(DATABASE_FILE);
+    if key_file.exists() || std::env::var_os(MASTER_KEY_ENV).is_some() || !db.exists() {
+        return Ok(());
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let mut sealed = 0i64;
+    for table in ["secrets", "tokens", "pending_authorizations"] {
+        // A table that does not exist yet holds nothing.
+        sealed += conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_or(0);
+    }
+    if sealed > 0 {
+        return Err(format!(
+            "{} holds {sealed} sealed values but {} is missing: restore the key file from a backup \
+             (or set ${MASTER_KEY_ENV}); cardhost will not make a new key, which would open none of them",
+            db.display(),
+            key_file.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Opens the embedded store in `dir` (created if needed) with its master
 /// key, finishing a key rotation that was interrupted.
 pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String> {
@@ -374,8 +407,21 @@ pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String
         use std::os::unix::fs::PermissionsExt as _;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
+    // Every process using the directory holds its lock shared; a key
+    // rotation takes it exclusively, so it never runs under a process that
+    // would go on sealing with the old key.
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    lock.lock_shared()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
     let key_file = dir.join(KEY_FILE);
     let next_file = dir.join(NEXT_KEY_FILE);
+    refuse_a_lost_key(dir, &key_file)?;
     let (key, source) = MasterKey::load_or_create(&key_file)?;
     let next = match (&source, MasterKey::read_file(&next_file)) {
         (KeySource::File(_), Ok(next)) => Some(next),
@@ -384,6 +430,7 @@ pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String
     let mut keys = vec![key];
     keys.extend(next.clone());
     let store = SqliteStore::open(&dir.join(DATABASE_FILE), keys).map_err(|e| e.to_string())?;
+    store.hold_dir_lock(lock);
     if let Some(next) = next {
         let usage = store.key_usage().map_err(|e| e.to_string())?;
         if usage.iter().any(|(id, _)| id == next.id()) {
@@ -410,6 +457,14 @@ pub fn rotate_key_in(
     source: &KeySource,
     dir: &std::path::Path,
 ) -> Result<(usize, String), String> {
+    if !store.lock_dir_exclusively()? {
+        return Err(format!(
+            "another cardhost process is using {} (a running `cardhost serve`, or a CLI command): \
+             stop it, then rotate; rotating under it would leave what it writes next sealed with \
+             a key that no longer exists",
+            dir.display()
+        ));
+    }
     match source {
         KeySource::Env => {
             let value = std::env::var(NEW_MASTER_KEY_ENV).map_err(|_| {

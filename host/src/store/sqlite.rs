@@ -104,6 +104,9 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Keys that may open stored values; the first seals new ones.
     keys: Mutex<Vec<MasterKey>>,
+    /// The data directory's lock, shared while the store is open (see
+    /// [`super::open_in`]).
+    dir_lock: Mutex<Option<std::fs::File>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -165,7 +168,29 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
             keys: Mutex::new(keys),
+            dir_lock: Mutex::new(None),
         })
+    }
+
+    /// Keeps the data directory's shared lock for as long as the store lives.
+    pub(crate) fn hold_dir_lock(&self, lock: std::fs::File) {
+        *self.dir_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(lock);
+    }
+
+    /// Turns the shared lock into an exclusive one, if no other process
+    /// holds the directory. `false` when one does.
+    pub(crate) fn lock_dir_exclusively(&self) -> Result<bool, String> {
+        let guard = self.dir_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = guard.as_ref() else {
+            return Ok(true);
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(format!("cannot lock the data directory: {e}"))
+            }
+        }
     }
 
     /// The database file.
