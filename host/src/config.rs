@@ -48,6 +48,12 @@ pub struct ServerConfig {
     pub max_concurrent_per_connection: usize,
     /// How long shutdown waits for in-flight invocations, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// How long a client may take to send a request's headers, in
+    /// milliseconds; a slower one is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body, in
+    /// milliseconds; a slower one gets 408.
+    pub body_read_timeout_ms: u64,
     /// Log lines as JSON instead of text.
     pub json_logs: bool,
 }
@@ -61,6 +67,8 @@ impl Default for ServerConfig {
             max_concurrent_invocations: 64,
             max_concurrent_per_connection: 8,
             shutdown_grace_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
             json_logs: false,
         }
     }

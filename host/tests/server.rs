@@ -503,6 +503,9 @@ async fn invocations_answer_with_a_status_for_each_error_class() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // An unknown card leaves no metric label and no history row behind.
+    let (_, metrics, _) = api.call(&api.reader, "GET", "/metrics", None).await;
+    assert!(!metrics.to_string().contains("nope"), "{metrics}");
     let (status, _, _) = api.greet("conn_missing", "7").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -525,7 +528,8 @@ async fn invocations_answer_with_a_status_for_each_error_class() {
             None,
         )
         .await;
-    assert_eq!(body["invocations"].as_array().unwrap().len(), 9);
+    assert_eq!(body["invocations"].as_array().unwrap().len(), 8);
+    assert!(!body.to_string().contains("nope"));
     let (status, _, _) = api
         .call(&api.reader, "GET", "/v1/invocations?bogus=1", None)
         .await;
@@ -759,4 +763,76 @@ async fn reload_picks_up_a_new_connector() {
         .collect();
     assert_eq!(ids, ["hello", "loop-forever", "oauth-app", "overreach"]);
     assert_eq!(api.metric("cardhost_registry_reloads_total").await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_dropped_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = start(ServerConfig {
+        header_read_timeout_ms: 1_000,
+        body_read_timeout_ms: 1_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    // Slowloris: a request's headers, one byte at a time, never finished.
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut tcp = tokio::net::TcpStream::connect(api.server.addr())
+            .await
+            .unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(tcp);
+    }
+    let trickle = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let mut dropped_after = None;
+        'outer: for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for tcp in &mut slow {
+                if tcp.write_all(b"X").await.is_err() {
+                    dropped_after = Some(started.elapsed());
+                    break 'outer;
+                }
+                let mut buf = [0u8; 256];
+                if let Ok(Ok(n)) =
+                    tokio::time::timeout(Duration::from_millis(1), tcp.read(&mut buf)).await
+                    && n == 0
+                {
+                    dropped_after = Some(started.elapsed());
+                    break 'outer;
+                }
+            }
+        }
+        dropped_after
+    });
+    // Meanwhile everyone else is served.
+    for _ in 0..10 {
+        let health = reqwest::get(format!("{}/healthz", api.server.url()))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dropped = trickle.await.unwrap();
+    assert!(dropped.is_some(), "the slow clients were never dropped");
+
+    // A body that trickles gets 408.
+    let mut tcp = tokio::net::TcpStream::connect(api.server.addr())
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!(
+            "POST /v1/connections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+            api.admin
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }

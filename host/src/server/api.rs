@@ -557,7 +557,10 @@ async fn test_connection(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Invoker, "testing connections")?;
-    match st.conns.test(&id).await {
+    let record = st.conns.show(&id)?.record;
+    // A test runs the connector like an invocation: it takes a slot too.
+    let _slots = admit(&st, &record.id)?;
+    match st.conns.test(&record.id).await {
         Ok(report) => Ok(Json(json!(report))),
         Err(InvokeFailure::Connection(e)) => Err(e.into()),
         Err(InvokeFailure::Invocation(f)) => Err(invocation_error(&f)),
@@ -610,24 +613,25 @@ async fn invoke(
         parse_json(&body)?
     };
     let record = st.conns.show(&id)?.record;
-    let saturated = |scope: &str| {
-        st.metrics.rejected("saturated");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "saturated",
-            format!("{scope} is running as many invocations as it allows; retry shortly"),
-        )
-        .retry_after(1)
-    };
-    let _global = st
-        .global
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| saturated("the server"))?;
-    let _connection = st
-        .connection_slots(&record.id)
-        .try_acquire_owned()
-        .map_err(|_| saturated("this connection"))?;
+    // An unknown card is a 404 before it can name a metric or a history
+    // row: card names in either come only from the catalog.
+    let registry = st.conns.host().registry();
+    let known = registry.get(&record.connector).is_some_and(|loaded| {
+        card == crate::CUSTOM_API_ACTION || loaded.manifest.cards.contains_key(card)
+    });
+    if !known {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-card",
+            format!(
+                "connector `{}` has no card `{}`",
+                record.connector,
+                crate::invoke::truncate(card, 128)
+            ),
+        ));
+    }
+    drop(registry);
+    let _slots = admit(&st, &record.id)?;
     let _in_flight = st.metrics.in_flight();
     let started = std::time::Instant::now();
     let result = st.conns.invoke(&record.id, card, &input).await;
@@ -666,6 +670,38 @@ async fn invoke(
         }
         Err(InvokeFailure::Connection(e)) => Err(e.into()),
     }
+}
+
+/// Takes a server-wide and a per-connection slot, or answers 503.
+fn admit(
+    st: &AppState,
+    connection: &str,
+) -> Result<
+    (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    ApiError,
+> {
+    let saturated = |scope: &str| {
+        st.metrics.rejected("saturated");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated",
+            format!("{scope} is running as many invocations as it allows; retry shortly"),
+        )
+        .retry_after(1)
+    };
+    let global = st
+        .global
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| saturated("the server"))?;
+    let connection = st
+        .connection_slots(connection)
+        .try_acquire_owned()
+        .map_err(|_| saturated("this connection"))?;
+    Ok((global, connection))
 }
 
 #[derive(Deserialize)]

@@ -8,13 +8,13 @@
 
 mod api;
 pub mod keys;
+mod listen;
 pub mod metrics;
 mod openapi;
 
 use crate::config::ServerConfig;
 use crate::connections::Connections;
 use crate::store::Store;
-use axum::serve::ListenerExt as _;
 use metrics::Metrics;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -128,31 +128,28 @@ pub async fn start(
         public_url,
         config: config.clone(),
     });
-    let app = api::router(state.clone());
+    let timeouts = listen::ReadTimeouts {
+        header: Duration::from_millis(config.header_read_timeout_ms),
+        body: Duration::from_millis(config.body_read_timeout_ms),
+        max_body: config.max_body_bytes,
+    };
+    let app = api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+        timeouts,
+        listen::read_body_in_time,
+    ));
     let (tx, rx) = watch::channel(false);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    let signalled = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    // Responses go out in more than one write; without TCP_NODELAY the
-    // second waits for the client's delayed ACK (tens of milliseconds).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let serve = axum::serve(listener, app).with_graceful_shutdown(signalled(rx.clone()));
+    let mut stopping = rx.clone();
     let task = tokio::spawn(async move {
-        let serve = serve.into_future();
+        let serve = listen::serve(listener, app, timeouts, rx);
         tokio::pin!(serve);
         tokio::select! {
-            result = &mut serve => result.map_err(Into::into),
-            () = signalled(rx) => {
-                match tokio::time::timeout(grace, &mut serve).await {
-                    Ok(result) => result.map_err(Into::into),
-                    Err(_) => {
-                        tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests did not finish within the shutdown grace; stopping anyway");
-                        Ok(())
-                    }
+            () = &mut serve => Ok(()),
+            () = listen::stopped(&mut stopping) => {
+                if tokio::time::timeout(grace, &mut serve).await.is_err() {
+                    tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests did not finish within the shutdown grace; stopping anyway");
                 }
+                Ok(())
             }
         }
     });
