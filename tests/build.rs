@@ -24,6 +24,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ),
     ("fixture-overreach", "fixture_overreach", "OVERREACH"),
     ("fixture-oauth-app", "fixture_oauth_app", "OAUTH_APP"),
+    (
+        "fixture-oauth-app-upgraded",
+        "fixture_oauth_app_upgraded",
+        "OAUTH_APP_UPGRADED",
+    ),
     ("fixture-transform", "fixture_transform", "TRANSFORM"),
     ("fixture-flood", "fixture_flood", "FLOOD"),
     (

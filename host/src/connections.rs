@@ -450,7 +450,8 @@ impl Connections {
         } else {
             (ConnectionState::Ready, None)
         };
-        Ok(self.store.create_connection(NewConnection {
+        let pin = crate::credentials::destinations::pin(&loaded.manifest, method, &fields);
+        let record = self.store.create_connection(NewConnection {
             name: req.name,
             connector: req.connector,
             connector_version: loaded.manifest.raw.version.clone(),
@@ -460,7 +461,144 @@ impl Connections {
             state,
             state_message,
             secrets: req.secrets,
-        })?)
+        })?;
+        self.store.set_credential_pin(&record.id, &pin, None)?;
+        Ok(record)
+    }
+
+    /// Checks that the loaded connector still sends `record`'s credentials
+    /// where the connection was approved to: the credential-relevant parts
+    /// of its manifest match the pin. A connection made before pinning is
+    /// pinned now. A mismatch puts the connection in `needs-approval`,
+    /// with the differences, and refuses it.
+    fn check_pin(
+        &self,
+        record: &ConnectionRecord,
+        loaded: &LoadedConnector,
+        method: &wit::AuthMethod,
+    ) -> Result<(), ConnectionError> {
+        use crate::credentials::destinations::{diff, pin};
+        let current = pin(&loaded.manifest, method, &record.fields);
+        let Some(pinned) = self.store.credential_pin(&record.id)? else {
+            self.store.set_credential_pin(&record.id, &current, None)?;
+            return Ok(());
+        };
+        if pinned.digest == current.digest {
+            return Ok(());
+        }
+        let changes = diff(&pinned.parts, &current.parts);
+        let message = format!(
+            "connector `{}` {} changed where this connection's credentials go ({}): an admin must \
+             approve it (`cardhost connections approve {}` or POST /v1/connections/{}/approve)",
+            record.connector,
+            loaded.manifest.raw.version,
+            crate::invoke::truncate(&changes.join("; "), 2048),
+            record.name,
+            record.id
+        );
+        self.forget(&record.id);
+        if record.state != ConnectionState::NeedsApproval {
+            self.store
+                .set_state(&record.id, ConnectionState::NeedsApproval, Some(&message))?;
+            tracing::warn!(connection = %record.id, connector = %record.connector, "credential destinations changed; connection needs approval");
+        }
+        Err(ConnectionError::NotReady {
+            name: record.name.clone(),
+            state: ConnectionState::NeedsApproval,
+            message,
+        })
+    }
+
+    /// What approving the connector's current credential parts for a
+    /// connection would change, one line each (empty: nothing to approve).
+    pub fn pending_approval(&self, id_or_name: &str) -> Result<Vec<String>, ConnectionError> {
+        use crate::credentials::destinations::{diff, pin};
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        let current = pin(&loaded.manifest, method, &record.fields);
+        Ok(match self.store.credential_pin(&record.id)? {
+            Some(pinned) if pinned.digest != current.digest => diff(&pinned.parts, &current.parts),
+            _ => Vec::new(),
+        })
+    }
+
+    /// Approves the loaded connector's credential parts for a connection
+    /// in `needs-approval`. When the change moves where a secret goes, that
+    /// secret must be given again in `secrets` (and OAuth2 tokens are
+    /// forgotten), as when fields move it.
+    pub fn approve(
+        &self,
+        id_or_name: &str,
+        secrets: BTreeMap<String, Secret>,
+    ) -> Result<ConnectionRecord, ConnectionError> {
+        use crate::credentials::destinations::{Destinations, destinations, moved_secrets, pin};
+        let record = self.store.connection(id_or_name)?;
+        let loaded = self.loaded(&record.connector)?;
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        let current = pin(&loaded.manifest, method, &record.fields);
+        let pinned = self.store.credential_pin(&record.id)?;
+        if pinned.as_ref().is_some_and(|p| p.digest == current.digest)
+            && record.state != ConnectionState::NeedsApproval
+        {
+            return Err(ConnectionError::Invalid(format!(
+                "connection `{}` has nothing to approve",
+                record.name
+            )));
+        }
+        for (name, value) in &secrets {
+            if !method.secrets.iter().any(|s| &s.name == name) {
+                return Err(ConnectionError::Invalid(format!(
+                    "auth method `{}` of `{}` has no secret `{name}`",
+                    method.id, record.connector
+                )));
+            }
+            check_secret_value(name, value)?;
+        }
+        let before: Destinations = pinned
+            .as_ref()
+            .and_then(|p| serde_json::from_value(p.parts["destinations"].clone()).ok())
+            .unwrap_or_default();
+        let after = destinations(&loaded.manifest, method, &record.fields);
+        after
+            .check(self.host.config().network.allow_http)
+            .map_err(ConnectionError::Invalid)?;
+        let moved = moved_secrets(method, &before, &after);
+        let missing: Vec<String> = moved
+            .secrets
+            .iter()
+            .filter(|n| !secrets.contains_key(*n))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConnectionError::SecretsRequired {
+                name: record.name.clone(),
+                moved: moved.moved,
+                secrets: missing,
+            });
+        }
+        self.forget(&record.id);
+        let reauthorize =
+            moved.tokens && matches!(method.scheme, wit::AuthScheme::Oauth2AuthorizationCode(_));
+        let state = reauthorize.then(|| {
+            (
+                ConnectionState::NeedsReauthorization,
+                "the approved change moved the token endpoint: authorize the connection again",
+            )
+        });
+        self.store.set_credential_pin(
+            &record.id,
+            &current,
+            Some(&crate::store::FieldsChange {
+                fields: &record.fields,
+                version: &loaded.manifest.raw.version,
+                secrets: &secrets,
+                clear_tokens: moved.tokens,
+                state,
+            }),
+        )?;
+        self.forget(&record.id);
+        Ok(self.store.connection(&record.id)?)
     }
 
     /// All connections with their secret names.
@@ -512,6 +650,9 @@ impl Connections {
                 violations,
             })?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        // A connector change waiting for approval is approved first, on
+        // its own: a change of fields must not approve it on the side.
+        self.check_pin(&record, &loaded, method)?;
         for (name, value) in &secrets {
             if !method.secrets.iter().any(|s| &s.name == name) {
                 return Err(ConnectionError::Invalid(format!(
@@ -565,6 +706,11 @@ impl Connections {
                 clear_tokens: moved.tokens,
                 state: state.as_ref().map(|(s, m)| (*s, m.as_str())),
             },
+        )?;
+        self.store.set_credential_pin(
+            &record.id,
+            &crate::credentials::destinations::pin(&loaded.manifest, method, &fields),
+            None,
         )?;
         self.forget(&record.id);
         Ok(self.store.connection(&record.id)?)
@@ -685,7 +831,9 @@ impl Connections {
             });
         }
         let loaded = self.loaded(&record.connector)?;
-        let version = loaded.manifest.raw.version.clone();
+        // Keyed by the component, not its declared version: a reloaded
+        // component is checked against the pin again.
+        let version = loaded.sha256.clone();
         {
             let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(l) = live.get(&record.id)
@@ -695,6 +843,8 @@ impl Connections {
                 return Ok(l.connection.clone());
             }
         }
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        self.check_pin(&record, &loaded, method)?;
         let credentials = self.credentials(&record, &loaded)?;
         let connection = Arc::new(Connection {
             id: Some(record.id.clone()),
@@ -879,6 +1029,9 @@ impl Connections {
                 record.name, method.id
             )));
         };
+        // The flow sends the client secret to the token URL: only to one
+        // the connection was approved for.
+        self.check_pin(&record, &loaded, method)?;
         let secrets = self.store.secrets(&record.id)?;
         let env = loaded
             .manifest

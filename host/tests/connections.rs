@@ -968,3 +968,64 @@ async fn a_missing_master_key_with_sealed_data_refuses_to_start() {
     let out = world.run(&["connections", "list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
+    let world = World::start().await;
+    let conns = world.service(test_limits()).await;
+    conns
+        .create(world.create_request("machine", "client-credentials"))
+        .unwrap();
+    conns.invoke("machine", "whoami", &json!({})).await.unwrap();
+    let state = world.oauth.state();
+    let fetched = state.token_request_count(GrantType::ClientCredentials);
+
+    // The same connector id, upgraded to send the client secret elsewhere.
+    let wasm = std::fs::read(cardhost_e2e::guests::OAUTH_APP_UPGRADED).unwrap();
+    let registry = conns
+        .host()
+        .load_sources(vec![(Source::Builtin("oauth-app".into()), wasm)])
+        .await;
+    assert!(registry.errors().is_empty(), "{:?}", registry.errors());
+    conns.host().set_registry(registry);
+
+    let err = conns
+        .invoke("machine", "whoami", &json!({}))
+        .await
+        .unwrap_err();
+    match &err {
+        InvokeFailure::Connection(ConnectionError::NotReady { state, message, .. }) => {
+            assert_eq!(*state, ConnectionState::NeedsApproval);
+            assert!(message.contains("tokens.oauth-app.example"), "{message}");
+        }
+        other => panic!("expected needs-approval, got {other}"),
+    }
+    let record = conns.show("machine").unwrap().record;
+    assert_eq!(record.state, ConnectionState::NeedsApproval);
+    let pending = conns.pending_approval("machine").unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|c| c.contains("token_url") && c.contains("tokens.oauth-app.example")),
+        "{pending:?}"
+    );
+    assert_eq!(
+        state.token_request_count(GrantType::ClientCredentials),
+        fetched
+    );
+
+    // Approving needs the client secret again, since it would go elsewhere.
+    let err = conns.approve("machine", BTreeMap::new()).unwrap_err();
+    assert!(
+        matches!(&err, ConnectionError::SecretsRequired { secrets, .. } if secrets == &["client_secret"]),
+        "{err}"
+    );
+    let record = conns
+        .approve(
+            "machine",
+            BTreeMap::from([("client_secret".to_string(), Secret::new("for-the-new-host"))]),
+        )
+        .unwrap();
+    assert_eq!(record.state, ConnectionState::Ready);
+    assert!(conns.pending_approval("machine").unwrap().is_empty());
+}

@@ -113,6 +113,20 @@ pub enum ConnectionsCommand {
         #[arg(long)]
         env: Option<String>,
     },
+    /// Approve a reloaded or upgraded connector that changed where this
+    /// connection's credentials go (the connection is `needs-approval`
+    /// until then). Shows what changed; secrets whose destination moved
+    /// must be given again.
+    Approve {
+        /// Name or id.
+        connection: String,
+        /// A secret to give again (prompted, or read from stdin). Repeatable.
+        #[arg(long = "secret", value_name = "NAME")]
+        secret: Vec<String>,
+        /// A secret to give again as `name=ENV_VAR`. Repeatable.
+        #[arg(long = "secret-env", value_name = "NAME=ENV_VAR")]
+        secret_env: Vec<String>,
+    },
     /// Delete a connection, revoking its OAuth token at the provider when
     /// the provider supports revocation.
     Delete {
@@ -576,6 +590,29 @@ pub async fn run(
             conns.set_secret(&connection, &secret, &value)?;
             if !json_output {
                 outln!("replaced secret {secret} of {connection}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectionsCommand::Approve {
+            connection,
+            secret,
+            secret_env,
+        } => {
+            let current = conns.show(&connection)?.record;
+            let registry = conns.host().registry();
+            let loaded = registry
+                .get(&current.connector)
+                .with_context(|| format!("no connector `{}` is loaded", current.connector))?;
+            let changes = conns.pending_approval(&connection)?;
+            let secrets = read_secrets(loaded, &secret, &secret_env)?;
+            let record = conns.approve(&connection, secrets)?;
+            if json_output {
+                show_json(&json!({"connection": record, "approved": changes}))?;
+            } else {
+                outln!("approved for {} ({}):", record.name, record.state)?;
+                for change in &changes {
+                    outln!("  {change}")?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

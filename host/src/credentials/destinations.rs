@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 /// The places one connection's secrets go, rendered from its fields. Secrets
 /// inside a URL stay as `{secret.name}`, so two renderings compare equal
 /// exactly when the destinations are the same.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Destinations {
     /// Origin API requests carry credentials to (the base URL's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -190,9 +190,80 @@ pub fn moved_secrets(method: &AuthMethod, old: &Destinations, new: &Destinations
     out
 }
 
+/// The credential-relevant parts of a manifest for a connection using
+/// `method`: the auth method itself (scheme, secrets, secret headers,
+/// token, authorization and revocation URL templates, scopes) and every
+/// environment (base URL and allowed-host templates, conditions,
+/// variables). Their digest is pinned when a connection is made; a
+/// connector whose parts differ needs the connection's approval. The pin
+/// also records where the secrets went (`destinations`), outside the digest.
+pub fn pin(
+    manifest: &Manifest,
+    method: &AuthMethod,
+    fields: &Value,
+) -> crate::store::CredentialPin {
+    use sha2::{Digest, Sha256};
+    let parts = serde_json::json!({
+        "auth_method": method,
+        "environments": manifest.raw.environments,
+    });
+    let digest = hex::encode(Sha256::digest(parts.to_string().as_bytes()));
+    let mut parts = parts;
+    parts["destinations"] =
+        serde_json::to_value(destinations(manifest, method, fields)).unwrap_or(Value::Null);
+    crate::store::CredentialPin { digest, parts }
+}
+
+/// What differs between two pinned parts, one line per JSON pointer:
+/// `/auth_method/scheme/…/token_url: "https://a/token" → "https://b/token"`.
+pub fn diff(old: &Value, new: &Value) -> Vec<String> {
+    fn walk(pointer: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+        match (old, new) {
+            (Value::Object(a), Value::Object(b)) => {
+                let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for k in keys {
+                    let (x, y) = (
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                    );
+                    walk(&format!("{pointer}/{k}"), x, y, out);
+                }
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    walk(&format!("{pointer}/{i}"), x, y, out);
+                }
+            }
+            (a, b) if a != b => out.push(format!("{pointer}: {a} → {b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("destinations");
+        }
+        v
+    };
+    walk("", &strip(old), &strip(new), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diffs_name_each_changed_pointer() {
+        let old =
+            serde_json::json!({"a": {"token-url": "https://a/t", "x": 1}, "destinations": {}});
+        let new = serde_json::json!({"a": {"token-url": "https://b/t", "x": 1}, "destinations": {"y": 2}});
+        assert_eq!(
+            diff(&old, &new),
+            [r#"/a/token-url: "https://a/t" → "https://b/t""#]
+        );
+    }
 
     #[test]
     fn secret_references_are_found_in_templates() {

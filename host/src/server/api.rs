@@ -284,6 +284,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/connections/{id}/grant", put(grant))
         .route("/v1/connections/{id}/test", post(test_connection))
         .route("/v1/connections/{id}/authorize", post(authorize))
+        .route("/v1/connections/{id}/approve", post(approve))
         .route("/v1/oauth/callback", get(oauth_callback))
         .route("/v1/invocations", get(history))
         .route("/v1/admin/reload", post(reload))
@@ -449,7 +450,38 @@ async fn show_connection(
     let cards = st.conns.cards(&id)?;
     let mut out = json!(view);
     out["cards"] = json!(cards);
+    let pending = st.conns.pending_approval(&id)?;
+    if !pending.is_empty() {
+        out["pending_approval"] = json!(pending);
+    }
     Ok(Json(out))
+}
+
+async fn approve(
+    State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "approving connector changes")?;
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        /// Secrets given again, when the change moves where they go.
+        #[serde(default)]
+        secrets: BTreeMap<String, String>,
+    }
+    let body: Body = if body.iter().all(u8::is_ascii_whitespace) {
+        Body::default()
+    } else {
+        parse_json(&body)?
+    };
+    let secrets = body
+        .secrets
+        .into_iter()
+        .map(|(k, v)| (k, Secret::new(v)))
+        .collect();
+    Ok(Json(json!(st.conns.approve(&id, secrets)?)))
 }
 
 async fn connection_cards(

@@ -19,6 +19,16 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// What a connection's credentials were approved against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialPin {
+    /// SHA-256 of `parts`.
+    pub digest: String,
+    /// The credential-relevant parts of the manifest, and where they sent
+    /// the secrets of this connection.
+    pub parts: Value,
+}
+
 /// A change of fields and what goes with it ([`Store::replace_fields`]).
 #[derive(Debug)]
 pub struct FieldsChange<'a> {
@@ -43,6 +53,9 @@ pub enum ConnectionState {
     /// The provider refused its grant (e.g. `invalid_grant`), or it was never
     /// authorized: someone must run the authorization again.
     NeedsReauthorization,
+    /// The connector was reloaded or upgraded and changed where this
+    /// connection's credentials go: an admin must approve the change.
+    NeedsApproval,
     /// Something else is wrong; see the state message.
     Error,
 }
@@ -53,6 +66,7 @@ impl ConnectionState {
         match self {
             ConnectionState::Ready => "ready",
             ConnectionState::NeedsReauthorization => "needs-reauthorization",
+            ConnectionState::NeedsApproval => "needs-approval",
             ConnectionState::Error => "error",
         }
     }
@@ -61,6 +75,7 @@ impl ConnectionState {
         match s {
             "ready" => ConnectionState::Ready,
             "needs-reauthorization" => ConnectionState::NeedsReauthorization,
+            "needs-approval" => ConnectionState::NeedsApproval,
             _ => ConnectionState::Error,
         }
     }
@@ -322,6 +337,18 @@ pub trait Store: Send + Sync {
     fn take_refresh_lease(&self, id: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError>;
     /// Gives the lease back (only `holder`'s).
     fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError>;
+    /// The credential-relevant parts of the manifest the connection was
+    /// approved with: their digest and the parts themselves (for a diff).
+    fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError>;
+    /// Pins the connection to these parts. With `approve`, a connection
+    /// that needed approval becomes ready again (secrets given with the
+    /// approval are set, tokens forgotten when told), in one transaction.
+    fn set_credential_pin(
+        &self,
+        id: &str,
+        pin: &CredentialPin,
+        approve: Option<&FieldsChange<'_>>,
+    ) -> Result<(), StoreError>;
 
     /// Records an authorization flow waiting for its callback.
     fn put_pending_authorization(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;

@@ -7,8 +7,9 @@
 //! file: writers wait on SQLite's lock up to the busy timeout.
 
 use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, FieldsChange, HistoryFilter, InvocationRecord,
-    MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store, StoreError, now_secs,
+    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
+    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
+    StoreError, now_secs,
 };
 use crate::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -94,6 +95,15 @@ const MIGRATIONS: &[&str] = &[
         connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
         holder        TEXT NOT NULL,
         expires_at_ms INTEGER NOT NULL
+    );
+    "#,
+    // 4: what each connection's credentials were approved against.
+    r#"
+    CREATE TABLE credential_pins (
+        connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+        digest        TEXT NOT NULL,
+        parts         TEXT NOT NULL,
+        pinned_at     INTEGER NOT NULL
     );
     "#,
 ];
@@ -642,6 +652,69 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             Ok(())
+        })
+    }
+
+    fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
+        crate::executor::blocking(|| {
+            let row: Option<(String, String)> = self
+                .db()
+                .query_row(
+                    "SELECT digest, parts FROM credential_pins WHERE connection_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            Ok(row.map(|(digest, parts)| CredentialPin {
+                digest,
+                parts: serde_json::from_str(&parts).unwrap_or(Value::Null),
+            }))
+        })
+    }
+
+    fn set_credential_pin(
+        &self,
+        id: &str,
+        pin: &CredentialPin,
+        approve: Option<&FieldsChange<'_>>,
+    ) -> Result<(), StoreError> {
+        crate::executor::blocking(|| {
+            let key = self.sealing_key();
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            self.require(&tx, id)?;
+            let now = now_secs();
+            tx.execute(
+                "INSERT INTO credential_pins (connection_id, digest, parts, pinned_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (connection_id) DO UPDATE SET digest = ?2, parts = ?3, pinned_at = ?4",
+                params![id, pin.digest, pin.parts.to_string(), now],
+            )
+            .map_err(db_err)?;
+            if let Some(change) = approve {
+                for (name, value) in change.secrets {
+                    let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+                    tx.execute(
+                        "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
+                        params![id, name, key.id(), sealed, now],
+                    )
+                    .map_err(db_err)?;
+                }
+                if change.clear_tokens {
+                    tx.execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
+                        .map_err(db_err)?;
+                }
+                let (state, message) = change.state.unwrap_or((ConnectionState::Ready, ""));
+                tx.execute(
+                    "UPDATE connections SET state = ?2, state_message = ?3, connector_version = ?4, updated_at = ?5, revision = revision + 1 WHERE id = ?1",
+                    params![id, state.as_str(), (!message.is_empty()).then_some(message), change.version, now],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)
         })
     }
 
