@@ -241,6 +241,16 @@ async fn keys_roles_catalog_and_connection_operations() {
         .call(&api.reader, "GET", "/v1/connectors/hello", None)
         .await;
     assert_eq!(hello["connection_schema"]["required"], json!(["base_url"]));
+    // Where each secret goes is shown before anyone enters one.
+    let goes = &hello["auth_methods"][0]["destinations"]["secrets"][0];
+    assert_eq!(goes["name"], "token");
+    assert!(
+        goes["goes_to"][0]
+            .as_str()
+            .unwrap()
+            .contains("`Authorization: Bearer` header, to the base URL's origin only ({base_url})"),
+        "{goes}"
+    );
     assert!(
         hello["cards"]
             .as_array()

@@ -251,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let m = &loaded.manifest.raw;
             if cli.json {
                 term::out_json(
-                    &json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256})
+                    &json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256, "credentials": credential_destinations(loaded)})
                         .to_string(),
                 )?;
             } else {
@@ -263,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     m.cards.len(),
                     m.permissions.len()
                 )?;
+                print_destinations(loaded)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -311,7 +312,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("no connector `{}` is loaded", connector.unwrap_or_default());
             }
             if cli.json {
-                term::out_json(&serde_json::to_string_pretty(&json!({"cards": cards}))?)?;
+                let credentials: serde_json::Map<String, Value> = registry
+                    .connectors()
+                    .filter(|c| connector.as_deref().is_none_or(|id| id == c.manifest.id()))
+                    .map(|c| {
+                        (
+                            c.manifest.id().to_string(),
+                            json!(credential_destinations(c)),
+                        )
+                    })
+                    .collect();
+                term::out_json(&serde_json::to_string_pretty(
+                    &json!({"cards": cards, "credentials": credentials}),
+                )?)?;
             } else {
                 let rows: Vec<Vec<String>> = cards
                     .iter()
@@ -333,8 +346,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     })
                     .collect();
                 print_table(&["CONNECTOR", "CARD", "TITLE", "PERMISSIONS"], &rows)?;
+                if let Some(id) = &connector
+                    && let Some(c) = registry.get(id)
+                {
+                    outln!()?;
+                    print_destinations(c)?;
+                }
                 outln!()?;
-                outln!("Schemas: cardhost cards --json")?;
+                outln!("Schemas and where each secret goes: cardhost cards --json")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -459,6 +478,50 @@ pub(crate) fn print_invocation(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Where each auth method of a connector sends each secret.
+pub fn credential_destinations(c: &crate::LoadedConnector) -> Vec<Value> {
+    c.manifest
+        .raw
+        .auth_methods
+        .iter()
+        .map(|m| {
+            let mut d = crate::credentials::destinations::describe(&c.manifest, m);
+            d["auth_method"] = json!(m.id);
+            d
+        })
+        .collect()
+}
+
+fn print_destinations(c: &crate::LoadedConnector) -> anyhow::Result<()> {
+    for method in credential_destinations(c) {
+        outln!(
+            "auth method `{}`: secrets go",
+            method["auth_method"].as_str().unwrap_or_default()
+        )?;
+        for secret in method["secrets"].as_array().into_iter().flatten() {
+            let to: Vec<&str> = secret["goes_to"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            outln!(
+                "  {}: {}",
+                secret["name"].as_str().unwrap_or_default(),
+                if to.is_empty() {
+                    "nowhere".to_string()
+                } else {
+                    to.join("; ")
+                }
+            )?;
+        }
+        if let Some(tokens) = method["tokens"].as_str() {
+            outln!("  tokens: {tokens}")?;
+        }
+    }
+    Ok(())
 }
 
 /// The catalog entries of a connector's cards, including the host's Custom

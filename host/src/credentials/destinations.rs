@@ -190,6 +190,105 @@ pub fn moved_secrets(method: &AuthMethod, old: &Destinations, new: &Destinations
     out
 }
 
+/// Where each secret of `method` goes, in words, from the manifest's
+/// templates: what the catalog, `cardhost cards` and `cardhost validate`
+/// show, so whoever enters a secret sees where it will be sent.
+pub fn describe(manifest: &Manifest, method: &AuthMethod) -> Value {
+    use crate::bindings::types::{ApiKeyLocation, ClientAuth};
+    let origins: Vec<String> = manifest
+        .raw
+        .environments
+        .iter()
+        .map(|e| e.base_url.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let api = format!(
+        "to the base URL's origin only ({})",
+        if origins.is_empty() {
+            "none declared".to_string()
+        } else {
+            origins.join(" or ")
+        }
+    );
+    let mut goes: std::collections::BTreeMap<String, Vec<String>> = method
+        .secrets
+        .iter()
+        .map(|s| (s.name.clone(), Vec::new()))
+        .collect();
+    let mut add = |name: &str, text: String| {
+        if let Some(list) = goes.get_mut(name) {
+            list.push(text);
+        }
+    };
+    match &method.scheme {
+        AuthScheme::Bearer(name) => add(name, format!("`Authorization: Bearer` header, {api}")),
+        AuthScheme::Basic((user, password)) => {
+            for n in [user, password] {
+                add(n, format!("`Authorization: Basic` header, {api}"));
+            }
+        }
+        AuthScheme::ApiKey((name, ApiKeyLocation::Header(h))) => {
+            add(name, format!("`{h}` header, {api}"))
+        }
+        AuthScheme::ApiKey((name, ApiKeyLocation::Query(q))) => {
+            add(name, format!("`{q}` query parameter, {api}"))
+        }
+        _ => {}
+    }
+    for h in &method.secret_headers {
+        add(&h.secret, format!("`{}` header, {api}", h.header));
+    }
+    let (oauth, authorize) = match &method.scheme {
+        AuthScheme::Oauth2ClientCredentials(o) => (Some(o), None),
+        AuthScheme::Oauth2AuthorizationCode(ac) => (Some(&ac.oauth2), Some(ac)),
+        _ => (None, None),
+    };
+    if let Some(o) = oauth {
+        let how = match o.client_auth {
+            ClientAuth::ClientSecretBasic => "HTTP Basic",
+            ClientAuth::ClientSecretPost => "the form body",
+        };
+        add(
+            &o.client_id_secret,
+            format!("token URL `{}` (client id, in {how})", o.token_url),
+        );
+        add(
+            &o.client_secret_secret,
+            format!("token URL `{}` (in {how})", o.token_url),
+        );
+        for name in referenced(&o.token_url) {
+            add(&name, format!("token URL `{}` (in its query)", o.token_url));
+        }
+        if let Some(r) = &o.revocation_url {
+            add(&o.client_secret_secret, format!("revocation URL `{r}`"));
+        }
+    }
+    if let Some(ac) = authorize {
+        let mut names: Vec<String> = referenced(&ac.authorize_url).collect();
+        for (_, v) in &ac.authorize_params {
+            names.extend(referenced(v));
+        }
+        for name in names {
+            add(
+                &name,
+                format!(
+                    "authorization URL `{}`, which the user's browser opens",
+                    ac.authorize_url
+                ),
+            );
+        }
+    }
+    serde_json::json!({
+        "credentialed_origins": origins,
+        "tokens": oauth.map(|o| format!("access tokens {api}; refresh tokens to token URL `{}`", o.token_url)),
+        "secrets": goes
+            .into_iter()
+            .map(|(name, to)| serde_json::json!({"name": name, "goes_to": to}))
+            .collect::<Vec<_>>(),
+    })
+}
+
 /// The credential-relevant parts of a manifest for a connection using
 /// `method`: the auth method itself (scheme, secrets, secret headers,
 /// token, authorization and revocation URL templates, scopes) and every

@@ -368,7 +368,8 @@ async fn show_connector(
                 wit::AuthScheme::Oauth2AuthorizationCode(_) => "oauth2-authorization-code",
             };
             json!({"id": a.id, "title": a.title, "kind": kind,
-                   "secrets": a.secrets.iter().map(|s| json!({"name": s.name, "title": s.title, "description": s.description, "optional": s.optional})).collect::<Vec<_>>()})
+                   "secrets": a.secrets.iter().map(|s| json!({"name": s.name, "title": s.title, "description": s.description, "optional": s.optional})).collect::<Vec<_>>(),
+                   "destinations": crate::credentials::destinations::describe(&c.manifest, a)})
         })
         .collect();
     let permissions: Vec<Value> = m
