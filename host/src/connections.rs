@@ -735,6 +735,26 @@ impl Connections {
         check_secret_value(name, value)?;
         self.store.set_secret(&record.id, name, value)?;
         self.forget(&record.id);
+        // A new client secret may be just what a refused client needed.
+        self.retry_client_credentials(&record.id)?;
+        Ok(())
+    }
+
+    /// A client-credentials connection that was refused (`invalid_grant`)
+    /// has no consent to redo: it is made ready again for the next try (a
+    /// test, or after a new secret), which marks it again if it still fails.
+    fn retry_client_credentials(&self, id_or_name: &str) -> Result<(), ConnectionError> {
+        let record = self.store.connection(id_or_name)?;
+        if record.state != ConnectionState::NeedsReauthorization {
+            return Ok(());
+        }
+        let loaded = self.loaded(&record.connector)?;
+        let method = auth_method(&loaded, record.auth_method.as_deref())?;
+        if matches!(method.scheme, wit::AuthScheme::Oauth2ClientCredentials(_)) {
+            self.store
+                .set_state(&record.id, ConnectionState::Ready, None)?;
+            self.forget(&record.id);
+        }
         Ok(())
     }
 
@@ -962,6 +982,7 @@ impl Connections {
     /// Runs the connector's connection test (`_authping`) and records it.
     /// A connection needing authorization is reported, not tested.
     pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, InvokeFailure> {
+        self.retry_client_credentials(id_or_name)?;
         let connection = self.open(id_or_name)?;
         let started_at_ms = now_ms();
         let started = std::time::Instant::now();

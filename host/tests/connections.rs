@@ -1029,3 +1029,37 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
     assert_eq!(record.state, ConnectionState::Ready);
     assert!(conns.pending_approval("machine").unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_credentials_connection_recovers_with_a_test_or_a_new_secret() {
+    let world = World::start().await;
+    let conns = world.service(test_limits()).await;
+    conns
+        .create(world.create_request("machine", "client-credentials"))
+        .unwrap();
+    let state = world.oauth.state();
+    for recover in ["test", "set-secret"] {
+        state.expire_access_tokens();
+        state.fail_next_token_requests_with(1, 400, "invalid_grant");
+        let _ = conns
+            .invoke("machine", "whoami", &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            conns.show("machine").unwrap().record.state,
+            ConnectionState::NeedsReauthorization
+        );
+        match recover {
+            "test" => assert!(conns.test("machine").await.unwrap().ok),
+            _ => conns
+                .set_secret("machine", "client_secret", &Secret::new(CLIENT_SECRET))
+                .unwrap(),
+        }
+        assert_eq!(
+            conns.show("machine").unwrap().record.state,
+            ConnectionState::Ready,
+            "{recover}"
+        );
+        conns.invoke("machine", "whoami", &json!({})).await.unwrap();
+    }
+}
