@@ -345,8 +345,13 @@ fn is_authorization_code(method: &wit::AuthMethod) -> bool {
 
 fn pkce_pair() -> (String, String) {
     let verifier = B64URL.encode(rand::random::<[u8; 48]>());
-    let challenge = B64URL.encode(Sha256::digest(verifier.as_bytes()));
+    let challenge = pkce_challenge(&verifier);
     (verifier, challenge)
+}
+
+/// The S256 challenge of a PKCE verifier.
+fn pkce_challenge(verifier: &str) -> String {
+    B64URL.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 impl Connections {
@@ -1042,6 +1047,34 @@ impl Connections {
         redirect_uri: &str,
     ) -> Result<AuthorizationStart, ConnectionError> {
         let record = self.store.connection(id_or_name)?;
+        let (verifier, _) = pkce_pair();
+        let state = B64URL.encode(rand::random::<[u8; 24]>());
+        let url = self.provider_authorize_url(&record, &state, &verifier, redirect_uri)?;
+        self.store
+            .put_pending_authorization(&PendingAuthorization {
+                state: state.clone(),
+                connection_id: record.id.clone(),
+                verifier: Secret::new(verifier),
+                redirect_uri: redirect_uri.to_string(),
+                created_at: now_secs(),
+            })?;
+        Ok(AuthorizationStart {
+            url: url.to_string(),
+            state,
+        })
+    }
+
+    /// The provider's authorization URL for a flow (`state`, PKCE
+    /// `verifier`, `redirect_uri`): built the same way whenever asked, so
+    /// the server can send a browser there without storing the URL (it may
+    /// carry a secret, such as Paycor's subscription key).
+    fn provider_authorize_url(
+        &self,
+        record: &ConnectionRecord,
+        state: &str,
+        verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<url::Url, ConnectionError> {
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         let wit::AuthScheme::Oauth2AuthorizationCode(ac) = &method.scheme else {
@@ -1052,7 +1085,7 @@ impl Connections {
         };
         // The flow sends the client secret to the token URL: only to one
         // the connection was approved for.
-        self.check_pin(&record, &loaded, method)?;
+        self.check_pin(record, &loaded, method)?;
         let secrets = self.store.secrets(&record.id)?;
         let env = loaded
             .manifest
@@ -1070,14 +1103,13 @@ impl Connections {
         })?;
         crate::broker::transport::check_host_url(&url, self.host.config().network.allow_http)
             .map_err(|e| ConnectionError::Invalid(format!("the authorize URL: {e}")))?;
-        let (verifier, challenge) = pkce_pair();
-        let state = B64URL.encode(rand::random::<[u8; 24]>());
+        let challenge = pkce_challenge(verifier);
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
                 .append_pair("client_id", &client.client_id)
                 .append_pair("redirect_uri", redirect_uri)
-                .append_pair("state", &state)
+                .append_pair("state", state)
                 .append_pair("code_challenge", &challenge)
                 .append_pair("code_challenge_method", "S256");
             if !client.scopes.is_empty() {
@@ -1089,18 +1121,29 @@ impl Connections {
                 q.append_pair(k, &v);
             }
         }
-        self.store
-            .put_pending_authorization(&PendingAuthorization {
-                state: state.clone(),
-                connection_id: record.id.clone(),
-                verifier: Secret::new(verifier),
-                redirect_uri: redirect_uri.to_string(),
-                created_at: now_secs(),
+        Ok(url)
+    }
+
+    /// For a flow started in the server: the provider URL to send the
+    /// browser to, and the value that binds the flow to that browser (set
+    /// as a cookie; the callback must bring it back). Nothing is used up.
+    pub fn browser_start(&self, state: &str) -> Result<(url::Url, String), ConnectionError> {
+        let pending = self
+            .store
+            .pending_authorization(state, AUTHORIZATION_TTL_SECS)?
+            .ok_or_else(|| {
+                ConnectionError::UnexpectedCallback(
+                    "unknown, used or expired `state`: start the authorization again".into(),
+                )
             })?;
-        Ok(AuthorizationStart {
-            url: url.to_string(),
+        let record = self.store.connection(&pending.connection_id)?;
+        let url = self.provider_authorize_url(
+            &record,
             state,
-        })
+            pending.verifier.expose(),
+            &pending.redirect_uri,
+        )?;
+        Ok((url, browser_binding(&pending)))
     }
 
     /// Completes an authorization flow from the provider's callback: checks
@@ -1148,7 +1191,24 @@ impl Connections {
     pub async fn complete_callback(
         &self,
         params: &BTreeMap<String, String>,
+        binding: Option<&str>,
     ) -> Result<ConnectionRecord, ConnectionError> {
+        // A flow the server started is finished only by the browser that
+        // started it; a callback without its binding uses nothing up.
+        if let (Some(presented), Some(state)) = (binding, params.get("state")) {
+            let expected = self
+                .store
+                .pending_authorization(state, AUTHORIZATION_TTL_SECS)?
+                .map(|p| browser_binding(&p));
+            if let Some(expected) = expected
+                && !constant_time_eq(expected.as_bytes(), presented.as_bytes())
+            {
+                return Err(ConnectionError::UnexpectedCallback(
+                    "this callback did not come from the browser that started the authorization"
+                        .into(),
+                ));
+            }
+        }
         if let Some(error) = params.get("error") {
             return Err(ConnectionError::Authorization(format!(
                 "the provider refused: {error} {}",
@@ -1165,6 +1225,35 @@ impl Connections {
             )),
         }
     }
+}
+
+/// What binds a server-started flow to the browser that opened it: derived
+/// from the flow's secret PKCE verifier, so any node of the server can check
+/// it and no one without the verifier can forge it.
+fn browser_binding(pending: &PendingAuthorization) -> String {
+    let digest = Sha256::digest(
+        format!(
+            "cardhost-oauth-browser\0{}\0{}",
+            pending.verifier.expose(),
+            pending.state
+        )
+        .as_bytes(),
+    );
+    hex::encode(&digest[..16])
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The cookie that carries a flow's browser binding.
+pub fn binding_cookie_name(state: &str) -> String {
+    let safe: String = state
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(16)
+        .collect();
+    format!("cardhost_oauth_{safe}")
 }
 
 /// The page a browser shows after an OAuth2 callback.

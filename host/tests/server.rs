@@ -547,6 +547,50 @@ async fn invocations_answer_with_a_status_for_each_error_class() {
     assert!(!body.to_string().contains("hello-token-value"));
 }
 
+/// Follows redirects as a browser would, keeping cookies in `jar`. With
+/// `stop_at_callback`, stops before the OAuth callback and returns its URL
+/// (the "page" of a 302) instead of visiting it.
+async fn browse(
+    url: &str,
+    jar: &mut Vec<(String, String)>,
+    stop_at_callback: bool,
+) -> (StatusCode, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = url.to_string();
+    for _ in 0..10 {
+        if stop_at_callback && url.contains("/v1/oauth/callback") {
+            return (StatusCode::FOUND, url);
+        }
+        let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut request = client.get(&url);
+        if !cookies.is_empty() {
+            request = request.header("cookie", cookies.join("; "));
+        }
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            jar.retain(|(name, _)| name != k);
+            jar.push((k.to_string(), v.to_string()));
+        }
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response.headers()["location"].to_str().unwrap();
+            url = url::Url::parse(&url)
+                .unwrap()
+                .join(location)
+                .unwrap()
+                .to_string();
+            continue;
+        }
+        return (status, response.text().await.unwrap());
+    }
+    panic!("too many redirects");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oauth_callback_completes_the_flow_and_refuses_a_bad_state() {
     let api = start(ServerConfig::default()).await;
@@ -578,11 +622,18 @@ async fn the_oauth_callback_completes_the_flow_and_refuses_a_bad_state() {
         .await;
     assert_eq!(status, StatusCode::OK, "{start}");
     assert_eq!(start["redirect_uri"], redirect);
-    let page = reqwest::get(start["authorize_url"].as_str().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("Connected"));
+    // Another browser that got hold of the provider's redirect (the code
+    // and state) cannot finish the flow, and uses nothing up.
+    let mut jar = Vec::new();
+    let (status, stolen) = browse(start["authorize_url"].as_str().unwrap(), &mut jar, true).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let (status, page) = browse(&stolen, &mut Vec::new(), false).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("did not come from the browser"), "{page}");
+    // The browser that started it finishes it.
+    let (status, page) = browse(&stolen, &mut jar, false).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Connected"), "{page}");
     assert_eq!(
         provider
             .state()

@@ -269,13 +269,44 @@ async fn main() -> anyhow::Result<()> {
             json!({}),
         )
         .await?;
-    let mut consent = url::Url::parse(start["authorize_url"].as_str().context("authorize_url")?)?;
+    // The browser opens cardhost's start URL, which binds the flow to it
+    // with a cookie and sends it to Paycor's consent page; Paycor sends it
+    // back to cardhost's callback, which wants that cookie.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let started = browser
+        .get(start["authorize_url"].as_str().context("authorize_url")?)
+        .send()
+        .await?;
+    let cookie = started
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("cardhost's start page set no cookie")?
+        .to_string();
+    let location = |r: &reqwest::Response| -> anyhow::Result<url::Url> {
+        let to = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .with_context(|| format!("expected a redirect, got {}", r.status()))?;
+        Ok(r.url().join(to)?)
+    };
+    let mut consent = location(&started)?;
     let emulator = url::Url::parse(&pcy.url())?;
     consent.set_scheme("http").ok();
     consent.set_host(emulator.host_str())?;
     consent.set_port(emulator.port()).ok();
-    let page = reqwest::get(consent).await?;
-    let landed = page.url().path().to_string();
+    let approved = browser.get(consent).send().await?;
+    let callback = location(&approved)?;
+    let landed = callback.path().to_string();
+    let page = browser
+        .get(callback)
+        .header("cookie", cookie)
+        .send()
+        .await?;
     let text = page.text().await?;
     ensure!(
         text.contains("Connected"),

@@ -697,7 +697,9 @@ async fn authorize(
         State((conns, tx)): State<CallbackState>,
         Query(params): Query<BTreeMap<String, String>>,
     ) -> Html<String> {
-        let outcome = conns.complete_callback(&params).await;
+        // The loopback listener lives for one flow on this machine only;
+        // the browser opens the provider directly, so there is no binding.
+        let outcome = conns.complete_callback(&params, None).await;
         let page = crate::connections::callback_page(&outcome);
         // A forged or stale callback does not end the wait; a real answer does.
         match outcome {

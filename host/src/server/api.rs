@@ -285,6 +285,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/connections/{id}/test", post(test_connection))
         .route("/v1/connections/{id}/authorize", post(authorize))
         .route("/v1/connections/{id}/approve", post(approve))
+        .route("/v1/oauth/start", get(oauth_start))
         .route("/v1/oauth/callback", get(oauth_callback))
         .route("/v1/invocations", get(history))
         .route("/v1/admin/reload", post(reload))
@@ -608,22 +609,105 @@ async fn authorize(
     caller.require(Role::Admin, "authorizing connections")?;
     let redirect = format!("{}/v1/oauth/callback", st.public_url);
     let start = st.conns.begin_authorization(&id, &redirect)?;
+    // The browser opens cardhost first, which binds the flow to it with a
+    // cookie and sends it on to the provider.
+    let mut url = url::Url::parse(&format!("{}/v1/oauth/start", st.public_url))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "host", e.to_string()))?;
+    url.query_pairs_mut().append_pair("state", &start.state);
     Ok(Json(
-        json!({"authorize_url": start.url, "state": start.state, "redirect_uri": redirect}),
+        json!({"authorize_url": url.as_str(), "state": start.state, "redirect_uri": redirect}),
     ))
+}
+
+/// Too many requests at the unauthenticated OAuth endpoints.
+fn oauth_rate_limited(
+    st: &AppState,
+) -> Option<(
+    StatusCode,
+    [(header::HeaderName, &'static str); 1],
+    Html<String>,
+)> {
+    if st.oauth_limiter.admit() {
+        return None;
+    }
+    st.metrics.rejected("rate-limited");
+    Some((
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, "1")],
+        Html("<h1>Too many requests</h1><p>Try again in a moment.</p>".into()),
+    ))
+}
+
+async fn oauth_start(State(st): St, Query(q): Query<BTreeMap<String, String>>) -> Response {
+    if let Some(limited) = oauth_rate_limited(&st) {
+        return limited.into_response();
+    }
+    let Some(state) = q.get("state") else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("<h1>No state</h1>".to_string()),
+        )
+            .into_response();
+    };
+    match st.conns.browser_start(state) {
+        Ok((provider, binding)) => {
+            let secure = if st.public_url.starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{}={binding}; Path=/v1/oauth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                crate::connections::binding_cookie_name(state),
+                crate::connections::AUTHORIZATION_TTL_SECS
+            );
+            (
+                StatusCode::FOUND,
+                [
+                    (header::LOCATION, provider.to_string()),
+                    (header::SET_COOKIE, cookie),
+                    (header::CACHE_CONTROL, "no-store".to_string()),
+                ],
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, Html(callback_page(&Err(e)))).into_response(),
+    }
 }
 
 async fn oauth_callback(
     State(st): St,
+    headers: axum::http::HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
-) -> (StatusCode, Html<String>) {
-    let result = st.conns.complete_callback(&q).await;
+) -> Response {
+    if let Some(limited) = oauth_rate_limited(&st) {
+        return limited.into_response();
+    }
+    let name = q
+        .get("state")
+        .map(|s| crate::connections::binding_cookie_name(s))
+        .unwrap_or_default();
+    let binding = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    let result = st.conns.complete_callback(&q, Some(&binding)).await;
     let status = if result.is_ok() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
-    (status, Html(callback_page(&result)))
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(callback_page(&result)),
+    )
+        .into_response()
 }
 
 async fn invoke(

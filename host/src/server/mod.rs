@@ -36,7 +36,37 @@ pub(crate) struct AppState {
     global: Arc<Semaphore>,
     per_connection: Mutex<HashMap<String, Arc<Semaphore>>>,
     shutting_down: AtomicBool,
+    /// Paces the unauthenticated OAuth endpoints.
+    oauth_limiter: WindowLimiter,
 }
+
+/// At most `limit` requests per second, server-wide.
+pub(crate) struct WindowLimiter {
+    limit: u32,
+    window: Mutex<(std::time::Instant, u32)>,
+}
+
+impl WindowLimiter {
+    fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            window: Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+
+    /// Whether one more request fits in the current second.
+    pub(crate) fn admit(&self) -> bool {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.0.elapsed() >= Duration::from_secs(1) {
+            *w = (std::time::Instant::now(), 0);
+        }
+        w.1 += 1;
+        w.1 <= self.limit
+    }
+}
+
+/// Requests per second the OAuth start and callback endpoints take.
+pub const OAUTH_REQUESTS_PER_SECOND: u32 = 20;
 
 impl AppState {
     fn connection_slots(&self, id: &str) -> Arc<Semaphore> {
@@ -125,6 +155,7 @@ pub async fn start(
         global: Arc::new(Semaphore::new(config.max_concurrent_invocations)),
         per_connection: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
+        oauth_limiter: WindowLimiter::new(OAUTH_REQUESTS_PER_SECOND),
         public_url,
         config: config.clone(),
     });

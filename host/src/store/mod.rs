@@ -359,6 +359,12 @@ pub trait Store: Send + Sync {
         state: &str,
         max_age_secs: i64,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// The same, without using it up.
+    fn pending_authorization(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
 
     /// Records an invocation.
     fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError>;

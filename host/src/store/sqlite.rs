@@ -242,6 +242,64 @@ impl SqliteStore {
             })
     }
 
+    /// The pending authorization with `state`, taken (used once) when
+    /// `consume` is set, else only read.
+    fn pending(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+        consume: bool,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        crate::executor::blocking(|| {
+            let row = {
+                let mut db = self.db();
+                let tx = db
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                // Expired flows are dropped whenever one is taken.
+                tx.execute(
+                    "DELETE FROM pending_authorizations WHERE created_at < ?1",
+                    [now_secs() - max_age_secs],
+                )
+                .map_err(db_err)?;
+                let row: Option<(String, String, Vec<u8>, String, i64)> = tx
+                    .query_row(
+                        "SELECT connection_id, key_id, sealed_verifier, redirect_uri, created_at
+                         FROM pending_authorizations WHERE state = ?1",
+                        [state],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                if consume {
+                    tx.execute(
+                        "DELETE FROM pending_authorizations WHERE state = ?1",
+                        [state],
+                    )
+                    .map_err(db_err)?;
+                }
+                tx.commit().map_err(db_err)?;
+                row
+            };
+            let Some((connection_id, key_id, sealed, redirect_uri, created_at)) = row else {
+                return Ok(None);
+            };
+            let plain = self.open_sealed(
+                "a PKCE verifier",
+                &key_id,
+                &verifier_context(state, &connection_id),
+                &sealed,
+            )?;
+            Ok(Some(PendingAuthorization {
+                state: state.to_string(),
+                connection_id,
+                verifier: Secret::new(String::from_utf8_lossy(&plain).into_owned()),
+                redirect_uri,
+                created_at,
+            }))
+        })
+    }
+
     fn require(&self, conn: &Connection, id: &str) -> Result<(), StoreError> {
         let found: Option<i64> = conn
             .query_row("SELECT 1 FROM connections WHERE id = ?1", [id], |r| {
@@ -774,52 +832,15 @@ impl Store for SqliteStore {
         state: &str,
         max_age_secs: i64,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        crate::executor::blocking(|| {
-            let row = {
-                let mut db = self.db();
-                let tx = db
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_err)?;
-                // Expired flows are dropped whenever one is taken.
-                tx.execute(
-                    "DELETE FROM pending_authorizations WHERE created_at < ?1",
-                    [now_secs() - max_age_secs],
-                )
-                .map_err(db_err)?;
-                let row: Option<(String, String, Vec<u8>, String, i64)> = tx
-                    .query_row(
-                        "SELECT connection_id, key_id, sealed_verifier, redirect_uri, created_at
-                         FROM pending_authorizations WHERE state = ?1",
-                        [state],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                    )
-                    .optional()
-                    .map_err(db_err)?;
-                tx.execute(
-                    "DELETE FROM pending_authorizations WHERE state = ?1",
-                    [state],
-                )
-                .map_err(db_err)?;
-                tx.commit().map_err(db_err)?;
-                row
-            };
-            let Some((connection_id, key_id, sealed, redirect_uri, created_at)) = row else {
-                return Ok(None);
-            };
-            let plain = self.open_sealed(
-                "a PKCE verifier",
-                &key_id,
-                &verifier_context(state, &connection_id),
-                &sealed,
-            )?;
-            Ok(Some(PendingAuthorization {
-                state: state.to_string(),
-                connection_id,
-                verifier: Secret::new(String::from_utf8_lossy(&plain).into_owned()),
-                redirect_uri,
-                created_at,
-            }))
-        })
+        self.pending(state, max_age_secs, true)
+    }
+
+    fn pending_authorization(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.pending(state, max_age_secs, false)
     }
 
     fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
