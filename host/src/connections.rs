@@ -304,6 +304,46 @@ fn check_name(name: &str) -> Result<(), ConnectionError> {
     }
 }
 
+/// Refuses secrets `method` does not have, or empty or malformed values.
+fn check_given_secrets(
+    method: &wit::AuthMethod,
+    connector: &str,
+    secrets: &BTreeMap<String, Secret>,
+) -> Result<(), ConnectionError> {
+    for (name, value) in secrets {
+        if !method.secrets.iter().any(|s| &s.name == name) {
+            return Err(ConnectionError::Invalid(format!(
+                "auth method `{}` of `{connector}` has no secret `{name}`",
+                method.id
+            )));
+        }
+        check_secret_value(name, value)?;
+    }
+    Ok(())
+}
+
+/// Refuses a change that moves secrets which were not given again with it.
+fn require_moved_secrets(
+    connection: &str,
+    moved: &crate::credentials::destinations::Move,
+    given: &BTreeMap<String, Secret>,
+) -> Result<(), ConnectionError> {
+    let missing: Vec<String> = moved
+        .secrets
+        .iter()
+        .filter(|name| !given.contains_key(*name))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ConnectionError::SecretsRequired {
+        name: connection.to_string(),
+        moved: moved.moved.clone(),
+        secrets: missing,
+    })
+}
+
 fn check_secret_value(name: &str, value: &Secret) -> Result<(), ConnectionError> {
     let v = value.expose();
     if v.is_empty() {
@@ -551,15 +591,7 @@ impl Connections {
                 record.name
             )));
         }
-        for (name, value) in &secrets {
-            if !method.secrets.iter().any(|s| &s.name == name) {
-                return Err(ConnectionError::Invalid(format!(
-                    "auth method `{}` of `{}` has no secret `{name}`",
-                    method.id, record.connector
-                )));
-            }
-            check_secret_value(name, value)?;
-        }
+        check_given_secrets(method, &record.connector, &secrets)?;
         let before: Destinations = pinned
             .as_ref()
             .and_then(|p| serde_json::from_value(p.parts["destinations"].clone()).ok())
@@ -569,19 +601,7 @@ impl Connections {
             .check(self.host.config().network.allow_http)
             .map_err(ConnectionError::Invalid)?;
         let moved = moved_secrets(method, &before, &after);
-        let missing: Vec<String> = moved
-            .secrets
-            .iter()
-            .filter(|n| !secrets.contains_key(*n))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            return Err(ConnectionError::SecretsRequired {
-                name: record.name.clone(),
-                moved: moved.moved,
-                secrets: missing,
-            });
-        }
+        require_moved_secrets(&record.name, &moved, &secrets)?;
         self.forget(&record.id);
         let reauthorize =
             moved.tokens && matches!(method.scheme, wit::AuthScheme::Oauth2AuthorizationCode(_));
@@ -658,34 +678,14 @@ impl Connections {
         // A connector change waiting for approval is approved first, on
         // its own: a change of fields must not approve it on the side.
         self.check_pin(&record, &loaded, method)?;
-        for (name, value) in &secrets {
-            if !method.secrets.iter().any(|s| &s.name == name) {
-                return Err(ConnectionError::Invalid(format!(
-                    "auth method `{}` of `{}` has no secret `{name}`",
-                    method.id, record.connector
-                )));
-            }
-            check_secret_value(name, value)?;
-        }
+        check_given_secrets(method, &record.connector, &secrets)?;
         let before = destinations(&loaded.manifest, method, &record.fields);
         let after = destinations(&loaded.manifest, method, &fields);
         after
             .check(self.host.config().network.allow_http)
             .map_err(ConnectionError::Invalid)?;
         let moved = moved_secrets(method, &before, &after);
-        let missing: Vec<String> = moved
-            .secrets
-            .iter()
-            .filter(|name| !secrets.contains_key(*name))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            return Err(ConnectionError::SecretsRequired {
-                name: record.name.clone(),
-                moved: moved.moved,
-                secrets: missing,
-            });
-        }
+        require_moved_secrets(&record.name, &moved, &secrets)?;
         // Forget the live credentials first: nothing cached may go to the
         // new destination.
         self.forget(&record.id);

@@ -11,9 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
-use cardhost::{
-    Cardhost, Connection, FailedInvocation, InvokeError, Limits, NetworkPolicy, Secret,
-};
+use cardhost::{Cardhost, Connection, FailedInvocation, InvokeError, Limits, NetworkPolicy};
 use cardhost_e2e::guests;
 use common::*;
 use serde_json::{Value, json};
@@ -113,40 +111,6 @@ async fn upstream() -> Upstream {
     }
 }
 
-/// A connection of the overreach connector with the given auth method.
-fn conn(
-    host: &Cardhost,
-    base_url: &str,
-    method: &str,
-    secrets: &[(&str, &str)],
-    grant: &[&str],
-) -> Connection {
-    let registry = host.registry();
-    let loaded = registry.get("overreach").unwrap();
-    let fields = json!({"base_url": base_url});
-    let secrets: BTreeMap<String, Secret> = secrets
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), Secret::new(*v)))
-        .collect();
-    let credentials = host
-        .credentials(
-            loaded,
-            Some(method),
-            &fields,
-            secrets,
-            Default::default(),
-            None,
-        )
-        .unwrap();
-    Connection {
-        id: Some("conn-overreach".into()),
-        connector: "overreach".into(),
-        fields,
-        granted: grant.iter().map(|s| (*s).to_string()).collect(),
-        credentials: Some(Arc::new(credentials)),
-    }
-}
-
 async fn call(
     host: &Cardhost,
     connection: &Connection,
@@ -186,7 +150,7 @@ async fn overreach_host(network: NetworkPolicy) -> Cardhost {
 async fn requests_off_the_allow_list_are_refused_even_after_a_redirect() {
     let up = upstream().await;
     let host = overreach_host(NetworkPolicy::loopback()).await;
-    let c = conn(&host, &up.url, "token", &[("token", "t")], &["items-read"]);
+    let c = overreach_connection(&host, &up.url, "token", &[("token", "t")], &["items-read"]);
 
     // The honest request works.
     let ok = call(
@@ -308,7 +272,7 @@ async fn names_resolving_to_private_addresses_are_refused() {
     let host = overreach_host(strict).await;
     for name in ["loop.test", "metadata.test", "mapped.test", "localhost"] {
         let base = format!("http://{name}:{}", up.port);
-        let c = conn(&host, &base, "token", &[("token", "t")], &["items-read"]);
+        let c = overreach_connection(&host, &base, "token", &[("token", "t")], &["items-read"]);
         let result = call(
             &host,
             &c,
@@ -324,7 +288,7 @@ async fn names_resolving_to_private_addresses_are_refused() {
         "http://[::ffff:10.0.0.1]",
         "http://10.1.2.3",
     ] {
-        let c = conn(&host, base, "token", &[("token", "t")], &["items-read"]);
+        let c = overreach_connection(&host, base, "token", &[("token", "t")], &["items-read"]);
         let result = call(
             &host,
             &c,
@@ -346,7 +310,7 @@ async fn names_resolving_to_private_addresses_are_refused() {
     };
     let host = overreach_host(allowed).await;
     let base = format!("http://loop.test:{}", up.port);
-    let c = conn(&host, &base, "token", &[("token", "t")], &["items-read"]);
+    let c = overreach_connection(&host, &base, "token", &[("token", "t")], &["items-read"]);
     let ok = call(
         &host,
         &c,
@@ -362,8 +326,9 @@ async fn names_resolving_to_private_addresses_are_refused() {
 async fn permissions_are_enforced_per_card_and_per_connection() {
     let up = upstream().await;
     let host = overreach_host(NetworkPolicy::loopback()).await;
-    let read_only = conn(&host, &up.url, "token", &[("token", "t")], &["items-read"]);
-    let read_write = conn(
+    let read_only =
+        overreach_connection(&host, &up.url, "token", &[("token", "t")], &["items-read"]);
+    let read_write = overreach_connection(
         &host,
         &up.url,
         "token",
@@ -406,7 +371,7 @@ async fn permissions_are_enforced_per_card_and_per_connection() {
 async fn guests_cannot_set_credential_headers() {
     let up = upstream().await;
     let host = overreach_host(NetworkPolicy::loopback()).await;
-    let c = conn(
+    let c = overreach_connection(
         &host,
         &up.url,
         "token-and-key",
@@ -445,7 +410,7 @@ async fn credentials_arrive_as_each_auth_method_specifies() {
         ),
     ];
     for (method, secrets) in cases {
-        let c = conn(&host, &up.url, method, secrets, &["items-read"]);
+        let c = overreach_connection(&host, &up.url, method, secrets, &["items-read"]);
         let out = call(
             &host,
             &c,
@@ -490,7 +455,7 @@ async fn credentials_arrive_as_each_auth_method_specifies() {
 async fn retries_honour_retry_after_and_never_repeat_a_failed_post() {
     let up = upstream().await;
     let host = overreach_host(NetworkPolicy::loopback()).await;
-    let c = conn(
+    let c = overreach_connection(
         &host,
         &up.url,
         "token",
@@ -539,7 +504,7 @@ async fn a_two_gib_response_is_cut_at_the_cap() {
         ..test_limits()
     };
     let host = host_with(&[guests::OVERREACH], limits, NetworkPolicy::loopback()).await;
-    let c = conn(&host, &up.url, "token", &[("token", "t")], &["items-read"]);
+    let c = overreach_connection(&host, &up.url, "token", &[("token", "t")], &["items-read"]);
     let failed = call(
         &host,
         &c,
@@ -568,7 +533,7 @@ async fn secrets_never_appear_in_logs_errors_or_journals() {
     // In the query string of a request that fails (nothing listens there),
     // and of one that is refused.
     let closed = format!("http://127.0.0.1:{}", up.port + 7);
-    let c = conn(
+    let c = overreach_connection(
         &host,
         &closed,
         "key-query",
@@ -598,7 +563,7 @@ async fn secrets_never_appear_in_logs_errors_or_journals() {
     .unwrap_err();
     captured.push_str(&format!("{failed:?} {}", json!(failed.journal)));
     // A successful call's journal and logs.
-    let c = conn(
+    let c = overreach_connection(
         &host,
         &up.url,
         "key-query",

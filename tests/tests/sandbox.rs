@@ -13,11 +13,10 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::any;
 use base64::Engine as _;
-use cardhost::{Cardhost, Connection, InvokeError, Limits, NetworkPolicy, Secret};
+use cardhost::{Cardhost, Connection, InvokeError, Limits, NetworkPolicy};
 use cardhost_e2e::guests;
 use common::*;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Paths (with query) an upstream received.
@@ -81,36 +80,20 @@ async fn hang_up_upstream() -> String {
     format!("http://{addr}")
 }
 
+/// An overreach connection granted both of its permissions.
 fn overreach(
     host: &Cardhost,
     base_url: &str,
     method: &str,
     secrets: &[(&str, &str)],
 ) -> Connection {
-    let registry = host.registry();
-    let loaded = registry.get("overreach").unwrap();
-    let fields = json!({ "base_url": base_url });
-    let secrets: BTreeMap<String, Secret> = secrets
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), Secret::new(*v)))
-        .collect();
-    let credentials = host
-        .credentials(
-            loaded,
-            Some(method),
-            &fields,
-            secrets,
-            Default::default(),
-            None,
-        )
-        .unwrap();
-    Connection {
-        id: Some("conn-overreach".into()),
-        connector: "overreach".into(),
-        fields,
-        granted: vec!["items-read".into(), "items-write".into()],
-        credentials: Some(Arc::new(credentials)),
-    }
+    overreach_connection(
+        host,
+        base_url,
+        method,
+        secrets,
+        &["items-read", "items-write"],
+    )
 }
 
 /// Every form of `secret` an upstream could hand back.

@@ -556,17 +556,13 @@ pub async fn run(
             secret,
             secret_env,
         } => {
-            let current = conns.show(&connection)?.record;
-            let registry = conns.host().registry();
-            let loaded = registry
-                .get(&current.connector)
-                .with_context(|| format!("no connector `{}` is loaded", current.connector))?;
+            let (current, loaded) = connection_and_connector(&conns, &connection)?;
             let base = match &fields {
                 Some(f) => read_json_arg(f, "--fields")?,
                 None => current.fields.clone(),
             };
-            let fields = typed_fields(loaded, base, &field)?;
-            let secrets = read_secrets(loaded, &secret, &secret_env)?;
+            let fields = typed_fields(&loaded, base, &field)?;
+            let secrets = read_secrets(&loaded, &secret, &secret_env)?;
             let record = conns.update_fields(&connection, &fields, secrets)?;
             if json_output {
                 show_json(&record)?;
@@ -598,13 +594,9 @@ pub async fn run(
             secret,
             secret_env,
         } => {
-            let current = conns.show(&connection)?.record;
-            let registry = conns.host().registry();
-            let loaded = registry
-                .get(&current.connector)
-                .with_context(|| format!("no connector `{}` is loaded", current.connector))?;
+            let (_, loaded) = connection_and_connector(&conns, &connection)?;
             let changes = conns.pending_approval(&connection)?;
-            let secrets = read_secrets(loaded, &secret, &secret_env)?;
+            let secrets = read_secrets(&loaded, &secret, &secret_env)?;
             let record = conns.approve(&connection, secrets)?;
             if json_output {
                 show_json(&json!({"connection": record, "approved": changes}))?;
@@ -634,6 +626,21 @@ pub async fn run(
         }
         ConnectionsCommand::RotateKey => unreachable!("handled above"),
     }
+}
+
+/// A stored connection and its loaded connector.
+fn connection_and_connector(
+    conns: &Connections,
+    connection: &str,
+) -> anyhow::Result<(crate::store::ConnectionRecord, Arc<LoadedConnector>)> {
+    let current = conns.show(connection)?.record;
+    let loaded = conns
+        .host()
+        .registry()
+        .get(&current.connector)
+        .cloned()
+        .with_context(|| format!("no connector `{}` is loaded", current.connector))?;
+    Ok((current, loaded))
 }
 
 /// Secrets named on the command line: prompted (`--secret NAME`) or read

@@ -376,6 +376,43 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRecord> {
 const CONNECTION_COLUMNS: &str = "id, name, connector, connector_version, auth_method, fields, \
      granted, state, state_message, created_at, updated_at, revision";
 
+/// Stores one sealed secret, replacing the one of that name.
+fn upsert_sealed_secret(
+    tx: &Connection,
+    id: &str,
+    name: &str,
+    key_id: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
+        params![id, name, key_id, sealed, now],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The secrets a change gives, sealed, and its tokens forgotten if told.
+fn apply_secrets_and_tokens(
+    tx: &Connection,
+    key: &MasterKey,
+    id: &str,
+    change: &FieldsChange<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for (name, value) in change.secrets {
+        let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+        upsert_sealed_secret(tx, id, name, key.id(), &sealed, now)?;
+    }
+    if change.clear_tokens {
+        tx.execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 fn changed(n: usize, id: &str) -> Result<(), StoreError> {
     if n == 0 {
         Err(StoreError::NotFound(id.to_string()))
@@ -508,19 +545,7 @@ impl Store for SqliteStore {
                 params![id, change.fields.to_string(), change.version, now],
             )
             .map_err(db_err)?;
-            for (name, value) in change.secrets {
-                let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
-                tx.execute(
-                    "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
-                    params![id, name, key.id(), sealed, now],
-                )
-                .map_err(db_err)?;
-            }
-            if change.clear_tokens {
-                tx.execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
-                    .map_err(db_err)?;
-            }
+            apply_secrets_and_tokens(&tx, &key, id, change, now)?;
             if let Some((state, message)) = change.state {
                 tx.execute(
                     "UPDATE connections SET state = ?2, state_message = ?3 WHERE id = ?1",
@@ -586,12 +611,7 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
             self.require(&tx, id)?;
-            tx.execute(
-                "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
-                params![id, name, key.id(), sealed, now_secs()],
-            )
-            .map_err(db_err)?;
+            upsert_sealed_secret(&tx, id, name, key.id(), &sealed, now_secs())?;
             tx.execute(
                 "UPDATE connections SET updated_at = ?2, revision = revision + 1 WHERE id = ?1",
                 params![id, now_secs()],
@@ -752,19 +772,7 @@ impl Store for SqliteStore {
             )
             .map_err(db_err)?;
             if let Some(change) = approve {
-                for (name, value) in change.secrets {
-                    let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
-                    tx.execute(
-                        "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (connection_id, name) DO UPDATE SET key_id = ?3, sealed = ?4, set_at = ?5",
-                        params![id, name, key.id(), sealed, now],
-                    )
-                    .map_err(db_err)?;
-                }
-                if change.clear_tokens {
-                    tx.execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
-                        .map_err(db_err)?;
-                }
+                apply_secrets_and_tokens(&tx, &key, id, change, now)?;
                 let (state, message) = change.state.unwrap_or((ConnectionState::Ready, ""));
                 tx.execute(
                     "UPDATE connections SET state = ?2, state_message = ?3, connector_version = ?4, updated_at = ?5, revision = revision + 1 WHERE id = ?1",

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use cardhost::{Cardhost, Connection, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -81,4 +81,38 @@ pub async fn serve(router: axum::Router) -> String {
         axum::serve(listener, router).await.unwrap();
     });
     format!("http://{addr}")
+}
+
+/// A connection of the overreach connector with the given auth method.
+pub fn overreach_connection(
+    host: &Cardhost,
+    base_url: &str,
+    method: &str,
+    secrets: &[(&str, &str)],
+    grant: &[&str],
+) -> Connection {
+    let registry = host.registry();
+    let loaded = registry.get("overreach").unwrap();
+    let fields = json!({"base_url": base_url});
+    let secrets: BTreeMap<String, Secret> = secrets
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), Secret::new(*v)))
+        .collect();
+    let credentials = host
+        .credentials(
+            loaded,
+            Some(method),
+            &fields,
+            secrets,
+            Default::default(),
+            None,
+        )
+        .unwrap();
+    Connection {
+        id: Some("conn-overreach".into()),
+        connector: "overreach".into(),
+        fields,
+        granted: grant.iter().map(|s| (*s).to_string()).collect(),
+        credentials: Some(Arc::new(credentials)),
+    }
 }
