@@ -9,7 +9,8 @@
 //! Options: `--quick` (few samples), `--no-write` (print only), `--out FILE`
 //! (write another file than the workspace's BENCHMARKS.md), `--only CASE`
 //! (one case, raw figures, nothing written: for profiling). The upstreams run
-//! in a child process; each side of the memory case in its own.
+//! in a child process; each side of the memory case in its own, and each
+//! card of the hostile-memory case.
 
 mod cases;
 mod report;
@@ -35,6 +36,12 @@ pub struct Plan {
     pub cold_starts: usize,
     pub warm_starts: usize,
     pub in_flight: usize,
+    /// Runs of each hostile card in the hostile-memory case.
+    pub hostile_runs: usize,
+    /// How long each latency series of the health case samples.
+    pub spin_sample: Duration,
+    /// Deadline of the spinning cards (they are launched again when it ends).
+    pub spin_deadline_ms: u64,
 }
 
 impl Plan {
@@ -50,6 +57,9 @@ impl Plan {
             cold_starts: 3,
             warm_starts: 15,
             in_flight: 1_000,
+            hostile_runs: 5,
+            spin_sample: Duration::from_secs(2),
+            spin_deadline_ms: 3_000,
         }
     }
 
@@ -65,6 +75,9 @@ impl Plan {
             cold_starts: 1,
             warm_starts: 2,
             in_flight: 50,
+            hostile_runs: 1,
+            spin_sample: Duration::from_millis(250),
+            spin_deadline_ms: 1_000,
         }
     }
 }
@@ -76,7 +89,15 @@ struct Options {
     only: Option<String>,
 }
 
-const CASES: [&str; 5] = ["overhead", "http", "paging", "startup", "memory"];
+const CASES: [&str; 7] = [
+    "overhead",
+    "http",
+    "paging",
+    "startup",
+    "memory",
+    "hostile-memory",
+    "health-while-spinning",
+];
 
 fn default_out() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -138,6 +159,21 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&side)?);
             return Ok(());
         }
+        Some("hostile-prime") => {
+            let [_, cache] = args.as_slice() else {
+                bail!("usage: cardhost-bench hostile-prime CACHE_DIR");
+            };
+            return runtime()?.block_on(cases::hostile_prime(cache));
+        }
+        Some("hostile-child") => {
+            let [_, card, hold, cache, runs] = args.as_slice() else {
+                bail!("usage: cardhost-bench hostile-child CARD HOLD_URL CACHE_DIR RUNS");
+            };
+            let run =
+                runtime()?.block_on(cases::hostile_child(card, hold, cache, runs.parse()?))?;
+            println!("{}", serde_json::to_string(&run)?);
+            return Ok(());
+        }
         _ => {}
     }
     let options = parse(&args)?;
@@ -156,7 +192,9 @@ fn main() -> anyhow::Result<()> {
             "http" => println!("{:#?}", rt.block_on(cases::http(&plan, &addresses))?),
             "paging" => println!("{:#?}", rt.block_on(cases::paging(&plan, &addresses))?),
             "startup" => println!("{:#?}", rt.block_on(cases::startup(&plan))?),
-            _ => println!("{:#?}", cases::memory(&plan, &addresses)?),
+            "memory" => println!("{:#?}", cases::memory(&plan, &addresses)?),
+            "hostile-memory" => println!("{:#?}", cases::hostile_memory(&plan, &addresses)?),
+            _ => println!("{:#?}", cases::health_while_spinning(&plan, &addresses)?),
         }
         return Ok(());
     }
@@ -171,6 +209,10 @@ fn main() -> anyhow::Result<()> {
     let startup = rt.block_on(cases::startup(&plan))?;
     eprintln!("memory ({} in flight) …", plan.in_flight);
     let memory = cases::memory(&plan, &addresses)?;
+    eprintln!("host memory under hostile cards …");
+    let hostile = cases::hostile_memory(&plan, &addresses)?;
+    eprintln!("health while guests spin …");
+    let health = cases::health_while_spinning(&plan, &addresses)?;
     drop(upstream);
 
     let figures = report::Figures {
@@ -179,6 +221,8 @@ fn main() -> anyhow::Result<()> {
         paging,
         startup,
         memory,
+        hostile,
+        health,
     };
     let section = report::markdown(&figures, &report::machine(), options.quick);
     println!("{section}");

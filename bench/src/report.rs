@@ -1,7 +1,10 @@
 //! The figures as a Markdown table with targets, and writing them into
 //! BENCHMARKS.md between its markers.
 
-use crate::cases::{Http, Memory, Overhead, Paging, Startup};
+use crate::cases::{
+    HOSTILE, HOSTILE_SLACK, HealthWhileSpinning, HostileMemory, Http, Memory, Overhead, Paging,
+    SpinDesign, Startup, TEST_CONNECTION,
+};
 use crate::stats::fmt_duration;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -16,6 +19,8 @@ pub struct Figures {
     pub paging: Paging,
     pub startup: Startup,
     pub memory: Memory,
+    pub hostile: HostileMemory,
+    pub health: HealthWhileSpinning,
 }
 
 /// Whether a figure meets its target, and by how much it misses.
@@ -206,6 +211,43 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
         verdict(card <= (1 << 20) as f64, || mib(card - (1 << 20) as f64)
             + " over"),
     );
+    let hm = &f.hostile;
+    let bound = hm.memory_cap + HOSTILE_SLACK as u64;
+    if let Some(worst) = hm.worst() {
+        let _ = writeln!(
+            s,
+            "| Host peak memory growth under hostile cards, worst of {}, {} each ({}) | {} | first call: {} | | ≤ {} (cap {} + {}) | {} |",
+            hm.cards.len(),
+            calls(hm.runs),
+            worst.name,
+            mib(worst.growth() as f64),
+            mib(worst.first_growth() as f64),
+            mib(bound as f64),
+            mib(hm.memory_cap as f64),
+            mib(HOSTILE_SLACK as f64),
+            verdict(hm.cards.iter().all(|c| c.bounded(hm.memory_cap)), || {
+                mib(worst.growth() as f64 - bound as f64) + " over"
+            }),
+        );
+    }
+    let hw = &f.health;
+    let (pool, shared) = (&hw.pool, &hw.server_runtime);
+    let _ = writeln!(
+        s,
+        "| /healthz, {} guests spinning, p99 | {} | on the server's runtime: {} | {:.2}× | | |",
+        hw.spinners,
+        fmt_duration(pool.spinning.health.p99),
+        fmt_duration(shared.spinning.health.p99),
+        ratio(pool.spinning.health.p99, shared.spinning.health.p99),
+    );
+    let _ = writeln!(
+        s,
+        "| Honest card over HTTP, {} guests spinning, p50 | {} | on the server's runtime: {} | {:.2}× | | |",
+        hw.spinners,
+        fmt_duration(pool.spinning.greet.p50),
+        fmt_duration(shared.spinning.greet.p50),
+        ratio(pool.spinning.greet.p50, shared.spinning.greet.p50),
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
@@ -226,8 +268,134 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
         mib(m.native.rss_in_flight as f64),
     );
     let _ = writeln!(s);
+    hostile_table(&mut s, hm);
+    let _ = writeln!(s);
+    health_table(&mut s, hw);
+    let _ = writeln!(s);
     let _ = writeln!(s, "{END}");
     s
+}
+
+fn calls(n: usize) -> String {
+    if n == 1 {
+        "1 call".into()
+    } else {
+        format!("{n} calls")
+    }
+}
+
+/// One row per hostile card.
+fn hostile_table(s: &mut String, hm: &HostileMemory) {
+    let _ = writeln!(
+        s,
+        "Host memory under hostile cards: `memory_bytes` {}, each card in a fresh process, \
+         called {} after one honest call; growth is the peak resident set \
+         (VmHWM, reset after the warm-up) over the resident set before the first hostile call, \
+         after the first call and after the last.",
+        mib(hm.memory_cap as f64),
+        if hm.runs == 1 {
+            "once".to_string()
+        } else {
+            format!("{} times in a row", hm.runs)
+        },
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| Hostile card | Input | Ended in | Resident before | Peak growth, first call | Peak growth, {} | ≤ cap + {} |",
+        calls(hm.runs),
+        mib(HOSTILE_SLACK as f64)
+    );
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---|");
+    for run in &hm.cards {
+        let Some(card) = HOSTILE.iter().find(|c| c.name == run.name) else {
+            continue;
+        };
+        let what = if card.card == TEST_CONNECTION {
+            format!("{} test-connection (500 checks)", card.connector)
+        } else {
+            format!("{}/{}", card.connector, card.card)
+        };
+        let bound = hm.memory_cap + HOSTILE_SLACK as u64;
+        let _ = writeln!(
+            s,
+            "| {what} | `{}` | {} | {} | {} | {}{} | {} |",
+            card.input,
+            run.outcome,
+            mib(run.rss_before as f64),
+            mib(run.first_growth() as f64),
+            mib(run.growth() as f64),
+            if run.peak_reset { "" } else { " (upper bound)" },
+            verdict(run.bounded(hm.memory_cap), || mib(
+                run.growth() as f64 - bound as f64
+            ) + " over"),
+        );
+    }
+}
+
+/// Both designs, idle and spinning.
+fn health_table(s: &mut String, hw: &HealthWhileSpinning) {
+    let _ = writeln!(
+        s,
+        "Health while guests spin: `cardhost serve` in process on a {}-worker tokio runtime; \
+         {} `loop-forever` invocations (2 × cores) in flight over HTTP, each launched again at \
+         its {} ms deadline; each series sampled one request at a time for {}. The honest card \
+         is the hello connector's Greet Person (one GET to a loopback upstream).",
+        hw.server_workers,
+        hw.spinners,
+        hw.deadline_ms,
+        fmt_span(hw.sample_span),
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| Guests run on | Spinning | /healthz p50 | p99 | max | Greet Person p50 | p99 | max | samples |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for design in [&hw.pool, &hw.server_runtime] {
+        for load in [&design.idle, &design.spinning] {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+                design_name(design),
+                load.spinning,
+                fmt_duration(load.health.p50),
+                fmt_duration(load.health.p99),
+                fmt_duration(load.health.max),
+                fmt_duration(load.greet.p50),
+                fmt_duration(load.greet.p99),
+                fmt_duration(load.greet.max),
+                load.health.samples,
+                load.greet.samples,
+            );
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Spinning invocations that ended at their deadline (all with `deadline-exceeded`): {} \
+         with the pool, {} on the server's runtime.",
+        hw.pool.spins_ended, hw.server_runtime.spins_ended,
+    );
+}
+
+fn fmt_span(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+fn design_name(d: &SpinDesign) -> String {
+    match d.guest_threads {
+        Some(0) => "the server's runtime (`guest_threads = 0`), yielding every tick".into(),
+        Some(n) => format!("a guest pool of {n} threads"),
+        None => format!(
+            "the caller's runtime, moved to the guest pool ({} threads) at a tick still computing (default)",
+            d.pool_threads
+        ),
+    }
 }
 
 /// Replaces the generated section of `doc` (or appends it).

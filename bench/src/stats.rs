@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub struct Latency {
     pub p50: Duration,
     pub p99: Duration,
+    pub max: Duration,
     pub samples: usize,
 }
 
@@ -24,6 +25,7 @@ impl Latency {
         Self {
             p50: at(0.50),
             p99: at(0.99),
+            max: samples[samples.len() - 1],
             samples: samples.len(),
         }
     }
@@ -129,6 +131,7 @@ mod tests {
         let l = Latency::of(samples);
         assert_eq!(l.p50, Duration::from_micros(100));
         assert_eq!(l.p99, Duration::from_micros(198));
+        assert_eq!(l.max, Duration::from_micros(200));
         let one = Latency::of(vec![Duration::from_micros(7)]);
         assert_eq!(
             (one.p50, one.p99),

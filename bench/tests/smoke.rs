@@ -29,6 +29,16 @@ fn a_quick_run_measures_every_case_and_writes_the_table() {
         "| List all, 50 pages, p50 |",
         "| Start-up, 4 built-ins, warm cache, p50 |",
         "| Memory per in-flight invocation, 50 in flight |",
+        "| Host peak memory growth under hostile cards, worst of 9, 1 call each (",
+        "| flood/refuse-many | `{\"count\": 1000, \"bytes\": 1048576}` | ok, 1000 refused (",
+        "| flood/huge-error | `{\"bytes\": 16777216}` | `hostcall_bytes` limit |",
+        "| flood test-connection (500 checks) | `{}` | ok, 64 checks kept |",
+        "| alloc-bomb/run | `{}` | memory limit |",
+        "| huge-output/run | `{}` | output too large |",
+        "guests spinning, p99 |",
+        "| Honest card over HTTP, ",
+        "| the dedicated guest pool (default: ",
+        "| the server's runtime (`guest_threads = 0`), yielding every tick | 0 |",
     ] {
         assert!(doc.contains(row), "no row {row:?} in:\n{doc}");
     }

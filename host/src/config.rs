@@ -146,11 +146,13 @@ pub struct Limits {
     /// Most instances alive at once (sizes the pooling allocator). Must be at
     /// least the server's `max_concurrent_invocations`.
     pub max_concurrent_instances: u32,
-    /// Threads that run guest code, apart from the threads that serve
-    /// requests, so a spinning guest never stalls the server. Defaults to
-    /// the number of CPUs. `0` runs guests on the caller's async runtime
-    /// (for embedders whose runtime does nothing else); guests still yield
-    /// to it every epoch tick.
+    /// Threads that run guest code that computes for longer than an epoch
+    /// tick, apart from the threads that serve requests, so a spinning
+    /// guest never stalls the server (a guest starts on the caller's task
+    /// and moves there at the first tick that finds it computing). Defaults
+    /// to the number of CPUs. `0` keeps guests on the caller's async runtime
+    /// (for embedders whose runtime does nothing else); they still yield to
+    /// it every epoch tick.
     pub guest_threads: Option<usize>,
 }
 

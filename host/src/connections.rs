@@ -605,12 +605,10 @@ impl Connections {
         self.forget(&record.id);
         let reauthorize =
             moved.tokens && matches!(method.scheme, wit::AuthScheme::Oauth2AuthorizationCode(_));
-        let state = reauthorize.then(|| {
-            (
-                ConnectionState::NeedsReauthorization,
-                "the approved change moved the token endpoint: authorize the connection again",
-            )
-        });
+        let state = reauthorize.then_some((
+            ConnectionState::NeedsReauthorization,
+            "the approved change moved the token endpoint: authorize the connection again",
+        ));
         self.store.set_credential_pin(
             &record.id,
             &current,

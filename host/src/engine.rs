@@ -212,10 +212,20 @@ fn pooling(limits: &Limits) -> PoolingAllocationConfig {
     pool.linear_memory_keep_resident(KEEP_RESIDENT);
     pool.table_keep_resident(64 << 10);
     pool.pagemap_scan(wasmtime::Enabled::Auto);
-    // What is still decommitted goes in batches, not one syscall per slot.
-    pool.decommit_batch_size(16);
+    // What is still decommitted goes at once, not in batches: a batch lets
+    // every queued slot keep the memory its instance dirtied, so a string
+    // of hostile calls that fill their memory would hold the cap many times
+    // over (BENCHMARKS.md, "Host memory under hostile cards"). An honest
+    // card dirties less than the resident part of its memory and stack,
+    // so it is reset in place and queues nothing.
+    pool.decommit_batch_size(1);
+    pool.async_stack_keep_resident(ASYNC_STACK_KEEP_RESIDENT);
     pool
 }
+
+/// Bytes of each pooled async stack zeroed in place (not decommitted)
+/// between instances: more than a card's call uses.
+const ASYNC_STACK_KEEP_RESIDENT: usize = 128 << 10;
 
 /// Bytes of each pooled linear memory kept resident between instances.
 const KEEP_RESIDENT: usize = 2 << 20;

@@ -1,21 +1,30 @@
 //! Where guest code runs.
 //!
-//! A connector's code runs on threads of its own — a small multi-threaded
-//! tokio runtime, one thread per CPU by default — never on the threads that
-//! serve requests. A guest that spins therefore costs the server a share of
-//! the CPU, never its event loop: `/healthz`, the OAuth callback, other
-//! invocations and shutdown keep being answered. Within that pool guests
-//! yield at every epoch tick ([`crate::engine::EPOCH_TICK`]), so spinning
-//! guests share it fairly with honest ones and a cancelled invocation (its
-//! caller gone, its deadline passed) is dropped at its next tick.
+//! A guest starts on the caller's own task, so an honest card that spends
+//! its time waiting on HTTP costs no thread hop. Guests yield at every epoch
+//! tick ([`crate::engine::EPOCH_TICK`]); a guest that is still computing when
+//! a tick comes — one that spins, or just computes for long — is moved at that
+//! moment to threads of its own: a small multi-threaded tokio runtime, one
+//! thread per CPU by default. So a guest holds a thread that serves requests
+//! for at most one tick, after which spinning guests cost the server a share
+//! of the CPU, never its event loop: `/healthz`, the OAuth callback, other
+//! invocations and shutdown keep being answered. On the guest threads guests
+//! keep yielding every tick, so they share those threads fairly, and a
+//! cancelled invocation (its caller gone, its deadline passed) is dropped at
+//! its next tick.
 //!
-//! Why a pool of its own and not only yielding on the server's runtime: with
-//! yielding alone, each spinning guest still holds a server worker for a whole
-//! tick at a time, so with more spinners than cores every request waits for a
-//! tick; BENCHMARKS.md ("Health while guests spin") has the figures for both.
+//! Why not always run guests on their own threads: the hop there and back
+//! costs two thread wake-ups per invocation, tens of microseconds on a
+//! virtual machine, which is more than an I/O-free card costs in all. Why not
+//! only yield on the caller's runtime: each spinning guest would then hold a
+//! server worker a tick at a time, for as long as it spins, so with more
+//! spinners than cores every request waits a tick or two. BENCHMARKS.md
+//! ("Health while guests spin") has the figures.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 /// The guest thread pool (or, with `guest_threads = 0`, the caller's own
@@ -87,6 +96,34 @@ impl GuestExecutor {
         }
     }
 
+    /// Runs `work` on the caller's task until `moved` is set (by the guest's
+    /// epoch callback, when a tick finds it still computing) and it next
+    /// yields; from then on on the guest pool. Dropping the returned future
+    /// cancels the work at its next yield, wherever it runs.
+    pub async fn run_moving<T, F>(&self, work: F, moved: Arc<AtomicBool>) -> Result<T, TaskLost>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Ok(work.await);
+        };
+        let mut work = Box::pin(work);
+        let finished_here = std::future::poll_fn(|cx| match work.as_mut().poll(cx) {
+            Poll::Ready(value) => Poll::Ready(Some(value)),
+            Poll::Pending if moved.load(Ordering::Acquire) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        match finished_here {
+            Some(value) => Ok(value),
+            None => {
+                let task = AbortOnDrop(runtime.spawn(work));
+                task.await.map_err(|e| TaskLost(e.to_string()))
+            }
+        }
+    }
+
     /// A handle to spawn host work that guest calls wait for.
     pub fn handle(&self) -> Option<tokio::runtime::Handle> {
         self.runtime.as_ref().map(|r| r.handle().clone())
@@ -136,8 +173,6 @@ impl<T> Future for AbortOnDrop<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     #[tokio::test]
@@ -169,6 +204,31 @@ mod tests {
             !finished.load(Ordering::SeqCst),
             "the work was not cancelled"
         );
+    }
+
+    #[tokio::test]
+    async fn work_moves_to_the_guest_threads_only_when_told() {
+        let pool = GuestExecutor::new(Some(1)).unwrap();
+        let here = std::thread::current().id();
+        let moved = Arc::new(AtomicBool::new(false));
+        let stayed = pool
+            .run_moving(async move { std::thread::current().id() }, moved.clone())
+            .await
+            .unwrap();
+        assert_eq!(stayed, here, "a guest that never computes long stays put");
+        let flag = moved.clone();
+        let name = pool
+            .run_moving(
+                async move {
+                    flag.store(true, Ordering::Release);
+                    tokio::task::yield_now().await;
+                    std::thread::current().name().map(str::to_string)
+                },
+                moved,
+            )
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("cardhost-guest"));
     }
 
     #[tokio::test]

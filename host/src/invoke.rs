@@ -605,6 +605,7 @@ pub(crate) fn prepare(
     scope: Arc<RequestScope>,
     broker: Arc<Broker>,
     limits: CallLimits,
+    moved: Arc<std::sync::atomic::AtomicBool>,
 ) -> Prepared {
     let capture = Arc::new(Mutex::new(Capture {
         cap: limits.max_log_bytes,
@@ -652,6 +653,8 @@ pub(crate) fn prepare(
         if ticks_left == 0 {
             return Ok(wasmtime::UpdateDeadline::Interrupt);
         }
+        // Still computing at a tick: off the caller's threads from here on.
+        moved.store(true, std::sync::atomic::Ordering::Release);
         Ok(wasmtime::UpdateDeadline::YieldCustom(
             1,
             Box::pin(tokio::task::yield_now()),
@@ -835,7 +838,9 @@ where
 {
     let connector = scope.connector.clone();
     let card = scope.card.clone();
-    let Prepared { mut store, capture } = prepare(engine, scope.clone(), broker, limits);
+    let moved = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let Prepared { mut store, capture } =
+        prepare(engine, scope.clone(), broker, limits, moved.clone());
     let pre = pre.clone();
     let work = async move {
         let result = async {
@@ -849,7 +854,8 @@ where
     // The epoch deadline stops guest code; this timeout also stops host work
     // in flight (an HTTP request), dropping it.
     let grace = Duration::from_millis(100);
-    let outcome = tokio::time::timeout(limits.deadline + grace, executor.run(work)).await;
+    let outcome =
+        tokio::time::timeout(limits.deadline + grace, executor.run_moving(work, moved)).await;
     let output = collect_output(&capture, &scope);
     let result = match outcome {
         Err(_) => Err(InvokeError::DeadlineExceeded {

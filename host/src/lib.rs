@@ -37,7 +37,7 @@ pub use invoke::{CUSTOM_API_ACTION, CardFailure, FailedInvocation, Invocation, I
 pub use registry::{LoadError, LoadedConnector, Registry, Source};
 
 use crate::broker::allow::AllowList;
-use crate::broker::{Broker, Journal, Redactor, RequestScope};
+use crate::broker::{Broker, Journal, RequestScope};
 use crate::credentials::oauth2::{ClientAuthMethod, Grant, OAuthClient};
 use crate::credentials::{TokenManager, TokenSet, TokenSink};
 use crate::invoke::{CallLimits, GuestState};
@@ -275,12 +275,10 @@ impl Cardhost {
             .cloned()
             .collect();
         let credentials = connection.and_then(|c| c.credentials.clone());
-        let redactor = Redactor::new(
-            credentials
-                .as_ref()
-                .map(|c| c.secret_values())
-                .unwrap_or_default(),
-        );
+        let redactor = credentials
+            .as_ref()
+            .map(|c| c.redactor())
+            .unwrap_or_default();
         Ok(RequestScope {
             connector,
             connection: connection.and_then(|c| c.id.clone()),

@@ -872,10 +872,8 @@ async fn a_failed_save_after_a_rotation_keeps_the_new_tokens_until_it_lands() {
     // Writable again: the tokens land, and renewal works with no consent.
     sink.failing.store(false, Ordering::SeqCst);
     manager.access_token(transport).await.unwrap();
-    assert_eq!(
-        sink.saved.lock().unwrap().as_ref().unwrap().refresh_token,
-        manager.tokens().await.refresh_token
-    );
+    let saved = sink.saved.lock().unwrap().clone().unwrap();
+    assert_eq!(saved.refresh_token, manager.tokens().await.refresh_token);
     state.expire_access_tokens();
     let generation = manager.generation();
     let token = manager

@@ -371,6 +371,12 @@ async fn a_refusal_spammer_keeps_a_bounded_journal_and_then_hits_the_request_lim
         .await
         .unwrap();
     assert_eq!(inv.output["refused"], 300);
+    assert_eq!(inv.journal.denials.len(), limits.max_denials_per_invocation);
+    assert!(
+        inv.journal.denials[0]
+            .message
+            .contains("limits.max_url_bytes")
+    );
     assert!(serde_json::to_string(&inv.journal).unwrap().len() < 64 << 10);
 
     // One more than the request limit ends the invocation with that limit.

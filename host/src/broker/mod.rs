@@ -778,10 +778,13 @@ impl Broker {
                 .map(|(k, v)| k.len() + v.len() + 2)
                 .sum::<usize>();
         if asked > self.limits.max_url_bytes {
-            return Err(HttpError::InvalidRequest(format!(
-                "the URL is {asked} bytes with its query, over the {}-byte limit (limits.max_url_bytes)",
-                self.limits.max_url_bytes
-            )));
+            return Err(scope.deny(
+                DenialKind::MalformedPath,
+                format!(
+                    "card `{}`: the URL is {asked} bytes with its query, over the {}-byte limit (limits.max_url_bytes)",
+                    scope.card, self.limits.max_url_bytes
+                ),
+            ));
         }
         let base = scope.environment.as_ref().map(|e| &e.base_url);
         let url = resolve_url(base, &request.url, &request.query).map_err(|e| {
@@ -791,11 +794,15 @@ impl Broker {
             )
         })?;
         if url.as_str().len() > self.limits.max_url_bytes {
-            return Err(HttpError::InvalidRequest(format!(
-                "the URL is {} bytes encoded, over the {}-byte limit (limits.max_url_bytes)",
-                url.as_str().len(),
-                self.limits.max_url_bytes
-            )));
+            return Err(scope.deny(
+                DenialKind::MalformedPath,
+                format!(
+                    "card `{}`: the URL is {} bytes encoded, over the {}-byte limit (limits.max_url_bytes)",
+                    scope.card,
+                    url.as_str().len(),
+                    self.limits.max_url_bytes
+                ),
+            ));
         }
         let checked = self.check(scope, request.method, &url)?;
         let headers = self.guest_headers(scope, &request.headers)?;

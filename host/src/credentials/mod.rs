@@ -56,6 +56,9 @@ pub struct ConnectionCredentials {
     method: AuthMethod,
     secrets: BTreeMap<String, Secret>,
     tokens: Option<Arc<TokenManager>>,
+    /// The redactor for the values known when it was built: building one is
+    /// the costly part, so invocations share it until a token changes.
+    redactor: std::sync::Mutex<Option<(Vec<String>, crate::broker::Redactor)>>,
 }
 
 impl fmt::Debug for ConnectionCredentials {
@@ -93,6 +96,7 @@ impl ConnectionCredentials {
             method,
             secrets,
             tokens,
+            redactor: std::sync::Mutex::new(None),
         }
     }
 
@@ -126,6 +130,21 @@ impl ConnectionCredentials {
             AuthScheme::ApiKey((_, ApiKeyLocation::Query(q))) => vec![q.clone()],
             _ => Vec::new(),
         }
+    }
+
+    /// A redactor for every secret value known now (built once, and again
+    /// only when the values change).
+    pub fn redactor(&self) -> crate::broker::Redactor {
+        let values = self.secret_values();
+        let mut cached = self.redactor.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((known, redactor)) = cached.as_ref()
+            && *known == values
+        {
+            return redactor.clone();
+        }
+        let redactor = crate::broker::Redactor::new(values.clone());
+        *cached = Some((values, redactor.clone()));
+        redactor
     }
 
     /// Every secret value known now, for redaction: each secret but an

@@ -619,28 +619,26 @@ async fn authorize(
     ))
 }
 
-/// Too many requests at the unauthenticated OAuth endpoints.
-fn oauth_rate_limited(
-    st: &AppState,
-) -> Option<(
-    StatusCode,
-    [(header::HeaderName, &'static str); 1],
-    Html<String>,
-)> {
+/// Too many requests at the unauthenticated OAuth endpoints: the answer
+/// when the window is full.
+fn oauth_rate_limited(st: &AppState) -> Option<Response> {
     if st.oauth_limiter.admit() {
         return None;
     }
     st.metrics.rejected("rate-limited");
-    Some((
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, "1")],
-        Html("<h1>Too many requests</h1><p>Try again in a moment.</p>".into()),
-    ))
+    Some(
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            Html("<h1>Too many requests</h1><p>Try again in a moment.</p>".to_string()),
+        )
+            .into_response(),
+    )
 }
 
 async fn oauth_start(State(st): St, Query(q): Query<BTreeMap<String, String>>) -> Response {
     if let Some(limited) = oauth_rate_limited(&st) {
-        return limited.into_response();
+        return limited;
     }
     let Some(state) = q.get("state") else {
         return (
@@ -681,7 +679,7 @@ async fn oauth_callback(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     if let Some(limited) = oauth_rate_limited(&st) {
-        return limited.into_response();
+        return limited;
     }
     let name = q
         .get("state")
