@@ -37,7 +37,7 @@ fn a_quick_run_measures_every_case_and_writes_the_table() {
         "| huge-output/run | `{}` | output too large |",
         "guests spinning, p99 |",
         "| Honest card over HTTP, ",
-        "| the dedicated guest pool (default: ",
+        "| the caller's runtime, moved to the guest pool (",
         "| the server's runtime (`guest_threads = 0`), yielding every tick | 0 |",
     ] {
         assert!(doc.contains(row), "no row {row:?} in:\n{doc}");
