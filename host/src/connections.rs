@@ -511,6 +511,25 @@ impl Connections {
         Ok(record)
     }
 
+    /// What moving a connection's credential destinations from `before`
+    /// to `after` does, once the new ones obey the URL rules and every
+    /// secret the move sends somewhere new is among `given`.
+    fn checked_move(
+        &self,
+        connection: &str,
+        method: &wit::AuthMethod,
+        before: &crate::credentials::destinations::Destinations,
+        after: &crate::credentials::destinations::Destinations,
+        given: &BTreeMap<String, Secret>,
+    ) -> Result<crate::credentials::destinations::Move, ConnectionError> {
+        after
+            .check(self.host.config().network.allow_http)
+            .map_err(ConnectionError::Invalid)?;
+        let moved = crate::credentials::destinations::moved_secrets(method, before, after);
+        require_moved_secrets(connection, &moved, given)?;
+        Ok(moved)
+    }
+
     /// Checks that the loaded connector still sends `record`'s credentials
     /// where the connection was approved to: the credential-relevant parts
     /// of its manifest match the pin. A connection made before pinning is
@@ -577,7 +596,7 @@ impl Connections {
         id_or_name: &str,
         secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
-        use crate::credentials::destinations::{Destinations, destinations, moved_secrets, pin};
+        use crate::credentials::destinations::{Destinations, destinations, pin};
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
@@ -597,11 +616,7 @@ impl Connections {
             .and_then(|p| serde_json::from_value(p.parts["destinations"].clone()).ok())
             .unwrap_or_default();
         let after = destinations(&loaded.manifest, method, &record.fields);
-        after
-            .check(self.host.config().network.allow_http)
-            .map_err(ConnectionError::Invalid)?;
-        let moved = moved_secrets(method, &before, &after);
-        require_moved_secrets(&record.name, &moved, &secrets)?;
+        let moved = self.checked_move(&record.name, method, &before, &after, &secrets)?;
         self.forget(&record.id);
         let reauthorize =
             moved.tokens && matches!(method.scheme, wit::AuthScheme::Oauth2AuthorizationCode(_));
@@ -661,7 +676,7 @@ impl Connections {
         fields: &Value,
         secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
-        use crate::credentials::destinations::{destinations, moved_secrets};
+        use crate::credentials::destinations::destinations;
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let fields = with_defaults(&loaded.manifest.connection_schema, fields);
@@ -679,11 +694,7 @@ impl Connections {
         check_given_secrets(method, &record.connector, &secrets)?;
         let before = destinations(&loaded.manifest, method, &record.fields);
         let after = destinations(&loaded.manifest, method, &fields);
-        after
-            .check(self.host.config().network.allow_http)
-            .map_err(ConnectionError::Invalid)?;
-        let moved = moved_secrets(method, &before, &after);
-        require_moved_secrets(&record.name, &moved, &secrets)?;
+        let moved = self.checked_move(&record.name, method, &before, &after, &secrets)?;
         // Forget the live credentials first: nothing cached may go to the
         // new destination.
         self.forget(&record.id);

@@ -94,50 +94,26 @@ impl Drop for Ticker {
 /// async features stay off: each is engine code a hostile connector could
 /// reach, and no connector needs them. A component that uses one fails to
 /// load, naming the feature (see [`explain_feature_error`]).
-const REFUSED_FEATURES: &[(wasmtime::WasmFeatures, &str)] = &[
-    (wasmtime::WasmFeatures::THREADS, "threads"),
-    (
-        wasmtime::WasmFeatures::SHARED_EVERYTHING_THREADS,
-        "shared-everything threads",
-    ),
-    (wasmtime::WasmFeatures::GC, "garbage collection"),
-    (
-        wasmtime::WasmFeatures::FUNCTION_REFERENCES,
-        "function references",
-    ),
-    (wasmtime::WasmFeatures::EXCEPTIONS, "exceptions"),
-    (
-        wasmtime::WasmFeatures::LEGACY_EXCEPTIONS,
-        "legacy exceptions",
-    ),
-    (wasmtime::WasmFeatures::MEMORY64, "memory64"),
-    (wasmtime::WasmFeatures::MULTI_MEMORY, "multi-memory"),
-    (wasmtime::WasmFeatures::TAIL_CALL, "tail calls"),
-    (wasmtime::WasmFeatures::STACK_SWITCHING, "stack switching"),
-    (
-        wasmtime::WasmFeatures::CUSTOM_PAGE_SIZES,
-        "custom page sizes",
-    ),
-    (wasmtime::WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
-    (wasmtime::WasmFeatures::RELAXED_SIMD, "relaxed SIMD"),
-    (wasmtime::WasmFeatures::CM_ASYNC, "component-model async"),
-    (
-        wasmtime::WasmFeatures::CM_MORE_ASYNC_BUILTINS,
-        "component-model async built-ins",
-    ),
-    (
-        wasmtime::WasmFeatures::CM_ASYNC_STACKFUL,
-        "component-model stackful async",
-    ),
-    (
-        wasmtime::WasmFeatures::CM_THREADING,
-        "component-model threading",
-    ),
-    (
-        wasmtime::WasmFeatures::CM_ERROR_CONTEXT,
-        "component-model error context",
-    ),
-    (wasmtime::WasmFeatures::CM_GC, "component-model GC"),
+const REFUSED_FEATURES: &[wasmtime::WasmFeatures] = &[
+    wasmtime::WasmFeatures::THREADS,
+    wasmtime::WasmFeatures::SHARED_EVERYTHING_THREADS,
+    wasmtime::WasmFeatures::GC,
+    wasmtime::WasmFeatures::FUNCTION_REFERENCES,
+    wasmtime::WasmFeatures::EXCEPTIONS,
+    wasmtime::WasmFeatures::LEGACY_EXCEPTIONS,
+    wasmtime::WasmFeatures::MEMORY64,
+    wasmtime::WasmFeatures::MULTI_MEMORY,
+    wasmtime::WasmFeatures::TAIL_CALL,
+    wasmtime::WasmFeatures::STACK_SWITCHING,
+    wasmtime::WasmFeatures::CUSTOM_PAGE_SIZES,
+    wasmtime::WasmFeatures::WIDE_ARITHMETIC,
+    wasmtime::WasmFeatures::RELAXED_SIMD,
+    wasmtime::WasmFeatures::CM_ASYNC,
+    wasmtime::WasmFeatures::CM_MORE_ASYNC_BUILTINS,
+    wasmtime::WasmFeatures::CM_ASYNC_STACKFUL,
+    wasmtime::WasmFeatures::CM_THREADING,
+    wasmtime::WasmFeatures::CM_ERROR_CONTEXT,
+    wasmtime::WasmFeatures::CM_GC,
 ];
 
 /// A compile error in words a connector author can act on: which refused
@@ -178,7 +154,7 @@ pub fn explain_feature_error(message: &str) -> Option<String> {
 fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    for (feature, _) in REFUSED_FEATURES {
+    for feature in REFUSED_FEATURES {
         config.wasm_features(*feature, false);
     }
     config.epoch_interruption(true);

@@ -80,22 +80,6 @@ impl GuestExecutor {
         self.threads
     }
 
-    /// Runs `work` on the guest pool and waits for it. Dropping the returned
-    /// future cancels the work at its next yield.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, TaskLost>
-    where
-        F: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        match &self.runtime {
-            None => Ok(work.await),
-            Some(runtime) => {
-                let task = AbortOnDrop(runtime.spawn(work));
-                task.await.map_err(|e| TaskLost(e.to_string()))
-            }
-        }
-    }
-
     /// Runs `work` on the caller's task until `moved` is set (by the guest's
     /// epoch callback, when a tick finds it still computing) and it next
     /// yields; from then on on the guest pool. Dropping the returned future
@@ -122,11 +106,6 @@ impl GuestExecutor {
                 task.await.map_err(|e| TaskLost(e.to_string()))
             }
         }
-    }
-
-    /// A handle to spawn host work that guest calls wait for.
-    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
-        self.runtime.as_ref().map(|r| r.handle().clone())
     }
 }
 
@@ -178,8 +157,15 @@ mod tests {
     #[tokio::test]
     async fn work_runs_on_guest_threads() {
         let pool = GuestExecutor::new(Some(1)).unwrap();
+        let moved = Arc::new(AtomicBool::new(true));
         let name = pool
-            .run(async { std::thread::current().name().map(str::to_string) })
+            .run_moving(
+                async {
+                    tokio::task::yield_now().await;
+                    std::thread::current().name().map(str::to_string)
+                },
+                moved,
+            )
             .await
             .unwrap();
         assert_eq!(name.as_deref(), Some("cardhost-guest"));
@@ -190,10 +176,13 @@ mod tests {
         let pool = GuestExecutor::new(Some(1)).unwrap();
         let finished = Arc::new(AtomicBool::new(false));
         let flag = finished.clone();
-        let wait = pool.run(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            flag.store(true, Ordering::SeqCst);
-        });
+        let wait = pool.run_moving(
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                flag.store(true, Ordering::SeqCst);
+            },
+            Arc::new(AtomicBool::new(true)),
+        );
         assert!(
             tokio::time::timeout(Duration::from_millis(20), wait)
                 .await
@@ -235,6 +224,7 @@ mod tests {
     async fn zero_threads_runs_on_the_caller() {
         let pool = GuestExecutor::new(Some(0)).unwrap();
         assert_eq!(pool.threads(), 0);
-        assert_eq!(pool.run(async { 7 }).await.unwrap(), 7);
+        let moved = Arc::new(AtomicBool::new(true));
+        assert_eq!(pool.run_moving(async { 7 }, moved).await.unwrap(), 7);
     }
 }
