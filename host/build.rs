@@ -16,7 +16,10 @@ const BUILTINS: &[(&str, &str)] = &[
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
-    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("connectors").join("sdk").join("wit").display()
+    );
     // Guest linker flags (initial memory) live there.
     println!(
         "cargo:rerun-if-changed={}",

@@ -49,7 +49,6 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     for dir in [
-        "wit",
         "connectors",
         "examples/hello-connector",
         "tests/fixtures",

@@ -1,7 +1,7 @@
 //! Host-side bindings of the `cardhost:connector` WIT world.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../connectors/sdk/wit/v0.1.0",
     world: "cardhost:connector/connector-world",
     imports: {
         "cardhost:connector/http.send": async | trappable,

@@ -134,7 +134,7 @@ macro_rules! export_connector {
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit/v0.1.0",
         world: "cardhost:connector/connector-world",
         pub_export_macro: true,
         default_bindings_module: "::cardhost_sdk::bindings",
