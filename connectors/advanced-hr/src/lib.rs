@@ -23,7 +23,7 @@ pub mod schemas;
 use api::{Area, Gathered, MAX_PAGE_SIZE, TENANT_PATHS};
 use cardhost_sdk::http::Request;
 use cardhost_sdk::{
-    AuthMethod, AuthScheme, Card, ConnectionReport, Connector, Context, Environment, Error,
+    AuthMethod, AuthScheme, CardEntry, ConnectionReport, Connector, Context, Environment, Error,
     Manifest, OAuth2, Permission, Result, SecretField, Value, json, parse_input,
 };
 use serde::Deserialize;
@@ -256,7 +256,7 @@ impl Connector for AdvancedHr {
         }
         manifest
             .card(
-                Card::new("list-employees", "List Employees")
+                CardEntry::new("list-employees", "List Employees")
                     .description(
                         "Lists employees, optionally by status, department or last change. Returns \
                          one page when `page` is given, else every page up to `limit`.",
@@ -267,7 +267,7 @@ impl Connector for AdvancedHr {
                     .permission(TENANT_PATHS),
             )
             .card(
-                Card::new("read-employee", "Read Employee")
+                CardEntry::new("read-employee", "Read Employee")
                     .description("Reads one employee by Advanced HR id.")
                     .input(schemas::read_employee_input())
                     .output(schemas::employee())
@@ -275,7 +275,7 @@ impl Connector for AdvancedHr {
                     .permission(TENANT_PATHS),
             )
             .card(
-                Card::new("search-employees", "Search Employees")
+                CardEntry::new("search-employees", "Search Employees")
                     .description("Finds employees by name, employee number or work email.")
                     .input(schemas::search_employees_input())
                     .output(schemas::search_employees_output())
@@ -283,7 +283,7 @@ impl Connector for AdvancedHr {
                     .permission(TENANT_PATHS),
             )
             .card(
-                Card::new("list-departments", "List Departments")
+                CardEntry::new("list-departments", "List Departments")
                     .description("Lists departments with their parents, cost centres and heads.")
                     .input(schemas::list_departments_input())
                     .output(schemas::list_departments_output())
@@ -291,7 +291,7 @@ impl Connector for AdvancedHr {
                     .permission(TENANT_PATHS),
             )
             .card(
-                Card::new("list-positions", "List Positions")
+                CardEntry::new("list-positions", "List Positions")
                     .description("Lists positions (job titles), optionally of one department.")
                     .input(schemas::list_positions_input())
                     .output(schemas::list_positions_output())

@@ -27,7 +27,7 @@ pub mod user;
 
 use cardhost_sdk::http::Request;
 use cardhost_sdk::{
-    AuthMethod, AuthScheme, Card, ConnectionReport, Connector, Context, Environment, Error,
+    AuthMethod, AuthScheme, CardEntry, ConnectionReport, Connector, Context, Environment, Error,
     Manifest, OAuth2, Permission, Result, SecretField, Value, json, parse_input,
 };
 use filter::FilterBuilder;
@@ -467,8 +467,8 @@ fn permissions() -> Vec<Permission> {
     ]
 }
 
-fn card(id: &str, title: &str, description: &str, input: Value, output: Value) -> Card {
-    Card::new(id, title)
+fn card(id: &str, title: &str, description: &str, input: Value, output: Value) -> CardEntry {
+    CardEntry::new(id, title)
         .description(description)
         .input(input)
         .output(output)

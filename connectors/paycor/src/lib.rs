@@ -27,7 +27,7 @@ pub mod schemas;
 use api::{Call, DataAccess};
 use cardhost_sdk::http::Request;
 use cardhost_sdk::{
-    AuthMethod, AuthScheme, Card, ConnectionReport, Connector, Context, Environment, Error,
+    AuthMethod, AuthScheme, CardEntry, ConnectionReport, Connector, Context, Environment, Error,
     Manifest, OAuth2, Permission, Result, SecretField, Value, json, parse_input, serde_json,
 };
 use serde::Deserialize;
@@ -551,7 +551,7 @@ impl Connector for Paycor {
         }
         manifest
             .card(
-                Card::new("list-employees", "List Employees")
+                CardEntry::new("list-employees", "List Employees")
                     .description(
                         "Lists a legal entity's employees, optionally filtered by status, employee \
                          number, last name, department code or work location. Returns one page with \
@@ -562,14 +562,14 @@ impl Connector for Paycor {
                     .permission(DataAccess::LegalEntityEmployees.permission()),
             )
             .card(
-                Card::new("read-employee", "Read Employee")
+                CardEntry::new("read-employee", "Read Employee")
                     .description("Reads one employee by Paycor employee id.")
                     .input(schemas::read_employee_input())
                     .output(schemas::employee())
                     .permission(DataAccess::EmployeeInformation.permission()),
             )
             .card(
-                Card::new("read-person", "Read Person")
+                CardEntry::new("read-person", "Read Person")
                     .description(
                         "Reads the person behind an employee, or a person by tenant and person id, \
                          with optional demographics, addresses, phones and more.",
@@ -580,28 +580,28 @@ impl Connector for Paycor {
                     .permission(DataAccess::PersonInformation.permission()),
             )
             .card(
-                Card::new("list-departments", "List Departments")
+                CardEntry::new("list-departments", "List Departments")
                     .description("Lists a legal entity's departments.")
                     .input(schemas::list_departments_input())
                     .output(schemas::list_departments_output())
                     .permission(DataAccess::LegalEntityDepartments.permission()),
             )
             .card(
-                Card::new("read-department", "Read Department")
+                CardEntry::new("read-department", "Read Department")
                     .description("Reads one department of a legal entity.")
                     .input(schemas::read_department_input())
                     .output(schemas::department())
                     .permission(DataAccess::LegalEntityDepartment.permission()),
             )
             .card(
-                Card::new("read-legal-entity", "Read Legal Entity")
+                CardEntry::new("read-legal-entity", "Read Legal Entity")
                     .description("Reads a legal entity, optionally with its business names.")
                     .input(schemas::read_legal_entity_input())
                     .output(schemas::legal_entity())
                     .permission(DataAccess::LegalEntityBasicInformation.permission()),
             )
             .card(
-                Card::new("update-employee-contact", "Update Employee Contact")
+                CardEntry::new("update-employee-contact", "Update Employee Contact")
                     .description(
                         "Changes an employee's work or home email, Home/Mobile/Work phone numbers \
                          and primary address in Paycor at once. Fields not given keep their values.",

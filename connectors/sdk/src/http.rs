@@ -173,6 +173,12 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Adds a header (for answers built in tests).
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

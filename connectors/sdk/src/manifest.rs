@@ -339,9 +339,11 @@ impl Environment {
     }
 }
 
-/// One action.
+/// A card as the manifest lists it. A typed [`Card`](crate::Card) makes its
+/// own ([`Card::entry`](crate::Card::entry)); build one by hand only for a
+/// card that [`Connector::invoke`](crate::Connector::invoke) runs untyped.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Card {
+pub struct CardEntry {
     /// Stable kebab-case id.
     pub id: String,
     /// Title.
@@ -356,7 +358,7 @@ pub struct Card {
     pub permissions: Vec<String>,
 }
 
-impl Card {
+impl CardEntry {
     /// A card taking and returning any object, using no permission.
     pub fn new(id: &str, title: &str) -> Self {
         Self {
@@ -414,11 +416,13 @@ pub struct Manifest {
     /// Permissions.
     pub permissions: Vec<Permission>,
     /// Cards.
-    pub cards: Vec<Card>,
+    pub cards: Vec<CardEntry>,
 }
 
 impl Manifest {
-    /// A manifest with no fields, auth, permissions or cards yet.
+    /// A manifest with no fields, auth, permissions or cards yet. Use
+    /// [`manifest!`](crate::manifest!), which takes the version from the
+    /// connector crate's `Cargo.toml`.
     pub fn new(id: &str, name: &str, version: &str) -> Self {
         Self {
             id: id.into(),
@@ -463,9 +467,22 @@ impl Manifest {
         self
     }
 
-    /// Adds a card.
-    pub fn card(mut self, card: Card) -> Self {
+    /// Adds permissions.
+    pub fn permissions(mut self, permissions: impl IntoIterator<Item = Permission>) -> Self {
+        self.permissions.extend(permissions);
+        self
+    }
+
+    /// Adds a card entry built by hand (see [`CardEntry`]).
+    pub fn card(mut self, card: CardEntry) -> Self {
         self.cards.push(card);
+        self
+    }
+
+    /// Adds the entries of typed cards, schemas derived from their types:
+    /// `.cards(Self::CARDS)`.
+    pub fn cards(mut self, cards: crate::Cards) -> Self {
+        self.cards.extend(cards.iter().map(crate::CardDef::entry));
         self
     }
 }

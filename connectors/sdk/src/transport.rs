@@ -73,7 +73,9 @@ mod native {
     }
 
     /// Native tests only: answers every request on this thread with `handler`,
-    /// standing in for the host's broker.
+    /// standing in for the upstream. Under [`invoke`](crate::testing::invoke)
+    /// a request the card's permissions do not allow is refused before
+    /// `handler` sees it, as the host's broker would.
     pub fn mock_http(handler: impl FnMut(&Request) -> Result<Response> + 'static) {
         HANDLER.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
     }
@@ -84,6 +86,7 @@ mod native {
     }
 
     pub(crate) fn send(request: Request) -> Result<Response> {
+        crate::testing::check_request(&request)?;
         HANDLER.with(|h| match h.borrow_mut().as_mut() {
             Some(handler) => handler(&request),
             None => Err(crate::Error::Internal(

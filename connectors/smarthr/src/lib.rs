@@ -24,7 +24,7 @@ pub mod schemas;
 use api::{Listing, Paging, Resource};
 use cardhost_sdk::http::Request;
 use cardhost_sdk::{
-    AuthMethod, Card, ConnectionReport, Connector, Context, Environment, Error, Manifest,
+    AuthMethod, CardEntry, ConnectionReport, Connector, Context, Environment, Error, Manifest,
     Permission, Result, SecretField, Value, json, parse_input, serde_json,
 };
 use serde::Deserialize;
@@ -401,44 +401,44 @@ pub fn permissions() -> Vec<Permission> {
     ]
 }
 
-fn cards() -> Vec<Card> {
+fn cards() -> Vec<CardEntry> {
     vec![
-        Card::new("list-business-establishments", "List Business Establishments")
+        CardEntry::new("list-business-establishments", "List Business Establishments")
             .description("Lists the tenant's business establishments (事業所) with their insurance registrations.")
             .input(schemas::list_biz_establishments_input())
             .output(schemas::list_biz_establishments_output())
             .permission(Resource::BizEstablishments.read_permission()),
-        Card::new("list-custom-field-groups", "List Custom Field Groups")
+        CardEntry::new("list-custom-field-groups", "List Custom Field Groups")
             .description("Lists the groups of employee custom fields, optionally with their fields.")
             .input(schemas::list_custom_field_groups_input())
             .output(schemas::list_custom_field_groups_output())
             .permission(Resource::CustomFieldTemplateGroups.read_permission()),
-        Card::new("list-custom-fields", "List Custom Fields")
+        CardEntry::new("list-custom-fields", "List Custom Fields")
             .description("Lists employee custom fields (templates), optionally of one group.")
             .input(schemas::list_custom_fields_input())
             .output(schemas::list_custom_fields_output())
             .permission(Resource::CustomFieldTemplates.read_permission()),
-        Card::new("list-departments", "List Departments")
+        CardEntry::new("list-departments", "List Departments")
             .description("Lists departments with their parent and children.")
             .input(schemas::list_departments_input())
             .output(schemas::list_departments_output())
             .permission(Resource::Departments.read_permission()),
-        Card::new("list-employment-types", "List Employment Types")
+        CardEntry::new("list-employment-types", "List Employment Types")
             .description("Lists employment types (雇用形態) and the presets they derive from.")
             .input(schemas::list_employment_types_input())
             .output(schemas::list_employment_types_output())
             .permission(Resource::EmploymentTypes.read_permission()),
-        Card::new("list-job-titles", "List Job Titles")
+        CardEntry::new("list-job-titles", "List Job Titles")
             .description("Lists job titles (役職) with their ranks.")
             .input(schemas::list_job_titles_input())
             .output(schemas::list_job_titles_output())
             .permission(Resource::JobTitles.read_permission()),
-        Card::new("read-employee", "Read Employee")
+        CardEntry::new("read-employee", "Read Employee")
             .description("Reads one employee by SmartHR id or by employee code.")
             .input(schemas::read_employee_input())
             .output(schemas::crew())
             .permission("crews-read"),
-        Card::new("search-employees", "Search Employees")
+        CardEntry::new("search-employees", "Search Employees")
             .description(
                 "Finds employees by employee code, employment type, status, gender, join date or free text. \
                  Returns one page when `page` is given, else every page up to `limit`.",
@@ -446,22 +446,22 @@ fn cards() -> Vec<Card> {
             .input(schemas::search_employees_input())
             .output(schemas::search_employees_output())
             .permission("crews-read"),
-        Card::new("create-employee", "Create Employee")
+        CardEntry::new("create-employee", "Create Employee")
             .description("Creates an employee and returns it as SmartHR stored it.")
             .input(schemas::create_employee_input())
             .output(schemas::crew())
             .permission("crews-write"),
-        Card::new("update-employee", "Update Employee")
+        CardEntry::new("update-employee", "Update Employee")
             .description("Changes the given fields of an employee; a null clears a field.")
             .input(schemas::update_employee_input())
             .output(schemas::crew())
             .permission("crews-write"),
-        Card::new("delete-employee", "Delete Employee")
+        CardEntry::new("delete-employee", "Delete Employee")
             .description("Deletes an employee for good.")
             .input(schemas::delete_employee_input())
             .output(schemas::delete_employee_output())
             .permission("crews-write"),
-        Card::new("list-users", "List Users")
+        CardEntry::new("list-users", "List Users")
             .description("Lists SmartHR user accounts, with each user's employee record.")
             .input(schemas::list_users_input())
             .output(schemas::list_users_output())

@@ -6,7 +6,7 @@
 
 use cardhost_sdk::http::Request;
 use cardhost_sdk::{
-    AuthMethod, Card, ConnectionReport, Connector, Context, Environment, Error, Manifest,
+    AuthMethod, CardEntry, ConnectionReport, Connector, Context, Environment, Error, Manifest,
     Permission, Result, SecretField, Value, json, parse_input, to_output,
 };
 use serde::{Deserialize, Serialize};
@@ -93,14 +93,14 @@ impl Connector for Hello {
                     .read("/people/*"),
             )
             .card(
-                Card::new("read-person", "Read Person")
+                CardEntry::new("read-person", "Read Person")
                     .description("Reads one person by id.")
                     .input(id_input())
                     .output(person_schema())
                     .permission("people-read"),
             )
             .card(
-                Card::new("greet-person", "Greet Person")
+                CardEntry::new("greet-person", "Greet Person")
                     .description("Reads a person and returns a greeting for them.")
                     .input(id_input())
                     .output(json!({

@@ -1,0 +1,714 @@
+//! Testing connectors natively (not on wasm): the host's side of a card run,
+//! close enough that a unit test catches what `cardhost validate` and an
+//! end-to-end run would.
+//!
+//! - [`mock_http`] answers the card's requests; [`json`] builds answers.
+//! - [`invoke`] runs a card as the host does: input checked against the
+//!   card's input schema, every request checked against the card's
+//!   permissions (the host's rules: `*` and `{name}` match one segment, a
+//!   trailing `**` any number; reads are GET/HEAD, writes
+//!   POST/PUT/PATCH/DELETE), output checked against its output schema.
+//! - [`check_manifest`] checks a manifest the way the host's registry does.
+//!
+//! ```
+//! use cardhost_sdk::testing::{check_manifest, invoke, json, mock_http};
+//! # use cardhost_sdk::{Connector, Context, Manifest, manifest};
+//! # struct Empty;
+//! # impl Connector for Empty { fn manifest() -> Manifest { manifest!("empty", "Empty") } }
+//! check_manifest::<Empty>();
+//! ```
+
+use crate::card::did_you_mean;
+use crate::http::{HttpError, Method, Request, Response};
+use crate::manifest::{Access, Manifest, Permission};
+use crate::{Connector, Context, Error, Result, Value};
+use std::cell::RefCell;
+
+pub use crate::transport::{mock_http, take_logs};
+
+/// A JSON answer with status `status`, for [`mock_http`] handlers. A `null`
+/// body is sent as no body.
+pub fn json(status: u16, body: Value) -> Result<Response> {
+    Ok(Response {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        },
+    })
+}
+
+/// What the running card may send: set by [`invoke`] for its duration.
+struct Scope {
+    card: String,
+    usable: Vec<Permission>,
+    declared: Vec<Permission>,
+}
+
+thread_local! {
+    static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+}
+
+/// Clears the scope when [`invoke`] returns, even by a panic.
+struct ScopeGuard;
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        SCOPE.with(|s| s.borrow_mut().take());
+    }
+}
+
+/// The path a request's permission is matched on: the URL's path, without
+/// query or fragment.
+fn request_path(url: &str) -> &str {
+    let rest = match url.find("://") {
+        Some(i) => {
+            let after = &url[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => url,
+    };
+    rest.split(['?', '#']).next().unwrap_or(rest)
+}
+
+/// Splits a path into percent-decoded segments as the host does, refusing
+/// `.`/`..` segments (also with `;` parameters), encoded slashes and
+/// backslashes.
+fn normalise(path: &str) -> std::result::Result<Vec<String>, String> {
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    if path.contains('\\') {
+        return Err(format!("path `{path}` has a backslash"));
+    }
+    let mut segments = Vec::new();
+    for raw in path[1..].split('/') {
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| format!("path `{path}` does not decode to UTF-8"))?;
+        if decoded.contains(['/', '\\']) {
+            return Err(format!("path `{path}` has an encoded slash or backslash"));
+        }
+        let bare = decoded.split(';').next().unwrap_or_default();
+        if bare == "." || bare == ".." {
+            return Err(format!("path `{path}` has a `.` or `..` segment"));
+        }
+        segments.push(decoded.into_owned());
+    }
+    if segments.last().is_some_and(String::is_empty) {
+        segments.pop();
+    }
+    Ok(segments)
+}
+
+/// Whether permission path `pattern` matches normalised `path`.
+fn pattern_matches(pattern: &str, path: &[String]) -> bool {
+    let parts: Vec<&str> = pattern
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut i = 0;
+    for (n, part) in parts.iter().enumerate() {
+        if *part == "**" && n + 1 == parts.len() {
+            return true;
+        }
+        let Some(segment) = path.get(i) else {
+            return false;
+        };
+        let one = *part == "*" || (part.starts_with('{') && part.ends_with('}'));
+        let fits = if one {
+            !segment.is_empty()
+        } else {
+            segment == part
+        };
+        if !fits {
+            return false;
+        }
+        i += 1;
+    }
+    i == path.len()
+}
+
+fn allows(permission: &Permission, access: Access, path: &[String]) -> bool {
+    permission
+        .rules
+        .iter()
+        .any(|r| r.access.contains(&access) && pattern_matches(&r.path, path))
+}
+
+fn access_of(method: Method) -> Access {
+    match method {
+        Method::Get | Method::Head => Access::Read,
+        _ => Access::Write,
+    }
+}
+
+/// Called by the native transport before the mock sees a request: refuses
+/// what the running card's permissions do not allow, as the broker would.
+pub(crate) fn check_request(request: &Request) -> Result<()> {
+    SCOPE.with(|scope| {
+        let scope = scope.borrow();
+        let Some(scope) = scope.as_ref() else {
+            return Ok(());
+        };
+        let method = request.method.as_str();
+        let path = request_path(&request.url);
+        let denied = |why: String| -> Result<()> {
+            Err(HttpError::Denied(format!("{method} {path}: {why}")).into())
+        };
+        let segments = match normalise(path) {
+            Ok(s) => s,
+            Err(why) => return denied(why),
+        };
+        let access = access_of(request.method);
+        if scope.usable.iter().any(|p| allows(p, access, &segments)) {
+            return Ok(());
+        }
+        let ungranted: Vec<&str> = scope
+            .declared
+            .iter()
+            .filter(|p| allows(p, access, &segments))
+            .map(|p| p.id.as_str())
+            .collect();
+        if ungranted.is_empty() {
+            denied(format!(
+                "no permission card `{}` declares allows it",
+                scope.card
+            ))
+        } else {
+            denied(format!(
+                "missing permission `{}` (declared by the card, not granted to this connection)",
+                ungranted.join("`, `")
+            ))
+        }
+    })
+}
+
+fn compile(schema: &Value) -> std::result::Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
+}
+
+/// Every way `value` misses `schema`, as `pointer: message`.
+fn violations(schema: &Value, value: &Value) -> Vec<String> {
+    match compile(schema) {
+        Ok(v) => v
+            .iter_errors(value)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!("{}: {e}", if at.is_empty() { "/" } else { &at })
+            })
+            .collect(),
+        Err(e) => vec![format!("the schema does not compile: {e}")],
+    }
+}
+
+/// Whether `input` fits the input schema of card `card` of `C`; the error
+/// lists each violation with its JSON pointer, as the host's would.
+pub fn check_input<C: Connector>(
+    card: &str,
+    input: &Value,
+) -> std::result::Result<(), Vec<String>> {
+    let manifest = C::manifest();
+    let entry = manifest
+        .cards
+        .iter()
+        .find(|c| c.id == card)
+        .unwrap_or_else(|| panic!("connector `{}` has no card `{card}`", manifest.id));
+    let found = violations(&entry.input_schema, input);
+    if found.is_empty() { Ok(()) } else { Err(found) }
+}
+
+/// Runs card `card` of connector `C` as the host would.
+///
+/// - The input is checked against the card's input schema; a misfit is an
+///   [`Error::InvalidInput`] listing each violation, and the card does not
+///   run.
+/// - The connection's grant is `ctx.permissions`, or every declared
+///   permission when that is empty (as from [`Context::for_test`]); the card
+///   sees the card's permissions ∩ the grant, and each request the card
+///   sends that they do not allow is refused before [`mock_http`] sees it,
+///   as [`Error::Forbidden`] `refused by cardhost: …`.
+/// - The output is checked against the card's output schema; a misfit is
+///   an [`Error::Internal`] (a bug in the card).
+pub fn invoke<C: Connector>(card: &str, input: Value, ctx: &Context) -> Result<Value> {
+    let manifest = C::manifest();
+    let Some(entry) = manifest.cards.iter().find(|c| c.id == card) else {
+        return Err(Error::InvalidInput(format!(
+            "connector `{}` has no card `{card}`{}",
+            manifest.id,
+            did_you_mean(card, manifest.cards.iter().map(|c| c.id.as_str()))
+        )));
+    };
+    let refused = violations(&entry.input_schema, &input);
+    if !refused.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "the input does not fit the card's schema: {}",
+            refused.join("; ")
+        )));
+    }
+    let granted = |id: &str| ctx.permissions.is_empty() || ctx.permissions.iter().any(|p| p == id);
+    let declared: Vec<Permission> = manifest
+        .permissions
+        .iter()
+        .filter(|p| entry.permissions.contains(&p.id))
+        .cloned()
+        .collect();
+    let usable: Vec<Permission> = declared
+        .iter()
+        .filter(|p| granted(&p.id))
+        .cloned()
+        .collect();
+    let mut ctx = ctx.clone();
+    ctx.permissions = usable.iter().map(|p| p.id.clone()).collect();
+    SCOPE.with(|s| {
+        *s.borrow_mut() = Some(Scope {
+            card: card.to_string(),
+            usable,
+            declared,
+        })
+    });
+    let _guard = ScopeGuard;
+    let output = C::invoke(card, input, &ctx)?;
+    let misfits = violations(&entry.output_schema, &output);
+    if !misfits.is_empty() {
+        return Err(Error::Internal(format!(
+            "card `{card}` returned output that does not fit its output schema: {}",
+            misfits.join("; ")
+        )));
+    }
+    Ok(output)
+}
+
+fn is_kebab_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_name(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_semver(v: &str) -> bool {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn pattern_problem(pattern: &str) -> Option<String> {
+    if !pattern.starts_with('/') {
+        return Some(format!("path pattern `{pattern}` must start with `/`"));
+    }
+    let body = pattern[1..].trim_end_matches('/');
+    let parts: Vec<&str> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split('/').collect()
+    };
+    for (i, part) in parts.iter().enumerate() {
+        match *part {
+            "**" if i + 1 == parts.len() => {}
+            "**" => return Some(format!("`**` must be the last segment of `{pattern}`")),
+            "*" => {}
+            "" | "." | ".." => {
+                return Some(format!(
+                    "path pattern `{pattern}` has an empty or dot segment"
+                ));
+            }
+            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {}
+            p if p.contains(['{', '}', '*', '?', '#', '\\', '%']) => {
+                return Some(format!(
+                    "path pattern `{pattern}` has a segment `{p}` mixing wildcards and text"
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `{name}` placeholders of a template, `secret.` ones included.
+fn placeholders(template: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        found.push(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    found
+}
+
+/// Every problem the host's registry would find in `manifest`, plus cards of
+/// `cards` missing from it.
+pub fn manifest_problems(manifest: &Manifest, cards: crate::Cards) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut problem = |p: String| problems.push(p);
+    if !is_kebab_id(&manifest.id) {
+        problem(format!(
+            "connector id `{}` must be lowercase kebab-case",
+            manifest.id
+        ));
+    }
+    if manifest.name.trim().is_empty() || manifest.name.len() > 100 {
+        problem("connector name must be 1 to 100 characters".into());
+    }
+    if !is_semver(&manifest.version) {
+        problem(format!(
+            "connector version `{}` must be semver",
+            manifest.version
+        ));
+    }
+    if let Err(e) = compile(&manifest.connection_schema) {
+        problem(format!("connection schema is not a valid JSON Schema: {e}"));
+    }
+    let fields: Vec<String> = manifest
+        .connection_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+
+    let mut permission_ids: Vec<&str> = Vec::new();
+    for p in &manifest.permissions {
+        if !is_name(&p.id) {
+            problem(format!(
+                "permission id `{}` must be lowercase letters, digits, `-` or `_`",
+                p.id
+            ));
+        }
+        if permission_ids.contains(&p.id.as_str()) {
+            problem(format!("permission id `{}` is declared twice", p.id));
+        }
+        permission_ids.push(&p.id);
+        if p.rules.is_empty() {
+            problem(format!("permission `{}` has no rules", p.id));
+        }
+        for rule in &p.rules {
+            if rule.access.is_empty() {
+                problem(format!("permission `{}` has a rule with no access", p.id));
+            }
+            if let Some(why) = pattern_problem(&rule.path) {
+                problem(format!("permission `{}`: {why}", p.id));
+            }
+        }
+    }
+
+    let mut card_ids: Vec<&str> = Vec::new();
+    for c in &manifest.cards {
+        if card_ids.contains(&c.id.as_str()) {
+            problem(format!("card id `{}` is declared twice", c.id));
+        }
+        card_ids.push(&c.id);
+        if !is_kebab_id(&c.id) {
+            problem(format!("card id `{}` must be lowercase kebab-case", c.id));
+        }
+        if c.id == "custom-api-action" {
+            problem(format!(
+                "card id `{}` is reserved for the host's Custom API Action",
+                c.id
+            ));
+        }
+        if c.title.trim().is_empty() {
+            problem(format!("card `{}` has no title", c.id));
+        }
+        if c.permissions.is_empty() && !manifest.permissions.is_empty() {
+            problem(format!(
+                "card `{}` names no permission, so the host will refuse every request it makes",
+                c.id
+            ));
+        }
+        for perm in &c.permissions {
+            if !permission_ids.contains(&perm.as_str()) {
+                problem(format!(
+                    "card `{}` needs permission `{perm}`, which the manifest does not declare{}",
+                    c.id,
+                    did_you_mean(perm, permission_ids.iter().copied())
+                ));
+            }
+        }
+        for (what, schema) in [("input", &c.input_schema), ("output", &c.output_schema)] {
+            if let Err(e) = compile(schema) {
+                problem(format!(
+                    "card `{}` {what} schema is not a valid JSON Schema: {e}",
+                    c.id
+                ));
+            }
+        }
+    }
+    for def in cards {
+        if !card_ids.contains(&def.id) {
+            problem(format!(
+                "card `{}` is in the connector's CARDS but not in its manifest: add `.cards(Self::CARDS)`",
+                def.id
+            ));
+        }
+    }
+
+    for env in &manifest.environments {
+        let vars: Vec<&str> = env.vars.iter().map(|(k, _)| k.as_str()).collect();
+        for (field, _) in &env.when {
+            if !fields.contains(field) {
+                problem(format!(
+                    "environment `{}` depends on field `{field}`, which the connection schema does not declare",
+                    env.id
+                ));
+            }
+        }
+        let templates = std::iter::once(&env.base_url).chain(&env.allowed_hosts);
+        for name in templates.flat_map(|t| placeholders(t)) {
+            if !fields.iter().any(|f| f == name) && !vars.contains(&name) {
+                problem(format!(
+                    "environment `{}` uses `{{{name}}}`, which is neither a connection field nor a variable{}",
+                    env.id,
+                    did_you_mean(
+                        name,
+                        fields
+                            .iter()
+                            .map(String::as_str)
+                            .chain(vars.iter().copied())
+                    )
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Panics with every problem [`manifest_problems`] finds in `C`'s manifest:
+/// call it in a unit test so a broken manifest fails `cargo test`, not the
+/// host.
+pub fn check_manifest<C: Connector>() {
+    let problems = manifest_problems(&C::manifest(), C::CARDS);
+    assert!(
+        problems.is_empty(),
+        "the manifest has problems:\n- {}",
+        problems.join("\n- ")
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Card, CardEntry, Cards, NoInput, cards, manifest};
+    use serde_json::json;
+
+    fn segs(path: &str) -> Vec<String> {
+        normalise(path).unwrap()
+    }
+
+    #[test]
+    fn patterns_match_like_the_host() {
+        assert!(pattern_matches(
+            "/v1/le/{id}/employees",
+            &segs("/v1/le/42/employees")
+        ));
+        assert!(!pattern_matches(
+            "/v1/le/{id}/employees",
+            &segs("/v1/le/42/employees/7")
+        ));
+        assert!(!pattern_matches(
+            "/v1/le/{id}/employees",
+            &segs("/v1/le//employees")
+        ));
+        assert!(pattern_matches("/users/*", &segs("/users/abc")));
+        assert!(!pattern_matches("/users/*", &segs("/users")));
+        assert!(pattern_matches("/items/**", &segs("/items")));
+        assert!(pattern_matches("/items/**", &segs("/items/a/b")));
+        assert!(!pattern_matches("/items/**", &segs("/itemsx")));
+        assert!(pattern_matches("/**", &segs("/anything/at/all")));
+        assert!(pattern_matches("/crews", &segs("/crews/")));
+        assert!(normalise("/users/../crews").is_err());
+        assert!(normalise("/users/%2e%2e;x/crews").is_err());
+        assert!(normalise("/users%2Fcrews").is_err());
+        assert_eq!(request_path("https://h.example/a/b?c=d"), "/a/b");
+        assert_eq!(request_path("/a?x=/y"), "/a");
+    }
+
+    struct Fetch;
+
+    impl Card for Fetch {
+        type Input = serde_json::Map<String, Value>;
+        type Output = Value;
+        const ID: &'static str = "fetch";
+        const TITLE: &'static str = "Fetch";
+        const DESCRIPTION: &'static str = "Sends what it is told.";
+        const PERMISSIONS: &'static [&'static str] = &["items-read", "items-write"];
+        fn run(input: Self::Input, _: &Context) -> Result<Value> {
+            let method = Method::parse(input["method"].as_str().unwrap()).unwrap();
+            let response = Request::new(method, input["url"].as_str().unwrap()).send()?;
+            Ok(json!({"status": response.status}))
+        }
+    }
+
+    struct Shaped;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct Count {
+        #[schemars(range(min = 1, max = 10))]
+        n: u32,
+    }
+
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    struct Out {
+        #[schemars(range(max = 5))]
+        n: u32,
+    }
+
+    impl Card for Shaped {
+        type Input = Count;
+        type Output = Out;
+        const ID: &'static str = "shaped";
+        const TITLE: &'static str = "Shaped";
+        const DESCRIPTION: &'static str = "Echoes a number.";
+        const PERMISSIONS: &'static [&'static str] = &["items-read"];
+        fn run(input: Count, _: &Context) -> Result<Out> {
+            Ok(Out { n: input.n })
+        }
+    }
+
+    struct Items;
+
+    impl Connector for Items {
+        const CARDS: Cards = cards![Fetch, Shaped];
+        fn manifest() -> Manifest {
+            manifest!("items", "Items")
+                .permissions([
+                    Permission::new("items-read", "Read").read("/items/**"),
+                    Permission::new("items-write", "Write").write("/items/*"),
+                ])
+                .cards(Self::CARDS)
+        }
+    }
+
+    #[test]
+    fn invoke_enforces_permissions_and_schemas() {
+        mock_http(|_| json(200, json!({})));
+        let ctx = Context::for_test(json!({}));
+        let run = |input: Value, ctx: &Context| invoke::<Items>("fetch", input, ctx);
+        assert_eq!(
+            run(json!({"method": "GET", "url": "/items/a/b?x=1"}), &ctx),
+            Ok(json!({"status": 200}))
+        );
+        assert_eq!(
+            run(json!({"method": "DELETE", "url": "/items/a"}), &ctx),
+            Ok(json!({"status": 200}))
+        );
+        let refused = run(json!({"method": "DELETE", "url": "/items/a/b"}), &ctx);
+        assert!(
+            matches!(&refused, Err(Error::Forbidden(m)) if m.contains("no permission card `fetch` declares")),
+            "{refused:?}"
+        );
+        let refused = run(json!({"method": "GET", "url": "/items/../admin"}), &ctx);
+        assert!(
+            matches!(&refused, Err(Error::Forbidden(m)) if m.contains("..")),
+            "{refused:?}"
+        );
+        let mut read_only = ctx.clone();
+        read_only.permissions = vec!["items-read".into()];
+        let refused = run(json!({"method": "PUT", "url": "/items/a"}), &read_only);
+        assert!(
+            matches!(&refused, Err(Error::Forbidden(m)) if m.contains("missing permission `items-write`")),
+            "{refused:?}"
+        );
+        // Outside `invoke`, nothing is checked.
+        assert!(Request::delete("/anything").send().is_ok());
+
+        assert!(matches!(
+            invoke::<Items>("shaped", json!({"n": 0}), &ctx),
+            Err(Error::InvalidInput(m)) if m.contains("/n: ")
+        ));
+        assert!(matches!(
+            invoke::<Items>("shaped", json!({"n": 1, "x": 1}), &ctx),
+            Err(Error::InvalidInput(m)) if m.contains("/: ")
+        ));
+        assert_eq!(
+            invoke::<Items>("shaped", json!({"n": 5}), &ctx),
+            Ok(json!({"n": 5}))
+        );
+        assert!(matches!(
+            invoke::<Items>("shaped", json!({"n": 6}), &ctx),
+            Err(Error::Internal(m)) if m.contains("output schema")
+        ));
+        assert!(matches!(
+            invoke::<Items>("shaepd", json!({}), &ctx),
+            Err(Error::InvalidInput(m)) if m.contains("did you mean `shaped`")
+        ));
+        assert!(check_input::<Items>("shaped", &json!({"n": 3})).is_ok());
+        check_manifest::<Items>();
+    }
+
+    struct Wrong;
+
+    impl Connector for Wrong {
+        const CARDS: Cards = cards![Shaped];
+        fn manifest() -> Manifest {
+            Manifest::new("Wrong!", "", "1")
+                .permission(Permission::new("items-reed", "Read").read("items"))
+                .permission(Permission::new("items-reed", "Read"))
+                .card(CardEntry::new("a", "A").permission("items-read"))
+                .card(CardEntry::new("a", "").input(json!({"type": "nope"})))
+                .environment(crate::Environment::new("e", "https://{tenant}.x").when("mode", "y"))
+        }
+        fn invoke(_: &str, _: Value, _: &Context) -> Result<Value> {
+            Ok(Value::Null)
+        }
+    }
+
+    #[test]
+    fn manifest_problems_name_each_mistake() {
+        let problems = manifest_problems(&Wrong::manifest(), Wrong::CARDS).join("\n");
+        for expected in [
+            "connector id `Wrong!`",
+            "connector name",
+            "version `1`",
+            "permission id `items-reed` is declared twice",
+            "permission `items-reed` has no rules",
+            "`items` must start with `/`",
+            "card id `a` is declared twice",
+            "card `a` has no title",
+            "which the manifest does not declare; did you mean `items-reed`?",
+            "card `a` names no permission",
+            "card `a` input schema is not a valid JSON Schema",
+            "card `shaped` is in the connector's CARDS but not in its manifest",
+            "depends on field `mode`",
+            "uses `{tenant}`",
+        ] {
+            assert!(problems.contains(expected), "{expected} in:\n{problems}");
+        }
+        let _ = NoInput {};
+    }
+
+    #[test]
+    fn json_answers_carry_a_content_type() {
+        let r = json(404, json!({"message": "no"})).unwrap();
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.body, br#"{"message":"no"}"#);
+        assert!(json(204, Value::Null).unwrap().body.is_empty());
+    }
+}
