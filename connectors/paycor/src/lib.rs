@@ -13,434 +13,76 @@
 //! Access rights one to one, each allowing exactly the requests the right
 //! covers.
 //!
-//! - [`schemas`]: connection fields and card schemas.
+//! - [`cards`]: the cards and their typed inputs (schemas derived from them).
+//! - [`records`]: Paycor's records, as the output schemas describe them.
 //! - [`api`]: Data Access rights, casing, paging and error words.
 //! - [`report`]: the connection test (subscription key, token, each right).
 
-// The card schemas are large `json!` literals.
-#![recursion_limit = "256"]
-
 pub mod api;
+pub mod cards;
+pub mod records;
 pub mod report;
-pub mod schemas;
 
-use api::{Call, DataAccess};
-use cardhost_sdk::http::Request;
+use api::DataAccess;
 use cardhost_sdk::{
-    AuthMethod, AuthScheme, CardEntry, ConnectionReport, Connector, Context, Environment, Error,
-    Manifest, OAuth2, Permission, Result, SecretField, Value, json, parse_input, serde_json,
+    AuthMethod, AuthScheme, Cards, ConnectionReport, Connector, Context, Environment, Manifest,
+    OAuth2, Permission, SecretField, Value, cards, json, manifest,
 };
-use serde::Deserialize;
+use cards::*;
 
 /// The connector. It holds no state: each invocation runs in a fresh instance.
 pub struct Paycor;
 
-/// Records a list card returns when walking pages and no `limit` is given.
-const DEFAULT_LIMIT: usize = 1000;
-
-/// How a list card pages.
-#[derive(Debug)]
-struct Paging {
-    one_page: bool,
-    continuation_token: Option<String>,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListEmployeesInput {
-    legal_entity_id: Option<i64>,
-    #[serde(default)]
-    include: Vec<String>,
-    email_type: Option<String>,
-    status: Option<String>,
-    employee_number: Option<i64>,
-    last_name: Option<String>,
-    department_code: Option<i64>,
-    work_location_name: Option<String>,
-    #[serde(default)]
-    one_page: bool,
-    continuation_token: Option<String>,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadEmployeeInput {
-    employee_id: String,
-    #[serde(default)]
-    include: Vec<String>,
-    email_type: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadPersonInput {
-    employee_id: Option<String>,
-    tenant_id: Option<i64>,
-    person_id: Option<String>,
-    #[serde(default)]
-    include: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListDepartmentsInput {
-    legal_entity_id: Option<i64>,
-    #[serde(default)]
-    one_page: bool,
-    continuation_token: Option<String>,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadDepartmentInput {
-    department_id: String,
-    legal_entity_id: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadLegalEntityInput {
-    legal_entity_id: Option<i64>,
-    #[serde(default)]
-    include: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PhoneInput {
-    #[serde(rename = "type")]
-    kind: String,
-    country_code: Option<String>,
-    area_code: Option<String>,
-    number: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddressInput {
-    street_line1: String,
-    street_line2: Option<String>,
-    suite: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    county: Option<String>,
-    country: Option<String>,
-    zip_code: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateContactInput {
-    employee_id: String,
-    work_email: Option<String>,
-    home_email: Option<String>,
-    phones: Option<Vec<PhoneInput>>,
-    primary_address: Option<AddressInput>,
-}
-
-/// Checks what the schema cannot about paging inputs and returns the limit
-/// of a walk.
-fn paging_limit(one_page: bool, limit: Option<usize>) -> Result<usize> {
-    if one_page && limit.is_some() {
-        return Err(Error::InvalidInput(
-            "give either `one_page` (one page with its continuation token) or `limit` (every page up to a limit), not both".into(),
-        ));
-    }
-    Ok(limit.unwrap_or(DEFAULT_LIMIT))
-}
-
-fn list_output(key: &str, walk: api::Walk) -> Value {
+/// Non-secret connection fields.
+pub fn connection_schema() -> Value {
     json!({
-        key: walk.records,
-        "count": walk.records.len(),
-        "has_more": walk.has_more,
-        "continuation_token": walk.continuation_token,
-        "pages": walk.pages,
+        "type": "object",
+        "required": ["client_id", "scope_id", "legal_entity_id"],
+        "additionalProperties": false,
+        "properties": {
+            "sandbox": {
+                "type": "boolean",
+                "title": "Sandbox",
+                "default": false,
+                "description": "Use Paycor's sandbox (apis-sandbox.paycor.com, consent at hcm-demo.paycor.com) \
+                    instead of production (apis.paycor.com, consent at hcm.paycor.com). Sandbox apps, keys \
+                    and legal entities are separate from production ones."
+            },
+            "client_id": {
+                "type": "string",
+                "title": "Client ID",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": "^[A-Za-z0-9._~-]+$",
+                "description": "The Application OAuth Client ID from your app in Paycor's Developer Portal. \
+                    It is not secret: it appears in the consent URL."
+            },
+            "scope_id": {
+                "type": "string",
+                "title": "Scope Version Identifier",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": "^[A-Za-z0-9._~-]+$",
+                "description": "The Scope Version Identifier on the app's General tab. It names the app's \
+                    Data Access as it was when the version was published; after changing Data Access, \
+                    put the new identifier here and authorize again. `offline_access` is added for \
+                    refresh tokens."
+            },
+            "legal_entity_id": {
+                "type": "integer",
+                "title": "Legal entity ID",
+                "minimum": 1,
+                "maximum": 2147483647,
+                "description": "The Paycor legal entity (Paycor's \"client id\" in its UI) the cards work on \
+                    unless a card is given another one. The app must be activated for it."
+            }
+        }
     })
-}
-
-/// Fetches one page (`one_page`) or walks pages up to `limit`.
-fn list(
-    path: &str,
-    query: &[(String, String)],
-    paging: Paging,
-    key: &str,
-    call: &Call,
-) -> Result<Value> {
-    let limit = paging_limit(paging.one_page, paging.limit)?;
-    let start = paging
-        .continuation_token
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
-    let walk = if paging.one_page {
-        let page = api::fetch_page(path, query, start.as_deref(), call)?;
-        api::Walk {
-            has_more: page.has_more,
-            continuation_token: page.continuation_token,
-            records: page.records,
-            pages: 1,
-        }
-    } else {
-        api::walk(path, query, start, limit, call)?
-    };
-    Ok(list_output(key, walk))
-}
-
-fn list_employees(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ListEmployeesInput = parse_input(input)?;
-    let le = api::legal_entity_id(ctx, input.legal_entity_id)?;
-    let mut query = api::include_query(&input.include);
-    let mut add = |name: &str, value: Option<String>| {
-        if let Some(v) = value {
-            query.push((name.to_string(), v));
-        }
-    };
-    add("emailType", input.email_type);
-    add("statusFilter", input.status);
-    add(
-        "employeeNumber",
-        input.employee_number.map(|n| n.to_string()),
-    );
-    add(
-        "lastName",
-        input
-            .last_name
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
-    );
-    add(
-        "departmentCode",
-        input.department_code.map(|n| n.to_string()),
-    );
-    add(
-        "workLocationName",
-        input
-            .work_location_name
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
-    );
-    let call = Call::new(
-        DataAccess::LegalEntityEmployees,
-        format!("legal entity {le}"),
-    )
-    .with_includes(&input.include);
-    let paging = Paging {
-        one_page: input.one_page,
-        continuation_token: input.continuation_token,
-        limit: input.limit,
-    };
-    list(
-        &format!("/v1/legalentities/{le}/employees"),
-        &query,
-        paging,
-        "employees",
-        &call,
-    )
-}
-
-fn read_employee(input: Value, _ctx: &Context) -> Result<Value> {
-    let input: ReadEmployeeInput = parse_input(input)?;
-    let id = api::path_id("employee_id", &input.employee_id)?;
-    let mut request = Request::get(format!("/v1/employees/{id}"));
-    request.query = api::include_query(&input.include);
-    request = request.query_opt("emailType", input.email_type);
-    let call = Call::new(
-        DataAccess::EmployeeInformation,
-        format!("employee `{}`", input.employee_id.trim()),
-    )
-    .with_includes(&input.include);
-    api::send(request, &call)
-}
-
-fn read_person(input: Value, _ctx: &Context) -> Result<Value> {
-    let input: ReadPersonInput = parse_input(input)?;
-    let (path, call) = match (&input.employee_id, input.tenant_id, &input.person_id) {
-        (Some(employee), None, None) => (
-            format!(
-                "/v1/employees/{}/person",
-                api::path_id("employee_id", employee)?
-            ),
-            Call::new(
-                DataAccess::EmployeePerson,
-                format!("employee `{}`", employee.trim()),
-            ),
-        ),
-        (None, Some(tenant), Some(person)) => (
-            format!(
-                "/v1/tenants/{tenant}/persons/{}",
-                api::path_id("person_id", person)?
-            ),
-            Call::new(
-                DataAccess::PersonInformation,
-                format!("person `{}` in tenant {tenant}", person.trim()),
-            ),
-        ),
-        _ => {
-            return Err(Error::InvalidInput(
-                "give either `employee_id`, or `tenant_id` and `person_id`".into(),
-            ));
-        }
-    };
-    let mut request = Request::get(path);
-    request.query = api::include_query(&input.include);
-    api::send(request, &call.with_includes(&input.include))
-}
-
-fn list_departments(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ListDepartmentsInput = parse_input(input)?;
-    let le = api::legal_entity_id(ctx, input.legal_entity_id)?;
-    let call = Call::new(
-        DataAccess::LegalEntityDepartments,
-        format!("legal entity {le}"),
-    );
-    let paging = Paging {
-        one_page: input.one_page,
-        continuation_token: input.continuation_token,
-        limit: input.limit,
-    };
-    list(
-        &format!("/v1/legalentities/{le}/departments"),
-        &[],
-        paging,
-        "departments",
-        &call,
-    )
-}
-
-fn read_department(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ReadDepartmentInput = parse_input(input)?;
-    let le = api::legal_entity_id(ctx, input.legal_entity_id)?;
-    let id = api::path_id("department_id", &input.department_id)?;
-    let call = Call::new(
-        DataAccess::LegalEntityDepartment,
-        format!(
-            "department `{}` in legal entity {le}",
-            input.department_id.trim()
-        ),
-    );
-    api::send(
-        Request::get(format!("/v1/legalentities/{le}/departments/{id}")),
-        &call,
-    )
-}
-
-fn read_legal_entity(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ReadLegalEntityInput = parse_input(input)?;
-    let le = api::legal_entity_id(ctx, input.legal_entity_id)?;
-    let mut request = Request::get(format!("/v1/legalentities/{le}"));
-    request.query = api::include_query(&input.include);
-    let call = Call::new(
-        DataAccess::LegalEntityBasicInformation,
-        format!("legal entity {le}"),
-    );
-    api::send(request, &call)
-}
-
-/// Paycor's `EmployeeContact` body, with only the fields given (Paycor keeps
-/// the others), and the names of the fields sent.
-fn contact_body(input: &UpdateContactInput) -> Result<(Value, Vec<&'static str>)> {
-    let mut body = serde_json::Map::new();
-    let mut updated = Vec::new();
-    let trimmed = |s: &Option<String>| {
-        s.as_ref()
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    if let Some(email) = trimmed(&input.work_email) {
-        body.insert("WorkEmail".into(), json!(email));
-        updated.push("work_email");
-    }
-    if let Some(email) = trimmed(&input.home_email) {
-        body.insert("HomeEmail".into(), json!(email));
-        updated.push("home_email");
-    }
-    if let Some(phones) = &input.phones {
-        let mut seen = Vec::new();
-        let mut list = Vec::new();
-        for phone in phones {
-            if seen.contains(&phone.kind) {
-                return Err(Error::InvalidInput(format!(
-                    "`phones` has two `{}` numbers; Paycor takes at most one Home, one Mobile and one Work number",
-                    phone.kind
-                )));
-            }
-            seen.push(phone.kind.clone());
-            let mut entry = serde_json::Map::new();
-            entry.insert("Type".into(), json!(phone.kind));
-            if let Some(cc) = &phone.country_code {
-                entry.insert("CountryCode".into(), json!(cc.trim_start_matches('+')));
-            }
-            if let Some(area) = &phone.area_code {
-                entry.insert("AreaCode".into(), json!(area));
-            }
-            entry.insert("PhoneNumber".into(), json!(phone.number));
-            list.push(Value::Object(entry));
-        }
-        body.insert("Phones".into(), Value::Array(list));
-        updated.push("phones");
-    }
-    if let Some(address) = &input.primary_address {
-        let mut entry = serde_json::Map::new();
-        let street = address.street_line1.trim();
-        if street.is_empty() {
-            return Err(Error::InvalidInput(
-                "`primary_address.street_line1` is blank".into(),
-            ));
-        }
-        entry.insert("StreetLine1".into(), json!(street));
-        for (key, value) in [
-            ("StreetLine2", &address.street_line2),
-            ("Suite", &address.suite),
-            ("City", &address.city),
-            ("County", &address.county),
-            ("Country", &address.country),
-        ] {
-            if let Some(v) = trimmed(value) {
-                entry.insert(key.into(), json!(v));
-            }
-        }
-        if let Some(state) = trimmed(&address.state) {
-            entry.insert("State".into(), json!(state.to_ascii_uppercase()));
-        }
-        entry.insert("ZipCode".into(), json!(address.zip_code));
-        body.insert("PrimaryAddress".into(), Value::Object(entry));
-        updated.push("primary_address");
-    }
-    if updated.is_empty() {
-        return Err(Error::InvalidInput(
-            "nothing to update: give `work_email`, `home_email`, `phones` or `primary_address`"
-                .into(),
-        ));
-    }
-    Ok((Value::Object(body), updated))
-}
-
-fn update_employee_contact(input: Value, _ctx: &Context) -> Result<Value> {
-    let input: UpdateContactInput = parse_input(input)?;
-    let id = api::path_id("employee_id", &input.employee_id)?;
-    let (body, updated) = contact_body(&input)?;
-    let call = Call::new(
-        DataAccess::UpdateEmployeeContact,
-        format!("employee `{}`", input.employee_id.trim()),
-    );
-    let request = Request::put(format!("/v1/employees/{id}")).json(&body)?;
-    let answer = api::send(request, &call)?;
-    let resource = api::field(&answer, "resourceUrl")
-        .cloned()
-        .unwrap_or(Value::Null);
-    Ok(json!({
-        "employee_id": input.employee_id.trim(),
-        "updated": updated,
-        "resource": if resource.is_object() { resource } else { Value::Null },
-    }))
 }
 
 /// The cardhost permissions: one per Paycor Data Access right, allowing
 /// exactly the method and path the right covers.
-fn permissions() -> Vec<Permission> {
+pub fn permissions() -> Vec<Permission> {
     let p = |access: DataAccess, description: &str| {
         Permission::new(access.permission(), access.title()).description(description)
     };
@@ -526,14 +168,24 @@ fn auth() -> AuthMethod {
 }
 
 impl Connector for Paycor {
+    const CARDS: Cards = cards![
+        ListEmployees,
+        ReadEmployee,
+        ReadPerson,
+        ListDepartments,
+        ReadDepartment,
+        ReadLegalEntity,
+        UpdateEmployeeContact,
+    ];
+
     fn manifest() -> Manifest {
-        let mut manifest = Manifest::new("paycor", "Paycor", env!("CARGO_PKG_VERSION"))
+        manifest!("paycor", "Paycor")
             .description(
                 "Reads employees, persons, departments and legal entities from Paycor and updates \
                  employees' contact details. Connects a Paycor app (Developer Portal) with OAuth2 \
                  and its APIm subscription key; cardhost permissions mirror the app's Data Access.",
             )
-            .connection_schema(schemas::connection())
+            .connection_schema(connection_schema())
             .auth(auth())
             .environment(
                 Environment::new("sandbox", "https://{api_host}")
@@ -545,84 +197,9 @@ impl Connector for Paycor {
                 Environment::new("production", "https://{api_host}")
                     .var("api_host", "apis.paycor.com")
                     .var("authorize_host", "hcm.paycor.com"),
-            );
-        for permission in permissions() {
-            manifest = manifest.permission(permission);
-        }
-        manifest
-            .card(
-                CardEntry::new("list-employees", "List Employees")
-                    .description(
-                        "Lists a legal entity's employees, optionally filtered by status, employee \
-                         number, last name, department code or work location. Returns one page with \
-                         `one_page`, else every page up to `limit`.",
-                    )
-                    .input(schemas::list_employees_input())
-                    .output(schemas::list_employees_output())
-                    .permission(DataAccess::LegalEntityEmployees.permission()),
             )
-            .card(
-                CardEntry::new("read-employee", "Read Employee")
-                    .description("Reads one employee by Paycor employee id.")
-                    .input(schemas::read_employee_input())
-                    .output(schemas::employee())
-                    .permission(DataAccess::EmployeeInformation.permission()),
-            )
-            .card(
-                CardEntry::new("read-person", "Read Person")
-                    .description(
-                        "Reads the person behind an employee, or a person by tenant and person id, \
-                         with optional demographics, addresses, phones and more.",
-                    )
-                    .input(schemas::read_person_input())
-                    .output(schemas::person())
-                    .permission(DataAccess::EmployeePerson.permission())
-                    .permission(DataAccess::PersonInformation.permission()),
-            )
-            .card(
-                CardEntry::new("list-departments", "List Departments")
-                    .description("Lists a legal entity's departments.")
-                    .input(schemas::list_departments_input())
-                    .output(schemas::list_departments_output())
-                    .permission(DataAccess::LegalEntityDepartments.permission()),
-            )
-            .card(
-                CardEntry::new("read-department", "Read Department")
-                    .description("Reads one department of a legal entity.")
-                    .input(schemas::read_department_input())
-                    .output(schemas::department())
-                    .permission(DataAccess::LegalEntityDepartment.permission()),
-            )
-            .card(
-                CardEntry::new("read-legal-entity", "Read Legal Entity")
-                    .description("Reads a legal entity, optionally with its business names.")
-                    .input(schemas::read_legal_entity_input())
-                    .output(schemas::legal_entity())
-                    .permission(DataAccess::LegalEntityBasicInformation.permission()),
-            )
-            .card(
-                CardEntry::new("update-employee-contact", "Update Employee Contact")
-                    .description(
-                        "Changes an employee's work or home email, Home/Mobile/Work phone numbers \
-                         and primary address in Paycor at once. Fields not given keep their values.",
-                    )
-                    .input(schemas::update_employee_contact_input())
-                    .output(schemas::update_employee_contact_output())
-                    .permission(DataAccess::UpdateEmployeeContact.permission()),
-            )
-    }
-
-    fn invoke(card: &str, input: Value, ctx: &Context) -> Result<Value> {
-        match card {
-            "list-employees" => list_employees(input, ctx),
-            "read-employee" => read_employee(input, ctx),
-            "read-person" => read_person(input, ctx),
-            "list-departments" => list_departments(input, ctx),
-            "read-department" => read_department(input, ctx),
-            "read-legal-entity" => read_legal_entity(input, ctx),
-            "update-employee-contact" => update_employee_contact(input, ctx),
-            other => Err(Error::InvalidInput(format!("unknown card `{other}`"))),
-        }
+            .permissions(permissions())
+            .cards(Self::CARDS)
     }
 
     fn test_connection(ctx: &Context) -> ConnectionReport {
@@ -635,8 +212,9 @@ cardhost_sdk::export_connector!(Paycor);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cardhost_sdk::http::{Method, Response};
-    use cardhost_sdk::testing::mock_http;
+    use cardhost_sdk::http::{Method, Request, Response};
+    use cardhost_sdk::testing::{check_manifest, invoke, mock_http};
+    use cardhost_sdk::{Error, Result, serde_json};
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -691,6 +269,11 @@ mod tests {
                 }),
             )
         });
+    }
+
+    #[test]
+    fn the_manifest_passes_the_hosts_checks() {
+        check_manifest::<Paycor>();
     }
 
     #[test]
@@ -754,7 +337,7 @@ mod tests {
     fn list_employees_walks_continuation_tokens_up_to_the_limit() {
         let seen = Rc::new(RefCell::new(Vec::new()));
         serve_pages(450, 100, seen.clone());
-        let out = Paycor::invoke(
+        let out = invoke::<Paycor>(
             "list-employees",
             json!({"limit": 250, "status": "Active", "include": ["Status", "Position"], "email_type": "Home"}),
             &ctx(),
@@ -787,11 +370,11 @@ mod tests {
     #[test]
     fn a_limit_on_a_page_boundary_returns_the_next_token() {
         serve_pages(450, 100, Rc::default());
-        let out = Paycor::invoke("list-employees", json!({"limit": 200}), &ctx()).unwrap();
+        let out = invoke::<Paycor>("list-employees", json!({"limit": 200}), &ctx()).unwrap();
         assert_eq!(out["continuation_token"], "t200");
         assert_eq!(out["has_more"], true);
         serve_pages(450, 100, Rc::default());
-        let rest = Paycor::invoke(
+        let rest = invoke::<Paycor>(
             "list-employees",
             json!({"continuation_token": "t200"}),
             &ctx(),
@@ -806,7 +389,7 @@ mod tests {
     #[test]
     fn one_page_returns_the_token_of_the_next() {
         serve_pages(450, 100, Rc::default());
-        let out = Paycor::invoke(
+        let out = invoke::<Paycor>(
             "list-employees",
             json!({"one_page": true, "continuation_token": "t400"}),
             &ctx(),
@@ -816,7 +399,7 @@ mod tests {
         assert_eq!(out["has_more"], false);
         assert_eq!(out["pages"], 1);
         mock_http(|_| panic!("no request"));
-        let err = Paycor::invoke(
+        let err = invoke::<Paycor>(
             "list-employees",
             json!({"one_page": true, "limit": 5}),
             &ctx(),
@@ -845,26 +428,27 @@ mod tests {
             };
             reply(200, body)
         });
-        let e = Paycor::invoke(
+        let e = invoke::<Paycor>(
             "read-employee",
             json!({"employee_id": "e-1", "include": ["All"]}),
             &ctx(),
         )
         .unwrap();
         assert_eq!(e["email"]["emailAddress"], "a@b.example");
-        let p = Paycor::invoke("read-person", json!({"employee_id": "e-1"}), &ctx()).unwrap();
+        let p = invoke::<Paycor>("read-person", json!({"employee_id": "e-1"}), &ctx()).unwrap();
         assert_eq!(p["firstName"], "Ann");
-        let p = Paycor::invoke(
+        let p = invoke::<Paycor>(
             "read-person",
             json!({"tenant_id": 421504, "person_id": "p-1", "include": ["Phones", "Addresses"]}),
             &ctx(),
         )
         .unwrap();
         assert_eq!(p["phones"][0]["areaCode"], "513");
-        let d = Paycor::invoke("read-department", json!({"department_id": "d-1"}), &ctx()).unwrap();
+        let d =
+            invoke::<Paycor>("read-department", json!({"department_id": "d-1"}), &ctx()).unwrap();
         assert_eq!(d["code"], "100");
         let le =
-            Paycor::invoke("read-legal-entity", json!({"legal_entity_id": 7}), &ctx()).unwrap();
+            invoke::<Paycor>("read-legal-entity", json!({"legal_entity_id": 7}), &ctx()).unwrap();
         assert_eq!(le["tenant"]["id"], "421504");
     }
 
@@ -876,7 +460,7 @@ mod tests {
                 json!({"correlationId": "c", "title": "Not Found", "detail": "Employee was not found."}),
             )
         });
-        match Paycor::invoke("read-employee", json!({"employee_id": "nope-1"}), &ctx()) {
+        match invoke::<Paycor>("read-employee", json!({"employee_id": "nope-1"}), &ctx()) {
             Err(Error::NotFound(m)) => {
                 assert_eq!(
                     m,
@@ -901,11 +485,11 @@ mod tests {
                 json!({"ResourceUrl": {"Id": "e-1", "Url": "v1/employees/e-1"}}),
             )
         });
-        let out = Paycor::invoke(
+        let out = invoke::<Paycor>(
             "update-employee-contact",
             json!({
                 "employee_id": "e-1",
-                "work_email": " ann@acme.example ",
+                "work_email": "ann@acme.example",
                 "phones": [{"type": "Mobile", "country_code": "+1", "area_code": "513", "number": "555-2300"}],
                 "primary_address": {"street_line1": "4811 Montgomery Road", "state": "oh", "zip_code": "45212"}
             }),
@@ -930,7 +514,7 @@ mod tests {
     #[test]
     fn update_contact_refuses_duplicate_phone_types_before_sending() {
         mock_http(|_| panic!("no request"));
-        let err = Paycor::invoke(
+        let err = invoke::<Paycor>(
             "update-employee-contact",
             json!({"employee_id": "e-1", "phones": [
                 {"type": "Home", "number": "555-0100"}, {"type": "Home", "number": "555-0101"}
