@@ -9,202 +9,98 @@
 //! assumes is written down in its README; every path can be overridden per
 //! connection for tenants that differ.
 //!
-//! - [`schemas`]: connection fields and card schemas.
+//! - [`cards`]: the cards and their typed inputs (schemas derived from them).
+//! - [`records`]: Advanced HR's records, as the output schemas describe them.
 //! - [`api`]: paths, paging and error words of the contract.
 //! - [`report`]: the connection test, one check per data area.
 
-// The employee schema is one large `json!` literal.
-#![recursion_limit = "256"]
-
 pub mod api;
+pub mod cards;
+pub mod records;
 pub mod report;
-pub mod schemas;
 
-use api::{Area, Gathered, MAX_PAGE_SIZE, TENANT_PATHS};
-use cardhost_sdk::http::Request;
+use api::TENANT_PATHS;
 use cardhost_sdk::{
-    AuthMethod, AuthScheme, CardEntry, ConnectionReport, Connector, Context, Environment, Error,
-    Manifest, OAuth2, Permission, Result, SecretField, Value, json, parse_input,
+    AuthMethod, AuthScheme, Cards, ConnectionReport, Connector, Context, Environment, Manifest,
+    OAuth2, Permission, SecretField, Value, cards, json, manifest,
 };
-use serde::Deserialize;
+use cards::*;
 
 /// The connector. It holds no state: each invocation runs in a fresh instance.
 pub struct AdvancedHr;
 
-/// Default number of records a list card returns when walking pages.
-const DEFAULT_LIMIT: usize = 1000;
+/// The pattern of a path override: absolute, unreserved characters, no `.`
+/// or `..` segments.
+const PATH_PATTERN: &str = "^(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+$";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListEmployeesInput {
-    status: Option<String>,
-    department_id: Option<String>,
-    updated_since: Option<String>,
-    page: Option<u32>,
-    page_size: Option<u32>,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadEmployeeInput {
-    employee_id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchEmployeesInput {
-    query: String,
-    status: Option<String>,
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListDepartmentsInput {
-    limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListPositionsInput {
-    department_id: Option<String>,
-    limit: Option<usize>,
-}
-
-/// The `employees` filters of List Employees as query parameters of the
-/// contract, after checking what the schema cannot.
-fn employee_filters(input: &ListEmployeesInput) -> Result<Vec<(String, String)>> {
-    let mut filters = Vec::new();
-    if let Some(status) = &input.status {
-        filters.push(("status".to_string(), status.clone()));
-    }
-    if let Some(department) = &input.department_id {
-        filters.push(("departmentId".to_string(), department.clone()));
-    }
-    if let Some(since) = &input.updated_since {
-        let since = since.trim();
-        if !api::valid_timestamp(since) {
-            return Err(Error::InvalidInput(format!(
-                "`updated_since` must be an ISO 8601 date (2024-05-01) or date-time (2024-05-01T09:00:00Z), not `{since}`"
-            )));
-        }
-        filters.push(("updatedSince".to_string(), since.to_string()));
-    }
-    Ok(filters)
-}
-
-fn list_output(key: &str, gathered: Gathered) -> Value {
+fn path_field(area: &str, default: &str) -> Value {
     json!({
-        key: gathered.items,
-        "total_count": gathered.total_count,
-        "has_more": gathered.has_more,
+        "type": "string",
+        "title": format!("{} path", capitalise(area)),
+        "pattern": PATH_PATTERN,
+        "default": default,
+        "description": format!(
+            "Path of the {area} resource under the API base URL, if your tenant does not use `{default}`. \
+             A path other than `{default}` also needs the permission `tenant-paths-read` on this connection."
+        )
     })
 }
 
-fn list_employees(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ListEmployeesInput = parse_input(input)?;
-    if input.page.is_some() && input.limit.is_some() {
-        return Err(Error::InvalidInput(
-            "give either `page` (one page) or `limit` (every page up to a limit), not both".into(),
-        ));
-    }
-    let filters = employee_filters(&input)?;
-    let path = api::area_path(ctx, Area::Employees)?;
-    let page_size = input
-        .page_size
-        .unwrap_or(MAX_PAGE_SIZE)
-        .clamp(1, MAX_PAGE_SIZE);
-    let gathered = match input.page {
-        Some(page) => api::fetch_one(&path, &filters, page, page_size, Area::Employees)?,
-        None => api::fetch_all(
-            &path,
-            &filters,
-            page_size,
-            input.limit.unwrap_or(DEFAULT_LIMIT),
-            Area::Employees,
-        )?,
-    };
-    let total_pages = gathered.total_pages;
-    let mut output = list_output("employees", gathered);
-    output["page"] = json!(input.page);
-    output["total_pages"] = json!(total_pages);
-    Ok(output)
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
-fn read_employee(input: Value, ctx: &Context) -> Result<Value> {
-    let ReadEmployeeInput { employee_id } = parse_input(input)?;
-    let id = employee_id.trim();
-    // `/employees/search` is the search resource, never an employee.
-    if id.is_empty() || id == "search" {
-        return Err(Error::InvalidInput(format!("`{id}` is not an employee id")));
-    }
-    let path = api::employee_path(&api::area_path(ctx, Area::Employees)?, id);
-    let request = Request::get(path).header("accept", "application/json");
-    match api::get(request, Area::Employees) {
-        Ok(response) => response.json(),
-        Err(Error::NotFound(message)) if message.contains(id) => Err(Error::NotFound(message)),
-        Err(Error::NotFound(message)) => Err(Error::NotFound(format!(
-            "no employee with id `{id}` ({message})"
-        ))),
-        Err(other) => Err(other),
-    }
+/// Non-secret connection fields. The client id is a field, not a secret, so
+/// that the OneAdvanced rule for it is checked when the connection is made.
+pub fn connection_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["token_url", "api_base_url", "client_id"],
+        "additionalProperties": false,
+        "properties": {
+            "token_url": {
+                "type": "string",
+                "title": "Token URL",
+                "format": "uri",
+                "pattern": "^https?://[^\\s?#]+$",
+                "description": "OAuth2 token endpoint of your OneAdvanced Identity realm, normally \
+                    https://identity.oneadvanced.com/auth/realms/<realm>/protocol/openid-connect/token. \
+                    Use the URL OneAdvanced gave you if it differs.",
+                "examples": [
+                    "https://identity.oneadvanced.com/auth/realms/acme/protocol/openid-connect/token"
+                ]
+            },
+            "api_base_url": {
+                "type": "string",
+                "title": "API base URL",
+                "format": "uri",
+                "pattern": "^https?://[^\\s?#]+$",
+                "description": "Root of your tenant's Advanced HR REST API as OneAdvanced issued it; \
+                    paths such as /employees are appended to it.",
+                "examples": ["https://hr-api.example.com/api/v1"]
+            },
+            "client_id": {
+                "type": "string",
+                "title": "Client ID",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "^[a-z]+(-[a-z]+)*$",
+                "description": "Id of the API client created in Advanced HR: lowercase letters and hyphens only \
+                    (e.g. `payroll-sync`). The client's security group decides what data it can read."
+            },
+            "employees_path": path_field("employees", "/employees"),
+            "departments_path": path_field("departments", "/departments"),
+            "positions_path": path_field("positions", "/positions")
+        }
+    })
 }
 
-fn search_employees(input: Value, ctx: &Context) -> Result<Value> {
-    let input: SearchEmployeesInput = parse_input(input)?;
-    let query = input.query.trim();
-    if query.chars().count() < 2 {
-        return Err(Error::InvalidInput(
-            "`query` needs at least 2 characters besides spaces".into(),
-        ));
-    }
-    let path = format!("{}/search", api::area_path(ctx, Area::Employees)?);
-    let mut filters = vec![("q".to_string(), query.to_string())];
-    if let Some(status) = input.status {
-        filters.push(("status".to_string(), status));
-    }
-    let gathered = api::fetch_all(
-        &path,
-        &filters,
-        MAX_PAGE_SIZE,
-        input.limit.unwrap_or(100),
-        Area::Employees,
-    )?;
-    Ok(list_output("employees", gathered))
-}
-
-fn list_departments(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ListDepartmentsInput = parse_input(input)?;
-    let path = api::area_path(ctx, Area::Departments)?;
-    let gathered = api::fetch_all(
-        &path,
-        &[],
-        MAX_PAGE_SIZE,
-        input.limit.unwrap_or(DEFAULT_LIMIT),
-        Area::Departments,
-    )?;
-    Ok(list_output("departments", gathered))
-}
-
-fn list_positions(input: Value, ctx: &Context) -> Result<Value> {
-    let input: ListPositionsInput = parse_input(input)?;
-    let path = api::area_path(ctx, Area::Positions)?;
-    let filters: Vec<(String, String)> = input
-        .department_id
-        .map(|d| vec![("departmentId".to_string(), d)])
-        .unwrap_or_default();
-    let gathered = api::fetch_all(
-        &path,
-        &filters,
-        MAX_PAGE_SIZE,
-        input.limit.unwrap_or(DEFAULT_LIMIT),
-        Area::Positions,
-    )?;
-    Ok(list_output("positions", gathered))
-}
-
-fn permissions() -> Vec<Permission> {
+/// The permissions: one per data area, and one for tenant-specific paths.
+pub fn permissions() -> Vec<Permission> {
     vec![
         Permission::new("employees-read", "Read employees")
             .description("List, search and read employees (GET /employees, /employees/search, /employees/{id}).")
@@ -227,88 +123,43 @@ fn permissions() -> Vec<Permission> {
     ]
 }
 
-impl Connector for AdvancedHr {
-    fn manifest() -> Manifest {
-        let oauth = OAuth2::new("{token_url}");
-        let auth = AuthMethod::new(
-            "client-credentials",
-            "API client (OAuth2 client credentials)",
-            AuthScheme::OAuth2ClientCredentials(oauth),
-        )
-        .secret(
-            SecretField::new("client_secret", "Client secret").description(
-                "The secret Advanced HR showed once when the API client was created. It cannot be \
+/// OAuth2 client credentials of an Advanced HR API client.
+fn auth() -> AuthMethod {
+    AuthMethod::new(
+        "client-credentials",
+        "API client (OAuth2 client credentials)",
+        AuthScheme::OAuth2ClientCredentials(OAuth2::new("{token_url}")),
+    )
+    .secret(
+        SecretField::new("client_secret", "Client secret").description(
+            "The secret Advanced HR showed once when the API client was created. It cannot be \
              edited: if it is lost or compromised, delete the client in Advanced HR, create a new \
              one, then replace this secret (and the client id) on the connection.",
-            ),
-        );
-        let mut manifest = Manifest::new("advanced-hr", "Advanced HR", env!("CARGO_PKG_VERSION"))
+        ),
+    )
+}
+
+impl Connector for AdvancedHr {
+    const CARDS: Cards = cards![
+        ListEmployees,
+        ReadEmployee,
+        SearchEmployees,
+        ListDepartments,
+        ListPositions,
+    ];
+
+    fn manifest() -> Manifest {
+        manifest!("advanced-hr", "Advanced HR")
             .description(
                 "Reads employees, departments and positions from Advanced HR (OneAdvanced) with an \
                  API client's OAuth2 client credentials. The client's Advanced HR security group \
                  decides which data, and which sensitive fields, it may read.",
             )
-            .connection_schema(schemas::connection())
-            .auth(auth)
-            .environment(Environment::new("default", "{api_base_url}"));
-        for permission in permissions() {
-            manifest = manifest.permission(permission);
-        }
-        manifest
-            .card(
-                CardEntry::new("list-employees", "List Employees")
-                    .description(
-                        "Lists employees, optionally by status, department or last change. Returns \
-                         one page when `page` is given, else every page up to `limit`.",
-                    )
-                    .input(schemas::list_employees_input())
-                    .output(schemas::list_employees_output())
-                    .permission("employees-read")
-                    .permission(TENANT_PATHS),
-            )
-            .card(
-                CardEntry::new("read-employee", "Read Employee")
-                    .description("Reads one employee by Advanced HR id.")
-                    .input(schemas::read_employee_input())
-                    .output(schemas::employee())
-                    .permission("employees-read")
-                    .permission(TENANT_PATHS),
-            )
-            .card(
-                CardEntry::new("search-employees", "Search Employees")
-                    .description("Finds employees by name, employee number or work email.")
-                    .input(schemas::search_employees_input())
-                    .output(schemas::search_employees_output())
-                    .permission("employees-read")
-                    .permission(TENANT_PATHS),
-            )
-            .card(
-                CardEntry::new("list-departments", "List Departments")
-                    .description("Lists departments with their parents, cost centres and heads.")
-                    .input(schemas::list_departments_input())
-                    .output(schemas::list_departments_output())
-                    .permission("departments-read")
-                    .permission(TENANT_PATHS),
-            )
-            .card(
-                CardEntry::new("list-positions", "List Positions")
-                    .description("Lists positions (job titles), optionally of one department.")
-                    .input(schemas::list_positions_input())
-                    .output(schemas::list_positions_output())
-                    .permission("positions-read")
-                    .permission(TENANT_PATHS),
-            )
-    }
-
-    fn invoke(card: &str, input: Value, ctx: &Context) -> Result<Value> {
-        match card {
-            "list-employees" => list_employees(input, ctx),
-            "read-employee" => read_employee(input, ctx),
-            "search-employees" => search_employees(input, ctx),
-            "list-departments" => list_departments(input, ctx),
-            "list-positions" => list_positions(input, ctx),
-            other => Err(Error::InvalidInput(format!("unknown card `{other}`"))),
-        }
+            .connection_schema(connection_schema())
+            .auth(auth())
+            .environment(Environment::new("default", "{api_base_url}"))
+            .permissions(permissions())
+            .cards(Self::CARDS)
     }
 
     fn test_connection(ctx: &Context) -> ConnectionReport {
@@ -321,8 +172,11 @@ cardhost_sdk::export_connector!(AdvancedHr);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cardhost_sdk::http::Request;
     use cardhost_sdk::http::Response;
     use cardhost_sdk::testing::mock_http;
+    use cardhost_sdk::testing::{check_manifest, invoke};
+    use cardhost_sdk::{Error, Result};
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -426,7 +280,7 @@ mod tests {
     fn list_employees_walks_pages_up_to_the_limit() {
         let seen = Rc::new(RefCell::new(Vec::new()));
         serve_pages(230, seen.clone());
-        let out = AdvancedHr::invoke(
+        let out = invoke::<AdvancedHr>(
             "list-employees",
             json!({"status": "Active", "updated_since": "2025-01-01T00:00:00Z", "limit": 150}),
             &ctx(),
@@ -451,7 +305,7 @@ mod tests {
     fn list_employees_returns_one_page_when_asked() {
         let seen = Rc::new(RefCell::new(Vec::new()));
         serve_pages(230, seen.clone());
-        let out = AdvancedHr::invoke(
+        let out = invoke::<AdvancedHr>(
             "list-employees",
             json!({"page": 3, "page_size": 100, "department_id": "DEP005"}),
             &ctx(),
@@ -467,16 +321,16 @@ mod tests {
         );
 
         serve_pages(230, Rc::default());
-        let out = AdvancedHr::invoke("list-employees", json!({"page": 1}), &ctx()).unwrap();
+        let out = invoke::<AdvancedHr>("list-employees", json!({"page": 1}), &ctx()).unwrap();
         assert_eq!(out["has_more"], true);
     }
 
     #[test]
     fn list_employees_checks_what_the_schema_cannot() {
         mock_http(|_| panic!("no request for bad input"));
-        let err = AdvancedHr::invoke("list-employees", json!({"page": 1, "limit": 5}), &ctx());
+        let err = invoke::<AdvancedHr>("list-employees", json!({"page": 1, "limit": 5}), &ctx());
         assert!(matches!(err, Err(Error::InvalidInput(m)) if m.contains("not both")));
-        let err = AdvancedHr::invoke(
+        let err = invoke::<AdvancedHr>(
             "list-employees",
             json!({"updated_since": "01/05/2024"}),
             &ctx(),
@@ -492,7 +346,7 @@ mod tests {
                 json!({"status": 403, "error": "forbidden", "message": "security group `Org Structure` does not grant access to employees"}),
             )
         });
-        match AdvancedHr::invoke("list-employees", json!({}), &ctx()) {
+        match invoke::<AdvancedHr>("list-employees", json!({}), &ctx()) {
             Err(Error::Forbidden(m)) => {
                 assert!(m.contains("Org Structure"), "{m}");
                 assert!(m.contains("Advanced HR administrator"), "{m}");
@@ -502,16 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn the_manifest_passes_the_hosts_checks() {
+        check_manifest::<AdvancedHr>();
+    }
+
+    #[test]
     fn read_employee_encodes_the_id_and_maps_404() {
         mock_http(|req| {
-            assert_eq!(req.url, "/employees/10%2F42");
+            assert_eq!(req.url, "/employees/10%2042");
             reply(
                 404,
-                json!({"status": 404, "error": "not_found", "message": "no employee with id `10/42`"}),
+                json!({"status": 404, "error": "not_found", "message": "no employee with id `10 42`"}),
             )
         });
-        let err = AdvancedHr::invoke("read-employee", json!({"employee_id": "10/42"}), &ctx());
-        assert!(matches!(err, Err(Error::NotFound(m)) if m.contains("10/42")));
+        let err = invoke::<AdvancedHr>("read-employee", json!({"employee_id": "10 42"}), &ctx());
+        assert!(matches!(err, Err(Error::NotFound(m)) if m.contains("10 42")));
 
         mock_http(|req| {
             assert_eq!(req.url, "/employees/10042");
@@ -520,11 +379,11 @@ mod tests {
                 json!({"id": "10042", "firstName": "Priya", "lastName": "Patel", "status": "Active"}),
             )
         });
-        let out =
-            AdvancedHr::invoke("read-employee", json!({"employee_id": " 10042 "}), &ctx()).unwrap();
+        let out = invoke::<AdvancedHr>("read-employee", json!({"employee_id": " 10042 "}), &ctx())
+            .unwrap();
         assert_eq!(out["firstName"], "Priya");
 
-        let err = AdvancedHr::invoke("read-employee", json!({"employee_id": "search"}), &ctx());
+        let err = invoke::<AdvancedHr>("read-employee", json!({"employee_id": "search"}), &ctx());
         assert!(matches!(err, Err(Error::InvalidInput(_))));
     }
 
@@ -540,7 +399,7 @@ mod tests {
                               "page": 1, "pageSize": 100, "totalCount": 1, "totalPages": 1}),
             )
         });
-        let out = AdvancedHr::invoke(
+        let out = invoke::<AdvancedHr>(
             "search-employees",
             json!({"query": " o'brien ", "status": "Leaver"}),
             &ctx(),
@@ -556,7 +415,7 @@ mod tests {
         let mut c = ctx();
         c.fields["positions_path"] = json!("/v2/job-titles");
         mock_http(|_| panic!("refused before sending"));
-        let err = AdvancedHr::invoke("list-positions", json!({}), &c);
+        let err = invoke::<AdvancedHr>("list-positions", json!({}), &c);
         assert!(matches!(err, Err(Error::Forbidden(m)) if m.contains(TENANT_PATHS)));
 
         c.permissions.push(TENANT_PATHS.into());
@@ -569,7 +428,7 @@ mod tests {
             )
         });
         let out =
-            AdvancedHr::invoke("list-positions", json!({"department_id": "DEP002"}), &c).unwrap();
+            invoke::<AdvancedHr>("list-positions", json!({"department_id": "DEP002"}), &c).unwrap();
         assert_eq!(out["positions"][0]["title"], "Finance Director");
     }
 
@@ -581,7 +440,7 @@ mod tests {
                 json!({"status": 404, "error": "not_found", "message": "no resource at GET /api/v1/departments"}),
             )
         });
-        match AdvancedHr::invoke("list-departments", json!({}), &ctx()) {
+        match invoke::<AdvancedHr>("list-departments", json!({}), &ctx()) {
             Err(Error::NotFound(m)) => {
                 assert!(
                     m.contains("api_base_url") && m.contains("departments_path"),
@@ -602,7 +461,7 @@ mod tests {
                     .to_vec(),
             })
         });
-        let err = AdvancedHr::invoke("list-departments", json!({}), &ctx());
+        let err = invoke::<AdvancedHr>("list-departments", json!({}), &ctx());
         assert_eq!(
             err.unwrap_err(),
             Error::RateLimited {
