@@ -21,8 +21,9 @@
 //! | `created`, `last_modified` | `meta.created`, `meta.lastModified` |
 
 use crate::scim::{get_ci, get_str};
-use cardhost_sdk::{Error, Result, Value, json};
-use serde::Deserialize;
+use cardhost_sdk::serde_json::Map;
+use cardhost_sdk::{Error, JsonSchema, ListItem, Result, Value, json};
+use serde::{Deserialize, Serialize};
 
 /// The core User schema.
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -54,8 +55,60 @@ fn preferred_entry(resource: &Value, attr: &str, kind: &str) -> Option<Value> {
         .cloned()
 }
 
-fn text(value: Option<&str>) -> Value {
-    value.map(|s| json!(s)).unwrap_or(Value::Null)
+fn text(value: Option<&str>) -> Option<String> {
+    value.map(str::to_string)
+}
+
+/// A user as the cards return it: flat fields beside the SCIM resource.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct User {
+    /// The Fourth Account ID (SCIM `id`).
+    pub fourth_account_id: Option<String>,
+    /// `userName`: the sign-in name, an email address when the user has one.
+    pub user_name: Option<String>,
+    /// `externalId`, e.g. the employee number in workforce management.
+    pub external_id: Option<String>,
+    /// First name (`name.givenName`).
+    pub first_name: Option<String>,
+    /// Last name (`name.familyName`).
+    pub last_name: Option<String>,
+    /// Name shown in Fourth.
+    pub display_name: Option<String>,
+    /// Work email; null for the many hospitality staff who have none.
+    pub work_email: Option<String>,
+    /// Job title (`title`); workforce-management users only.
+    pub job_title: Option<String>,
+    /// The site the user works at (the work address).
+    pub work_location: Option<String>,
+    /// ISO 3166-1 country code of the work location.
+    pub country: Option<String>,
+    /// Preferred language, e.g. en-GB.
+    pub preferred_language: Option<String>,
+    /// Locale, e.g. en-GB.
+    pub locale: Option<String>,
+    /// IANA timezone, e.g. Europe/London.
+    pub timezone: Option<String>,
+    /// Enterprise extension `employeeNumber`.
+    pub employee_number: Option<String>,
+    /// Enterprise extension `division` (job division).
+    pub division: Option<String>,
+    /// Enterprise extension `department`.
+    pub department: Option<String>,
+    /// Whether the account is active.
+    pub active: Option<bool>,
+    /// When the account was created (`meta.created`).
+    pub created: Option<String>,
+    /// When the account last changed (`meta.lastModified`).
+    pub last_modified: Option<String>,
+    /// `meta.version` (ETag), for optimistic writes.
+    pub version: Option<String>,
+    /// The SCIM resource exactly as Fourth returned it.
+    #[schemars(with = "Map<String, Value>")]
+    pub resource: Value,
+}
+
+impl ListItem for User {
+    const KEY: &'static str = "users";
 }
 
 /// The region of a locale such as `en-GB` or `en_GB`.
@@ -66,7 +119,7 @@ fn region(locale: &str) -> Option<String> {
 }
 
 /// A SCIM user as flat fields plus the raw resource under `resource`.
-pub fn flatten(resource: &Value) -> Value {
+pub fn flatten(resource: &Value) -> User {
     let name = get_ci(resource, "name").cloned().unwrap_or(Value::Null);
     let first = get_str(&name, "givenName");
     let last = get_str(&name, "familyName");
@@ -99,68 +152,84 @@ pub fn flatten(resource: &Value) -> Value {
         .cloned()
         .unwrap_or(Value::Null);
     let meta = get_ci(resource, "meta").cloned().unwrap_or(Value::Null);
-    json!({
-        "fourth_account_id": text(get_str(resource, "id")),
-        "user_name": text(get_str(resource, "userName")),
-        "external_id": text(get_str(resource, "externalId")),
-        "first_name": text(first),
-        "last_name": text(last),
-        "display_name": text(display.as_deref()),
-        "work_email": text(work_email),
-        "job_title": text(get_str(resource, "title")),
-        "work_location": text(work_location),
-        "country": text(country.as_deref()),
-        "preferred_language": text(get_str(resource, "preferredLanguage")),
-        "locale": text(locale),
-        "timezone": text(get_str(resource, "timezone")),
-        "employee_number": text(get_str(&enterprise, "employeeNumber")),
-        "division": text(get_str(&enterprise, "division")),
-        "department": text(get_str(&enterprise, "department")),
-        "active": get_ci(resource, "active").and_then(Value::as_bool),
-        "created": text(get_str(&meta, "created")),
-        "last_modified": text(get_str(&meta, "lastModified")),
-        "version": text(get_str(&meta, "version")),
-        "resource": resource,
-    })
+    User {
+        fourth_account_id: text(get_str(resource, "id")),
+        user_name: text(get_str(resource, "userName")),
+        external_id: text(get_str(resource, "externalId")),
+        first_name: text(first),
+        last_name: text(last),
+        display_name: text(display.as_deref()),
+        work_email: text(work_email),
+        job_title: text(get_str(resource, "title")),
+        work_location: text(work_location),
+        country: text(country.as_deref()),
+        preferred_language: text(get_str(resource, "preferredLanguage")),
+        locale: text(locale),
+        timezone: text(get_str(resource, "timezone")),
+        employee_number: text(get_str(&enterprise, "employeeNumber")),
+        division: text(get_str(&enterprise, "division")),
+        department: text(get_str(&enterprise, "department")),
+        active: get_ci(resource, "active").and_then(Value::as_bool),
+        created: text(get_str(&meta, "created")),
+        last_modified: text(get_str(&meta, "lastModified")),
+        version: text(get_str(&meta, "version")),
+        resource: resource.clone(),
+    }
 }
 
 /// The fields the write cards take for a whole user.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserFields {
-    /// `userName`.
+    /// `userName`: unique sign-in name.
+    #[schemars(length(min = 1, max = 256))]
     pub user_name: String,
-    /// `name.givenName`.
+    /// First name.
+    #[schemars(length(max = 1024))]
     pub first_name: Option<String>,
-    /// `name.familyName`.
+    /// Last name.
+    #[schemars(length(max = 1024))]
     pub last_name: Option<String>,
-    /// `displayName`.
+    /// Display name.
+    #[schemars(length(max = 1024))]
     pub display_name: Option<String>,
-    /// The `work` email.
+    /// Work email.
+    #[schemars(length(max = 1024))]
     pub work_email: Option<String>,
     /// `externalId`.
+    #[schemars(length(max = 1024))]
     pub external_id: Option<String>,
-    /// `title`.
+    /// Job title.
+    #[schemars(length(max = 1024))]
     pub job_title: Option<String>,
-    /// The `work` address's `formatted`.
+    /// Site the user works at.
+    #[schemars(length(max = 1024))]
     pub work_location: Option<String>,
-    /// The `work` address's `country`.
+    /// ISO 3166-1 alpha-2 country of the work location.
+    #[schemars(regex(pattern = "^[A-Za-z]{2}$"))]
     pub country: Option<String>,
-    /// `preferredLanguage`.
+    /// Preferred language, e.g. en-GB.
+    #[schemars(length(max = 1024))]
     pub preferred_language: Option<String>,
-    /// `locale`.
+    /// Locale, e.g. en-GB.
+    #[schemars(length(max = 1024))]
     pub locale: Option<String>,
-    /// `timezone`.
+    /// IANA timezone, e.g. Europe/London.
+    #[schemars(length(max = 1024))]
     pub timezone: Option<String>,
     /// Enterprise `employeeNumber`.
+    #[schemars(length(max = 1024))]
     pub employee_number: Option<String>,
     /// Enterprise `division`.
+    #[schemars(length(max = 1024))]
     pub division: Option<String>,
     /// Enterprise `department`.
+    #[schemars(length(max = 1024))]
     pub department: Option<String>,
-    /// `active` (default true).
+    /// Whether the account is active.
+    #[schemars(extend("default" = true))]
     pub active: Option<bool>,
-    /// Further SCIM attributes, merged in as given.
+    /// Further SCIM attributes, sent as given (not `id`, `meta` or `schemas`).
     pub attributes: Option<cardhost_sdk::serde_json::Map<String, Value>>,
 }
 
@@ -253,6 +322,10 @@ impl UserFields {
 mod tests {
     use super::*;
 
+    fn flat(resource: &Value) -> Value {
+        cardhost_sdk::serde_json::to_value(flatten(resource)).unwrap()
+    }
+
     #[test]
     fn flattens_what_fourth_documents() {
         let resource = json!({
@@ -270,7 +343,7 @@ mod tests {
             ENTERPRISE_USER: {"division": "Bars", "employeeNumber": "HV000142"},
             "meta": {"lastModified": "2025-03-14T09:30:00Z", "version": "W/\"3\""}
         });
-        let flat = flatten(&resource);
+        let flat = flat(&resource);
         assert_eq!(
             flat["fourth_account_id"],
             "2819c223-7f76-453a-919d-413861904646"
@@ -288,7 +361,7 @@ mod tests {
 
     #[test]
     fn absent_attributes_are_null_and_names_are_case_insensitive() {
-        let flat = flatten(&json!({
+        let flat = flat(&json!({
             "ID": "a", "USERNAME": "jo.quinn.4821",
             "NAME": {"GIVENNAME": "Jo", "familyname": "Quinn"},
             "locale": "en_IE", "Active": false
@@ -322,7 +395,7 @@ mod tests {
         assert_eq!(user["addresses"][0]["formatted"], "The Quay Hotel");
         assert_eq!(user[ENTERPRISE_USER]["division"], "Hotels");
         assert_eq!(user["active"], true);
-        let back = flatten(&user);
+        let back = flat(&user);
         assert_eq!(back["work_location"], "The Quay Hotel");
 
         let mut bad = fields.clone();
