@@ -2,25 +2,34 @@
 //!
 //! It talks to a "people directory" API with a bearer token: one card reads a
 //! person, one greets them by name. Copy this crate, rename it, and replace the
-//! manifest and the card bodies with your upstream's.
+//! manifest and the cards with your upstream's.
+//!
+//! Each card is one `impl Card`: id, title, description, the permissions it
+//! uses, typed input and output (their JSON Schemas are derived from the
+//! types) and the body. `CARDS` lists them once; the manifest and `invoke`
+//! are made from that list.
 
-use cardhost_sdk::http::Request;
+use cardhost_sdk::http::{Request, encode_component};
 use cardhost_sdk::{
-    AuthMethod, CardEntry, ConnectionReport, Connector, Context, Environment, Error, Manifest,
-    Permission, Result, SecretField, Value, json, parse_input, to_output,
+    AuthMethod, Card, Cards, Connector, Context, Environment, JsonSchema, Manifest, Permission,
+    Result, SecretField, cards, json, manifest,
 };
 use serde::{Deserialize, Serialize};
 
 /// The connector. It holds no state: each invocation runs in a fresh instance.
 pub struct Hello;
 
-#[derive(Deserialize)]
-struct PersonInput {
-    id: String,
+/// The input of both cards: which person.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonId {
+    /// The person's id.
+    #[schemars(length(min = 1))]
+    pub id: String,
 }
 
-/// What the upstream returns for a person, and what the cards output.
-#[derive(Debug, Deserialize, Serialize, PartialEq)]
+/// What the upstream returns for a person, and what Read Person outputs.
+#[derive(Debug, Deserialize, Serialize, PartialEq, JsonSchema)]
 pub struct Person {
     /// Upstream id.
     pub id: String,
@@ -28,35 +37,16 @@ pub struct Person {
     pub name: String,
 }
 
-fn person_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id", "name"],
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"}
-        }
-    })
-}
-
-fn id_input() -> Value {
-    json!({
-        "type": "object",
-        "required": ["id"],
-        "additionalProperties": false,
-        "properties": {
-            "id": {"type": "string", "minLength": 1, "description": "The person's id."}
-        }
-    })
+/// Greet Person's output.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Greeting {
+    /// "Hello, Aiko!"
+    pub greeting: String,
 }
 
 /// Reads one person. A 404 becomes a not-found error the caller can branch on.
 fn read_person(id: &str) -> Result<Person> {
-    Request::get(format!(
-        "/people/{}",
-        cardhost_sdk::http::encode_component(id)
-    ))
-    .send_json()
+    Request::get(format!("/people/{}", encode_component(id))).send_json()
 }
 
 /// The greeting for a person; pure, so it is unit-tested natively.
@@ -64,9 +54,46 @@ pub fn greeting(person: &Person) -> String {
     format!("Hello, {}!", person.name)
 }
 
+/// Read Person.
+pub struct ReadPerson;
+
+impl Card for ReadPerson {
+    type Input = PersonId;
+    type Output = Person;
+    const ID: &'static str = "read-person";
+    const TITLE: &'static str = "Read Person";
+    const DESCRIPTION: &'static str = "Reads one person by id.";
+    const PERMISSIONS: &'static [&'static str] = &["people-read"];
+
+    fn run(input: PersonId, _ctx: &Context) -> Result<Person> {
+        read_person(&input.id)
+    }
+}
+
+/// Greet Person.
+pub struct GreetPerson;
+
+impl Card for GreetPerson {
+    type Input = PersonId;
+    type Output = Greeting;
+    const ID: &'static str = "greet-person";
+    const TITLE: &'static str = "Greet Person";
+    const DESCRIPTION: &'static str = "Reads a person and returns a greeting for them.";
+    const PERMISSIONS: &'static [&'static str] = &["people-read"];
+
+    fn run(input: PersonId, _ctx: &Context) -> Result<Greeting> {
+        let person = read_person(&input.id)?;
+        Ok(Greeting {
+            greeting: greeting(&person),
+        })
+    }
+}
+
 impl Connector for Hello {
+    const CARDS: Cards = cards![ReadPerson, GreetPerson];
+
     fn manifest() -> Manifest {
-        Manifest::new("hello", "Hello", "0.1.0")
+        manifest!("hello", "Hello")
             .description("Reads people from a directory API and greets them.")
             .connection_schema(json!({
                 "type": "object",
@@ -92,43 +119,11 @@ impl Connector for Hello {
                     .read("/people")
                     .read("/people/*"),
             )
-            .card(
-                CardEntry::new("read-person", "Read Person")
-                    .description("Reads one person by id.")
-                    .input(id_input())
-                    .output(person_schema())
-                    .permission("people-read"),
-            )
-            .card(
-                CardEntry::new("greet-person", "Greet Person")
-                    .description("Reads a person and returns a greeting for them.")
-                    .input(id_input())
-                    .output(json!({
-                        "type": "object",
-                        "required": ["greeting"],
-                        "properties": {"greeting": {"type": "string"}}
-                    }))
-                    .permission("people-read"),
-            )
+            .cards(Self::CARDS)
     }
-
-    fn invoke(card: &str, input: Value, _ctx: &Context) -> Result<Value> {
-        let PersonInput { id } = parse_input(input)?;
-        match card {
-            "read-person" => to_output(&read_person(&id)?),
-            "greet-person" => Ok(json!({ "greeting": greeting(&read_person(&id)?) })),
-            other => Err(Error::InvalidInput(format!("unknown card `{other}`"))),
-        }
-    }
-
-    fn test_connection(_ctx: &Context) -> ConnectionReport {
-        let probe = Request::get("/people").query("limit", 1).send();
-        let report = match probe.and_then(|r| r.error_for_status()) {
-            Ok(_) => ConnectionReport::default().check("API token", true, "the directory answered"),
-            Err(e) => ConnectionReport::default().check("API token", false, e.to_string()),
-        };
-        report.finish("the token works")
-    }
+    // `invoke` runs the card of `CARDS` with the id asked for; the default
+    // `test_connection` reads `/people` (the first fixed path `people-read`
+    // allows) to check the token.
 }
 
 cardhost_sdk::export_connector!(Hello);
@@ -136,8 +131,17 @@ cardhost_sdk::export_connector!(Hello);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cardhost_sdk::http::Response;
-    use cardhost_sdk::testing::mock_http;
+    use cardhost_sdk::testing::{check_manifest, invoke, json as answer, mock_http};
+    use cardhost_sdk::{Error, Value};
+
+    fn ctx() -> Context {
+        Context::for_test(json!({"base_url": "https://directory.example"}))
+    }
+
+    #[test]
+    fn the_manifest_passes_the_hosts_checks() {
+        check_manifest::<Hello>();
+    }
 
     #[test]
     fn greets_by_name() {
@@ -151,36 +155,41 @@ mod tests {
     #[test]
     fn greet_card_reads_the_person_it_was_asked_for() {
         mock_http(|req| {
-            assert_eq!(req.url, "/people/a%2Fb");
-            Ok(Response {
-                status: 200,
-                headers: vec![],
-                body: br#"{"id":"a/b","name":"Ren"}"#.to_vec(),
-            })
+            assert_eq!(req.url, "/people/a%20b");
+            answer(200, json!({"id": "a b", "name": "Ren"}))
         });
-        let out = Hello::invoke(
-            "greet-person",
-            json!({"id": "a/b"}),
-            &Context::for_test(json!({})),
-        )
-        .unwrap();
+        let out = invoke::<Hello>("greet-person", json!({"id": "a b"}), &ctx()).unwrap();
         assert_eq!(out, json!({"greeting": "Hello, Ren!"}));
     }
 
     #[test]
     fn missing_person_is_not_found() {
-        mock_http(|_| {
-            Ok(Response {
-                status: 404,
-                headers: vec![],
-                body: br#"{"message":"no such person"}"#.to_vec(),
-            })
-        });
-        let err = Hello::invoke(
-            "read-person",
-            json!({"id": "9"}),
-            &Context::for_test(json!({})),
-        );
+        mock_http(|_| answer(404, json!({"message": "no such person"})));
+        let err = invoke::<Hello>("read-person", json!({"id": "9"}), &ctx());
         assert_eq!(err.unwrap_err(), Error::NotFound("no such person".into()));
+    }
+
+    #[test]
+    fn the_schema_refuses_what_the_card_cannot_take() {
+        mock_http(|_| panic!("nothing is sent"));
+        for bad in [
+            json!({}),
+            json!({"id": ""}),
+            json!({"id": "1", "extra": true}),
+        ] {
+            let err = invoke::<Hello>("read-person", bad.clone(), &ctx());
+            assert!(matches!(err, Err(Error::InvalidInput(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_connection_test_reads_the_people_list() {
+        mock_http(|req| {
+            assert_eq!(req.url, "/people");
+            answer(200, Value::Array(vec![]))
+        });
+        let mut ctx = ctx();
+        ctx.permissions = vec!["people-read".into()];
+        assert!(Hello::test_connection(&ctx).ok);
     }
 }
