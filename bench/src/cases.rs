@@ -111,7 +111,7 @@ async fn invoke(
     host.invoke(connector, card, input, connection)
         .await
         .map(|inv| inv.output)
-        .map_err(|f| anyhow::anyhow!("{connector}/{card}: {}", f.kind))
+        .map_err(|f| anyhow::anyhow!("{connector}/{card}: {}", f))
 }
 
 // ---------------------------------------------------------------------------
@@ -989,7 +989,7 @@ async fn hostile_call(
         let report = host
             .test_connection(conn.context("the connection test needs a connection")?)
             .await
-            .map_err(|f| anyhow::anyhow!("{what}: {}", f.kind))?;
+            .map_err(|f| anyhow::anyhow!("{what}: {}", f))?;
         ensure!(
             report.checks.len() == limits.max_report_checks,
             "{what}: kept {} checks, not {}",
@@ -1043,7 +1043,7 @@ async fn hostile_call(
             Ok(format!("ok, {} KiB of logs kept", logged.div_ceil(1024)))
         }
         (Expect::Card, Err(f)) if matches!(f.kind, ErrorKind::Card { .. }) => {
-            let len = f.kind.to_string().len();
+            let len = f.to_string().len();
             ensure!(
                 len < limits.max_message_bytes + 200,
                 "{what}: a {len}-byte error message"
@@ -1066,10 +1066,7 @@ async fn hostile_call(
             "{what}: expected {expect:?}, it succeeded: {}",
             short(&inv.output.to_string())
         ),
-        (expect, Err(f)) => bail!(
-            "{what}: expected {expect:?}, got {}",
-            short(&f.kind.to_string())
-        ),
+        (expect, Err(f)) => bail!("{what}: expected {expect:?}, got {}", short(&f.to_string())),
     }
 }
 

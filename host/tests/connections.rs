@@ -514,7 +514,7 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
         panic!("the invocation ran");
     };
     assert!(
-        failed.kind.to_string().contains("reauthorization"),
+        failed.to_string().contains("reauthorization"),
         "{}",
         failed.kind
     );

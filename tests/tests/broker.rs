@@ -512,7 +512,7 @@ async fn a_two_gib_response_is_cut_at_the_cap() {
     )
     .await
     .expect_err("the body is over the cap");
-    let message = failed.kind.to_string();
+    let message = failed.to_string();
     assert!(
         message.contains("1048576") || message.contains("1 MiB"),
         "the error names the cap: {message}"

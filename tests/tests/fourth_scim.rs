@@ -102,7 +102,7 @@ async fn run(
 async fn ok(host: &Cardhost, c: &Connection, card: &str, input: Value) -> Value {
     match run(host, c, card, input).await {
         Ok(inv) => inv.output,
-        Err(f) => panic!("{card} failed: {}", f.kind),
+        Err(f) => panic!("{card} failed: {}", f),
     }
 }
 

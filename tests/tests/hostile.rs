@@ -193,12 +193,12 @@ async fn inputs_are_validated_before_the_guest_runs_and_outputs_after() {
         .await
         .unwrap_err();
     assert_eq!(
-        err.kind.to_string(),
+        err.to_string(),
         "connector `hello` has no card `no-such-card`"
     );
     let err = host
         .invoke("nope", "x", &json!({}), None)
         .await
         .unwrap_err();
-    assert_eq!(err.kind.to_string(), "no connector `nope` is loaded");
+    assert_eq!(err.to_string(), "no connector `nope` is loaded");
 }

@@ -202,7 +202,7 @@ async fn run(
 async fn ok(world: &World, connection: &Connection, card: &str, input: Value) -> Value {
     match run(world, connection, card, input).await {
         Ok(invocation) => invocation.output,
-        Err(f) => panic!("{card} failed: {}\nlogs: {:?}", f.kind, f.logs),
+        Err(f) => panic!("{card} failed: {}\nlogs: {:?}", f, f.logs),
     }
 }
 

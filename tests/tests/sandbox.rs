@@ -429,7 +429,7 @@ async fn huge_errors_logs_output_and_reports_are_cut_to_their_caps() {
     assert!(
         matches!(&err.kind, ErrorKind::LimitExceeded { limit, .. } if limit == "hostcall_bytes"),
         "{}",
-        err.kind.to_string().chars().take(200).collect::<String>()
+        err.to_string().chars().take(200).collect::<String>()
     );
     // A 4 MiB one is kept to the message cap.
     let err = host
@@ -441,7 +441,7 @@ async fn huge_errors_logs_output_and_reports_are_cut_to_their_caps() {
         )
         .await
         .unwrap_err();
-    let text = err.kind.to_string();
+    let text = err.to_string();
     assert!(
         matches!(&err.kind, ErrorKind::Card { .. }),
         "{}",

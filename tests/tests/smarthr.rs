@@ -125,7 +125,7 @@ async fn run(
 async fn ok(host: &Cardhost, connection: &Connection, card: &str, input: Value) -> Value {
     match run(host, connection, card, input).await {
         Ok(inv) => inv.output,
-        Err(f) => panic!("{card} failed: {}", f.kind),
+        Err(f) => panic!("{card} failed: {}", f),
     }
 }
 

@@ -33,7 +33,7 @@ async fn the_card_in_the_sandbox_equals_the_native_function() {
         let hosted = host
             .invoke(ID, CARD, &person, None)
             .await
-            .unwrap_or_else(|f| panic!("{person}: {}", f.kind));
+            .unwrap_or_else(|f| panic!("{person}: {}", f));
         assert_eq!(hosted.output, native, "for {person}");
         assert!(
             hosted.journal.calls.is_empty(),

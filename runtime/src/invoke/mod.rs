@@ -400,3 +400,146 @@ impl Cardhost {
             .map_err(fail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::DenialRecord;
+    use crate::credentials::redact::Redactor;
+    use crate::manifest::Manifest;
+    use serde_json::json;
+
+    fn manifest() -> Manifest {
+        let card = wit::Card {
+            id: "greet".into(),
+            title: "Greet".into(),
+            description: String::new(),
+            input_schema:
+                json!({"type": "object", "required": ["name"], "additionalProperties": false,
+                "properties": {"name": {"type": "string", "minLength": 1}}})
+                .to_string(),
+            output_schema: json!({"type": "object", "required": ["greeting"]}).to_string(),
+            permissions: Vec::new(),
+        };
+        Manifest::validate(wit::ConnectorManifest {
+            id: "hello".into(),
+            name: "Hello".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            connection_schema: json!({"type": "object"}).to_string(),
+            auth_methods: Vec::new(),
+            environments: Vec::new(),
+            permissions: Vec::new(),
+            cards: vec![card],
+        })
+        .expect("a valid manifest")
+    }
+
+    fn scope(secret: Option<&str>) -> RequestScope {
+        let scope = RequestScope::offline(
+            "hello",
+            tokio::time::Instant::now() + std::time::Duration::from_secs(60),
+        );
+        if let Some(secret) = secret {
+            *scope.redactor.lock().unwrap() = Redactor::new(vec![secret.to_string()]);
+        }
+        scope
+    }
+
+    #[test]
+    fn input_is_checked_for_size_then_schema() {
+        let m = manifest();
+        let spec = &m.cards["greet"];
+        let limits = Limits::default();
+        assert_eq!(
+            check_input(spec, &json!({"name": "Ada"}), &limits).unwrap(),
+            r#"{"name":"Ada"}"#
+        );
+        match check_input(spec, &json!({"name": ""}), &limits) {
+            Err(ErrorKind::InvalidInput { violations }) => {
+                assert_eq!(violations[0].pointer, "/name")
+            }
+            other => panic!("{other:?}"),
+        }
+        let small = Limits {
+            max_input_bytes: 8,
+            ..Limits::default()
+        };
+        match check_input(spec, &json!({"name": "Ada Lovelace"}), &small) {
+            Err(ErrorKind::InvalidInput { violations }) => {
+                assert!(violations[0].message.contains("over the 8-byte limit"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn output_is_capped_scrubbed_parsed_and_checked() {
+        let m = manifest();
+        let spec = &m.cards["greet"];
+        let limits = Limits::default();
+        let s = scope(Some("s3cret-token"));
+        let out = decode_output(r#"{"greeting":"hi s3cret-token"}"#.into(), &s, &limits).unwrap();
+        assert_eq!(out["greeting"], "hi ••••");
+        assert!(check_output(spec, out).is_ok());
+        assert!(matches!(
+            check_output(spec, json!({"other": 1})),
+            Err(ErrorKind::InvalidOutput { .. })
+        ));
+        assert!(matches!(
+            decode_output("not json".into(), &s, &limits),
+            Err(ErrorKind::InvalidOutput { .. })
+        ));
+        let tiny = Limits {
+            max_output_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decode_output(r#"{"greeting":"hi"}"#.into(), &s, &tiny),
+            Err(ErrorKind::OutputTooLarge { size: 17, limit: 4 })
+        );
+    }
+
+    #[test]
+    fn a_card_error_prefers_the_host_cause() {
+        let s = scope(Some("s3cret-token"));
+        let said = ConnectorError::Internal("leaked s3cret-token".into());
+        assert_eq!(
+            card_error(said.clone(), &s, 1000),
+            ErrorKind::Card(CardFailure::Internal {
+                message: "leaked ••••".into()
+            })
+        );
+        s.journal.lock().unwrap().denials.push(DenialRecord {
+            kind: "permission-missing".into(),
+            message: "no".into(),
+        });
+        assert_eq!(
+            card_error(said.clone(), &s, 1000),
+            ErrorKind::Denied {
+                kind: "permission-missing".into(),
+                message: "no".into()
+            }
+        );
+        let late = RequestScope::offline("hello", tokio::time::Instant::now());
+        assert_eq!(
+            card_error(said, &late, 1000),
+            ErrorKind::DeadlineExceeded { deadline_ms: 1000 }
+        );
+    }
+
+    #[test]
+    fn the_catalog_adds_the_custom_api_action_after_declared_cards() {
+        let m = manifest();
+        let catalog = crate::catalog::Catalog::of(&m);
+        let ids: Vec<&str> = catalog.iter().map(|c| c.spec.card.id.as_str()).collect();
+        assert_eq!(ids, ["greet", crate::CUSTOM_API_ACTION]);
+        assert_eq!(
+            catalog.get(crate::CUSTOM_API_ACTION).unwrap().runner,
+            Runner::CustomApiAction
+        );
+        assert!(catalog.get("nope").is_none());
+        let action = &catalog.get(crate::CUSTOM_API_ACTION).unwrap().spec;
+        assert!(check_input(action, &json!({"method": "GET"}), &Limits::default()).is_err());
+    }
+}
