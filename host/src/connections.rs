@@ -36,6 +36,9 @@ pub const AUTHPING: &str = "_authping";
 /// Why a connection operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
+    /// The card or connection test ran and failed (it is in the history).
+    #[error("{0}")]
+    Invocation(Box<InvokeError>),
     /// No such connector is loaded.
     #[error("no connector `{0}` is loaded")]
     UnknownConnector(String),
@@ -94,17 +97,6 @@ fn list(violations: &[SchemaViolation]) -> String {
         .map(|v| v.to_string())
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// Why a stored-connection invocation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum InvokeFailure {
-    /// The connection could not be opened (nothing was run).
-    #[error(transparent)]
-    Connection(#[from] ConnectionError),
-    /// The invocation ran and failed (it is in the history).
-    #[error("{0}")]
-    Invocation(Box<InvokeError>),
 }
 
 /// One line of the invocation history, as [`Connections`] records it.
@@ -975,7 +967,7 @@ impl Connections {
         id_or_name: &str,
         card: &str,
         input: &Value,
-    ) -> Result<Invocation, InvokeFailure> {
+    ) -> Result<Invocation, ConnectionError> {
         let connection = self.open(id_or_name)?;
         let started_at_ms = now_ms();
         let result = self
@@ -987,7 +979,7 @@ impl Connections {
             Err(f) => Entry::failed(f, f.class(), f.to_string()),
         };
         self.record(&connection, card, started_at_ms, entry);
-        result.map_err(InvokeFailure::Invocation)
+        result.map_err(ConnectionError::Invocation)
     }
 
     fn record(&self, connection: &Connection, card: &str, started_at_ms: i64, entry: Entry<'_>) {
@@ -1024,7 +1016,7 @@ impl Connections {
 
     /// Runs the connector's connection test (`_authping`) and records it.
     /// A connection needing authorization is reported, not tested.
-    pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, InvokeFailure> {
+    pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, ConnectionError> {
         self.retry_client_credentials(id_or_name)?;
         let connection = self.open(id_or_name)?;
         let started_at_ms = now_ms();
@@ -1055,7 +1047,7 @@ impl Connections {
             ),
         };
         self.record(&connection, AUTHPING, started_at_ms, entry);
-        result.map_err(InvokeFailure::Invocation)
+        result.map_err(ConnectionError::Invocation)
     }
 
     /// Starts the authorization-code flow for a connection: returns the URL

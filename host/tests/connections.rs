@@ -3,7 +3,7 @@
 //! emulator in `tests/emulators`) and a resource server that checks its
 //! tokens. Connections live in a real SQLite file.
 
-use cardhost::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
+use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{self, ConnectionState};
 use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
 use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer, OAuthState};
@@ -510,7 +510,7 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
         .invoke("acme", "whoami", &json!({}))
         .await
         .unwrap_err();
-    let InvokeFailure::Invocation(failed) = err else {
+    let ConnectionError::Invocation(failed) = err else {
         panic!("the invocation ran");
     };
     assert!(
@@ -534,10 +534,7 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
         .invoke("acme", "whoami", &json!({}))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        InvokeFailure::Connection(ConnectionError::NotReady { .. })
-    ));
+    assert!(matches!(err, ConnectionError::NotReady { .. }));
     assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
     // Authorizing again brings it back.
     authorize(&world, &conns, "acme").await;
@@ -992,7 +989,7 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
         .await
         .unwrap_err();
     match &err {
-        InvokeFailure::Connection(ConnectionError::NotReady { state, message, .. }) => {
+        ConnectionError::NotReady { state, message, .. } => {
             assert_eq!(*state, ConnectionState::NeedsApproval);
             assert!(message.contains("tokens.oauth-app.example"), "{message}");
         }

@@ -31,6 +31,7 @@
 //! - [`text`], [`config`], [`engine`], [`executor`]: text caps, settings, the
 //!   one wasmtime engine with its epoch ticks and component cache, and where
 //!   guest code runs.
+//! - [`error`]: [`ErrorKind`], why an invocation failed.
 //! - [`net`]: URL and header rules, the allow-list, the private-address
 //!   guard and the HTTP transport.
 //! - [`manifest`]: what a connector declares, validated, with its
@@ -42,7 +43,8 @@
 //!   import.
 //! - [`registry`] and [`catalog`]: loaded connectors and the cards each offers.
 //! - [`invoke`]: an invocation as a pipeline of named steps; one
-//!   [`InvokeError`] when it fails.
+//!   [`InvokeError`] (connector, card, [`ErrorKind`], what was recorded)
+//!   when it fails.
 //! - [`host`]: [`Cardhost`], which ties them together.
 
 #![deny(missing_docs)]
@@ -54,6 +56,7 @@ pub mod catalog;
 pub mod config;
 pub mod credentials;
 pub mod engine;
+pub mod error;
 pub mod executor;
 pub mod guest;
 pub mod host;

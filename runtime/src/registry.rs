@@ -12,7 +12,6 @@ use crate::catalog::Catalog;
 use crate::engine::{Runtime, check_is_component};
 use crate::executor::GuestExecutor;
 use crate::guest::{CallLimits, GuestState};
-use crate::invoke::InvokeError;
 use crate::manifest::Manifest;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -330,7 +329,6 @@ pub async fn load_one(
         &source.to_string(),
         tokio::time::Instant::now() + manifest_limits.deadline,
     ));
-    let (who, what) = (scope.connector.clone(), scope.card.clone());
     let call = crate::guest::sandbox::run(
         runtime.engine(),
         executor,
@@ -348,10 +346,9 @@ pub async fn load_one(
         },
     )
     .await;
-    let raw = call.result.map_err(|e| {
-        let e = InvokeError::new(&who, &what, e);
-        fail(format!("reading its manifest failed: {e}"))
-    })?;
+    let raw = call
+        .result
+        .map_err(|e| fail(format!("reading its manifest failed: {e}")))?;
     let manifest = Manifest::validate(raw).map_err(|e| fail(e.to_string()))?;
     Ok(LoadedConnector {
         catalog: Catalog::of(&manifest),

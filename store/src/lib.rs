@@ -1,3 +1,5 @@
+//! # cardhost-store
+//!
 //! Durable state: connections, their secrets and OAuth tokens, pending
 //! authorizations and invocation history.
 //!
@@ -6,6 +8,8 @@
 //! another implementation (e.g. PostgreSQL) behind the same trait. Secrets and
 //! tokens are sealed with the [`MasterKey`] before they reach the store's
 //! backing file and are never returned by listing calls.
+
+#![deny(missing_docs)]
 
 mod crypto;
 mod sqlite;

@@ -4,7 +4,7 @@
 use super::term::{self, errln, outln};
 use super::{print_invocation, print_table, read_json_arg};
 use crate::config::Config;
-use crate::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
+use crate::connections::{ConnectionError, Connections, CreateConnection};
 use crate::store::{self, HistoryFilter, KeySource, SqliteStore, Store, rfc3339};
 use crate::{LoadedConnector, Secret};
 use anyhow::{Context, bail};
@@ -514,8 +514,8 @@ pub async fn run(
                     ExitCode::FAILURE
                 })
             }
-            Err(InvokeFailure::Connection(e)) => Err(e.into()),
-            Err(InvokeFailure::Invocation(f)) => bail!("the connection test failed: {f}"),
+            Err(ConnectionError::Invocation(f)) => bail!("the connection test failed: {f}"),
+            Err(e) => Err(e.into()),
         },
         ConnectionsCommand::Authorize {
             connection,
@@ -792,8 +792,8 @@ pub async fn invoke(
     }
     match conns.invoke(&record.id, card, input).await {
         Ok(inv) => print_invocation(&Ok(inv), json_output),
-        Err(InvokeFailure::Invocation(f)) => print_invocation(&Err(f), json_output),
-        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+        Err(ConnectionError::Invocation(f)) => print_invocation(&Err(f), json_output),
+        Err(e) => Err(e.into()),
     }
 }
 

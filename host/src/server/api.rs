@@ -1,9 +1,7 @@
 //! The `/v1` HTTP API.
 
 use super::{AppState, keys};
-use crate::connections::{
-    ConnectionError, CreateConnection, InvokeFailure, callback_page, card_access,
-};
+use crate::connections::{ConnectionError, CreateConnection, callback_page, card_access};
 use crate::store::{ApiKeyRecord, HistoryFilter, Role, StoreError};
 use crate::{Secret, wit};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
@@ -101,6 +99,7 @@ impl From<StoreError> for ApiError {
 impl From<ConnectionError> for ApiError {
     fn from(e: ConnectionError) -> Self {
         match e {
+            ConnectionError::Invocation(f) => invocation_error(&f),
             ConnectionError::UnknownConnector(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown-connector", e.to_string())
             }
@@ -597,8 +596,7 @@ async fn test_connection(
     let _slots = admit(&st, &record.id)?;
     match st.conns.test(&record.id).await {
         Ok(report) => Ok(Json(json!(report))),
-        Err(InvokeFailure::Connection(e)) => Err(e.into()),
-        Err(InvokeFailure::Invocation(f)) => Err(invocation_error(&f)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -754,8 +752,8 @@ async fn invoke(
     let seconds = started.elapsed().as_secs_f64();
     let (journal, outcome) = match &result {
         Ok(inv) => (Some(&inv.journal), "ok"),
-        Err(InvokeFailure::Invocation(f)) => (Some(&f.journal), f.class()),
-        Err(InvokeFailure::Connection(_)) => (None, "connection"),
+        Err(ConnectionError::Invocation(f)) => (Some(&f.journal), f.class()),
+        Err(_) => (None, "connection"),
     };
     let requests = journal.map_or(0, |j| u64::from(j.upstream_requests()));
     let retries = journal.map_or(0, |j| u64::from(j.retries()));
@@ -780,11 +778,11 @@ async fn invoke(
             }))
             .into_response())
         }
-        Err(InvokeFailure::Invocation(f)) => {
+        Err(ConnectionError::Invocation(f)) => {
             tracing::info!(invocation = %f.id, connector = %record.connector, card, connection = %record.id, outcome, "invocation failed");
             Err(invocation_error(&f))
         }
-        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

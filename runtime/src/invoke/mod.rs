@@ -16,7 +16,8 @@
 pub mod custom_api_action;
 mod error;
 
-pub use error::{CardFailure, ErrorKind, InvokeError};
+pub use crate::error::{CardFailure, ErrorKind};
+pub use error::InvokeError;
 
 use crate::bindings::types::{self as wit, ConnectorError};
 use crate::broker::{Journal, RequestScope};
