@@ -7,7 +7,7 @@ use crate::stats::{Latency, alternate, throughput};
 use crate::upstream::{Addresses, CREWS, TENANT};
 use anyhow::{Context as _, bail, ensure};
 use cardhost::{
-    Cardhost, Connection, InvokeError, Limits, NetworkPolicy, Route, RuntimeConfig, Secret, Source,
+    Cardhost, Connection, ErrorKind, Limits, NetworkPolicy, Route, RuntimeConfig, Secret, Source,
 };
 use cardhost_e2e::guests;
 use cardhost_emulators::smarthr::DEMO_TOKENS;
@@ -111,7 +111,7 @@ async fn invoke(
     host.invoke(connector, card, input, connection)
         .await
         .map(|inv| inv.output)
-        .map_err(|f| anyhow::anyhow!("{connector}/{card}: {}", f.error))
+        .map_err(|f| anyhow::anyhow!("{connector}/{card}: {}", f))
 }
 
 // ---------------------------------------------------------------------------
@@ -429,7 +429,7 @@ pub struct Startup {
 
 async fn start_builtins(cache: &std::path::Path) -> anyhow::Result<(Duration, usize)> {
     let t = Instant::now();
-    let host = Cardhost::new(RuntimeConfig {
+    let host = cardhost::start_runtime(RuntimeConfig {
         cache_dir: Some(cache.to_path_buf()),
         builtin_connectors: true,
         ..RuntimeConfig::default()
@@ -663,13 +663,13 @@ const HOSTILE_OUTPUT_CAP: usize = 1 << 20;
 enum Expect {
     /// Success, its buffers cut to their caps.
     Capped,
-    /// `InvokeError::Card`, the message cut to its cap.
+    /// `ErrorKind::Card`, the message cut to its cap.
     Card,
-    /// `InvokeError::LimitExceeded` naming this limit.
+    /// `ErrorKind::LimitExceeded` naming this limit.
     Limit(&'static str),
-    /// `InvokeError::MemoryLimit` at the cap.
+    /// `ErrorKind::MemoryLimit` at the cap.
     Memory,
-    /// `InvokeError::OutputTooLarge`.
+    /// `ErrorKind::OutputTooLarge`.
     Output,
 }
 
@@ -989,7 +989,7 @@ async fn hostile_call(
         let report = host
             .test_connection(conn.context("the connection test needs a connection")?)
             .await
-            .map_err(|f| anyhow::anyhow!("{what}: {}", f.error))?;
+            .map_err(|f| anyhow::anyhow!("{what}: {}", f))?;
         ensure!(
             report.checks.len() == limits.max_report_checks,
             "{what}: kept {} checks, not {}",
@@ -1042,34 +1042,31 @@ async fn hostile_call(
             }
             Ok(format!("ok, {} KiB of logs kept", logged.div_ceil(1024)))
         }
-        (Expect::Card, Err(f)) if matches!(f.error, InvokeError::Card { .. }) => {
-            let len = f.error.to_string().len();
+        (Expect::Card, Err(f)) if matches!(f.kind, ErrorKind::Card { .. }) => {
+            let len = f.to_string().len();
             ensure!(
                 len < limits.max_message_bytes + 200,
                 "{what}: a {len}-byte error message"
             );
             Ok(format!("card error, cut to {} KiB", len.div_ceil(1024)))
         }
-        (Expect::Limit(name), Err(f)) if matches!(&f.error, InvokeError::LimitExceeded { limit, .. } if limit == name) => {
+        (Expect::Limit(name), Err(f)) if matches!(&f.kind, ErrorKind::LimitExceeded { limit, .. } if limit == name) => {
             Ok(format!("`{name}` limit"))
         }
         (Expect::Memory, Err(f))
-            if matches!(&f.error, InvokeError::MemoryLimit { limit_bytes, .. }
+            if matches!(&f.kind, ErrorKind::MemoryLimit { limit_bytes, .. }
                 if *limit_bytes == limits.memory_bytes) =>
         {
             Ok("memory limit".into())
         }
-        (Expect::Output, Err(f)) if matches!(f.error, InvokeError::OutputTooLarge { .. }) => {
+        (Expect::Output, Err(f)) if matches!(f.kind, ErrorKind::OutputTooLarge { .. }) => {
             Ok("output too large".into())
         }
         (expect, Ok(inv)) => bail!(
             "{what}: expected {expect:?}, it succeeded: {}",
             short(&inv.output.to_string())
         ),
-        (expect, Err(f)) => bail!(
-            "{what}: expected {expect:?}, got {}",
-            short(&f.error.to_string())
-        ),
+        (expect, Err(f)) => bail!("{what}: expected {expect:?}, got {}", short(&f.to_string())),
     }
 }
 

@@ -8,11 +8,6 @@
 //! the stored record changes, so concurrent invocations on one connection
 //! share one token manager and refresh once.
 
-use crate::broker::Redactor;
-use crate::credentials::{ConnectionCredentials, Secret, TokenSet, TokenSink};
-use crate::invoke::{FailedInvocation, Invocation, InvokeError};
-use crate::manifest::{self, SchemaViolation};
-use crate::registry::LoadedConnector;
 use crate::store::{
     ConnectionRecord, ConnectionState, InvocationRecord, NewConnection, PendingAuthorization,
     SecretInfo, Store, StoreError, now_ms, now_secs,
@@ -20,6 +15,12 @@ use crate::store::{
 use crate::{Cardhost, Connection, wit};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use cardhost_runtime::broker::Journal;
+use cardhost_runtime::credentials::redact::Redactor;
+use cardhost_runtime::credentials::{ConnectionCredentials, Secret, TokenSet, TokenSink};
+use cardhost_runtime::invoke::{Invocation, InvokeError};
+use cardhost_runtime::manifest::{self, SchemaViolation};
+use cardhost_runtime::registry::LoadedConnector;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -35,6 +36,9 @@ pub const AUTHPING: &str = "_authping";
 /// Why a connection operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
+    /// The card or connection test ran and failed (it is in the history).
+    #[error("{0}")]
+    Invocation(Box<InvokeError>),
     /// No such connector is loaded.
     #[error("no connector `{0}` is loaded")]
     UnknownConnector(String),
@@ -95,15 +99,36 @@ fn list(violations: &[SchemaViolation]) -> String {
         .join("; ")
 }
 
-/// Why a stored-connection invocation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum InvokeFailure {
-    /// The connection could not be opened (nothing was run).
-    #[error(transparent)]
-    Connection(#[from] ConnectionError),
-    /// The invocation ran and failed (it is in the history).
-    #[error("{0}")]
-    Invocation(Box<FailedInvocation>),
+/// One line of the invocation history, as [`Connections`] records it.
+struct Entry<'a> {
+    id: &'a str,
+    duration_ms: u64,
+    journal: &'a Journal,
+    /// `ok` or the error class.
+    outcome: &'static str,
+    error: Option<String>,
+}
+
+impl<'a> Entry<'a> {
+    fn ok(id: &'a str, duration_ms: u64, journal: &'a Journal) -> Self {
+        Self {
+            id,
+            duration_ms,
+            journal,
+            outcome: "ok",
+            error: None,
+        }
+    }
+
+    fn failed(f: &'a InvokeError, outcome: &'static str, error: String) -> Self {
+        Self {
+            id: &f.id,
+            duration_ms: f.duration_ms,
+            journal: &f.journal,
+            outcome,
+            error: Some(error),
+        }
+    }
 }
 
 /// A request to create a connection.
@@ -264,7 +289,7 @@ fn auth_method<'a>(
     loaded: &'a LoadedConnector,
     id: Option<&str>,
 ) -> Result<&'a wit::AuthMethod, ConnectionError> {
-    crate::find_auth_method(loaded, id).map_err(ConnectionError::Invalid)
+    cardhost_runtime::host::find_auth_method(loaded, id).map_err(ConnectionError::Invalid)
 }
 
 /// Fills in top-level `default`s of the connection schema.
@@ -325,7 +350,7 @@ fn check_given_secrets(
 /// Refuses a change that moves secrets which were not given again with it.
 fn require_moved_secrets(
     connection: &str,
-    moved: &crate::credentials::destinations::Move,
+    moved: &cardhost_runtime::credentials::destinations::Move,
     given: &BTreeMap<String, Secret>,
 ) -> Result<(), ConnectionError> {
     let missing: Vec<String> = moved
@@ -443,9 +468,13 @@ impl Connections {
                 violations,
             })?;
         let method = auth_method(&loaded, req.auth_method.as_deref())?;
-        crate::credentials::destinations::destinations(&loaded.manifest, method, &fields)
-            .check(self.host.config().network.allow_http)
-            .map_err(ConnectionError::Invalid)?;
+        cardhost_runtime::credentials::destinations::destinations(
+            &loaded.manifest,
+            method,
+            &fields,
+        )
+        .check(self.host.config().network.allow_http)
+        .map_err(ConnectionError::Invalid)?;
         for (name, value) in &req.secrets {
             if !method.secrets.iter().any(|s| &s.name == name) {
                 return Err(ConnectionError::Invalid(format!(
@@ -468,7 +497,8 @@ impl Connections {
             .filter(|s| !s.optional && !req.secrets.contains_key(&s.name))
             // A client id may be a connection field instead of a secret.
             .filter(|s| {
-                crate::credentials::secret_or_field(&req.secrets, &fields, &s.name).is_none()
+                cardhost_runtime::credentials::secret_or_field(&req.secrets, &fields, &s.name)
+                    .is_none()
             })
             .map(|s| format!("`{}` ({})", s.name, s.title))
             .collect();
@@ -495,7 +525,8 @@ impl Connections {
         } else {
             (ConnectionState::Ready, None)
         };
-        let pin = crate::credentials::destinations::pin(&loaded.manifest, method, &fields);
+        let pin =
+            cardhost_runtime::credentials::destinations::pin(&loaded.manifest, method, &fields);
         let record = self.store.create_connection(NewConnection {
             name: req.name,
             connector: req.connector,
@@ -518,14 +549,15 @@ impl Connections {
         &self,
         connection: &str,
         method: &wit::AuthMethod,
-        before: &crate::credentials::destinations::Destinations,
-        after: &crate::credentials::destinations::Destinations,
+        before: &cardhost_runtime::credentials::destinations::Destinations,
+        after: &cardhost_runtime::credentials::destinations::Destinations,
         given: &BTreeMap<String, Secret>,
-    ) -> Result<crate::credentials::destinations::Move, ConnectionError> {
+    ) -> Result<cardhost_runtime::credentials::destinations::Move, ConnectionError> {
         after
             .check(self.host.config().network.allow_http)
             .map_err(ConnectionError::Invalid)?;
-        let moved = crate::credentials::destinations::moved_secrets(method, before, after);
+        let moved =
+            cardhost_runtime::credentials::destinations::moved_secrets(method, before, after);
         require_moved_secrets(connection, &moved, given)?;
         Ok(moved)
     }
@@ -541,7 +573,7 @@ impl Connections {
         loaded: &LoadedConnector,
         method: &wit::AuthMethod,
     ) -> Result<(), ConnectionError> {
-        use crate::credentials::destinations::{diff, pin};
+        use cardhost_runtime::credentials::destinations::{diff, pin};
         let current = pin(&loaded.manifest, method, &record.fields);
         let Some(pinned) = self.store.credential_pin(&record.id)? else {
             self.store.set_credential_pin(&record.id, &current, None)?;
@@ -556,7 +588,7 @@ impl Connections {
              approve it (`cardhost connections approve {}` or POST /v1/connections/{}/approve)",
             record.connector,
             loaded.manifest.raw.version,
-            crate::invoke::truncate(&changes.join("; "), 2048),
+            cardhost_runtime::text::truncate(&changes.join("; "), 2048),
             record.name,
             record.id
         );
@@ -576,7 +608,7 @@ impl Connections {
     /// What approving the connector's current credential parts for a
     /// connection would change, one line each (empty: nothing to approve).
     pub fn pending_approval(&self, id_or_name: &str) -> Result<Vec<String>, ConnectionError> {
-        use crate::credentials::destinations::{diff, pin};
+        use cardhost_runtime::credentials::destinations::{diff, pin};
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
@@ -596,7 +628,7 @@ impl Connections {
         id_or_name: &str,
         secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
-        use crate::credentials::destinations::{Destinations, destinations, pin};
+        use cardhost_runtime::credentials::destinations::{Destinations, destinations, pin};
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
@@ -676,7 +708,7 @@ impl Connections {
         fields: &Value,
         secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
-        use crate::credentials::destinations::destinations;
+        use cardhost_runtime::credentials::destinations::destinations;
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let fields = with_defaults(&loaded.manifest.connection_schema, fields);
@@ -723,7 +755,7 @@ impl Connections {
         )?;
         self.store.set_credential_pin(
             &record.id,
-            &crate::credentials::destinations::pin(&loaded.manifest, method, &fields),
+            &cardhost_runtime::credentials::destinations::pin(&loaded.manifest, method, &fields),
             None,
         )?;
         self.forget(&record.id);
@@ -935,40 +967,29 @@ impl Connections {
         id_or_name: &str,
         card: &str,
         input: &Value,
-    ) -> Result<Invocation, InvokeFailure> {
+    ) -> Result<Invocation, ConnectionError> {
         let connection = self.open(id_or_name)?;
         let started_at_ms = now_ms();
         let result = self
             .host
             .invoke(&connection.connector, card, input, Some(&connection))
             .await;
-        self.record(&connection, card, started_at_ms, &result);
-        result.map_err(|f| InvokeFailure::Invocation(Box::new(f)))
+        let entry = match &result {
+            Ok(inv) => Entry::ok(&inv.id, inv.duration_ms, &inv.journal),
+            Err(f) => Entry::failed(f, f.class(), f.to_string()),
+        };
+        self.record(&connection, card, started_at_ms, entry);
+        result.map_err(ConnectionError::Invocation)
     }
 
-    fn record(
-        &self,
-        connection: &Connection,
-        card: &str,
-        started_at_ms: i64,
-        result: &Result<Invocation, FailedInvocation>,
-    ) {
-        let (id, duration_ms, journal, outcome, error) = match result {
-            Ok(inv) => (
-                &inv.id,
-                inv.duration_ms,
-                &inv.journal,
-                "ok".to_string(),
-                None,
-            ),
-            Err(f) => (
-                &f.id,
-                f.duration_ms,
-                &f.journal,
-                f.error.class().to_string(),
-                Some(f.error.to_string()),
-            ),
-        };
+    fn record(&self, connection: &Connection, card: &str, started_at_ms: i64, entry: Entry<'_>) {
+        let Entry {
+            id,
+            duration_ms,
+            journal,
+            outcome,
+            error,
+        } = entry;
         let redactor = Redactor::new(
             connection
                 .credentials
@@ -977,13 +998,13 @@ impl Connections {
                 .unwrap_or_default(),
         );
         let record = InvocationRecord {
-            id: id.clone(),
+            id: id.to_string(),
             connection_id: connection.id.clone(),
             connector: connection.connector.clone(),
             card: card.to_string(),
             started_at_ms,
             duration_ms,
-            outcome,
+            outcome: outcome.to_string(),
             error: error.map(|e| redactor.redact(&e)),
             upstream_requests: journal.upstream_requests(),
             retries: journal.retries(),
@@ -995,55 +1016,38 @@ impl Connections {
 
     /// Runs the connector's connection test (`_authping`) and records it.
     /// A connection needing authorization is reported, not tested.
-    pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, InvokeFailure> {
+    pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, ConnectionError> {
         self.retry_client_credentials(id_or_name)?;
         let connection = self.open(id_or_name)?;
         let started_at_ms = now_ms();
         let started = std::time::Instant::now();
         let result = self.host.test_connection(&connection).await;
-        let as_invocation = match &result {
-            Ok(report) => {
-                let failed = !report.ok;
-                let inv = Invocation {
-                    id: crate::invoke::new_invocation_id(),
-                    connector: connection.connector.clone(),
-                    connector_version: String::new(),
-                    card: AUTHPING.into(),
-                    connection: connection.id.clone(),
-                    output: Value::Null,
-                    logs: Default::default(),
-                    journal: Default::default(),
-                    duration_ms: started.elapsed().as_millis() as u64,
-                };
-                if failed {
-                    Err(FailedInvocation {
-                        id: inv.id,
-                        error: InvokeError::Connection {
-                            connector: connection.connector.clone(),
-                            message: report.summary.clone(),
-                        },
-                        logs: Default::default(),
-                        journal: Default::default(),
-                        duration_ms: inv.duration_ms,
-                    })
-                } else {
-                    Ok(inv)
-                }
-            }
-            Err(f) => Err(FailedInvocation {
-                id: f.id.clone(),
-                error: InvokeError::Host {
-                    connector: connection.connector.clone(),
-                    card: AUTHPING.into(),
-                    message: f.error.to_string(),
-                },
-                logs: Default::default(),
-                journal: f.journal.clone(),
-                duration_ms: f.duration_ms,
-            }),
+        let id = cardhost_runtime::invoke::new_invocation_id();
+        let took = started.elapsed().as_millis() as u64;
+        let none = Journal::default();
+        let entry = match &result {
+            Ok(report) if report.ok => Entry::ok(&id, took, &none),
+            Ok(report) => Entry {
+                id: &id,
+                duration_ms: took,
+                journal: &none,
+                outcome: "connection",
+                error: Some(format!(
+                    "connection cannot be used with {}: {}",
+                    connection.connector, report.summary
+                )),
+            },
+            Err(f) => Entry::failed(
+                f,
+                "host",
+                format!(
+                    "host error running {}/{AUTHPING}: {f}",
+                    connection.connector
+                ),
+            ),
         };
-        self.record(&connection, AUTHPING, started_at_ms, &as_invocation);
-        result.map_err(|f| InvokeFailure::Invocation(Box::new(f)))
+        self.record(&connection, AUTHPING, started_at_ms, entry);
+        result.map_err(ConnectionError::Invocation)
     }
 
     /// Starts the authorization-code flow for a connection: returns the URL
@@ -1101,8 +1105,9 @@ impl Connections {
             .environment_for(&record.fields)
             .map_err(|e| ConnectionError::Invalid(e.message))?;
         let lookup = |n: &str| secrets.get(n).map(|s| s.expose().to_string());
-        let client = crate::oauth_client(&ac.oauth2, &record.fields, &env.vars, &secrets)
-            .map_err(ConnectionError::Invalid)?;
+        let client =
+            cardhost_runtime::host::oauth_client(&ac.oauth2, &record.fields, &env.vars, &secrets)
+                .map_err(ConnectionError::Invalid)?;
         let authorize =
             manifest::render_secret_template(&ac.authorize_url, &record.fields, &env.vars, &lookup)
                 .map_err(ConnectionError::Invalid)?;
@@ -1110,8 +1115,11 @@ impl Connections {
         let mut url = url::Url::parse(&authorize).map_err(|e| {
             ConnectionError::Invalid(format!("the authorize URL is not a URL: {e}"))
         })?;
-        crate::broker::transport::check_host_url(&url, self.host.config().network.allow_http)
-            .map_err(|e| ConnectionError::Invalid(format!("the authorize URL: {e}")))?;
+        cardhost_runtime::net::transport::check_host_url(
+            &url,
+            self.host.config().network.allow_http,
+        )
+        .map_err(|e| ConnectionError::Invalid(format!("the authorize URL: {e}")))?;
         let challenge = pkce_challenge(verifier);
         {
             let mut q = url.query_pairs_mut();

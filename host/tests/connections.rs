@@ -3,7 +3,7 @@
 //! emulator in `tests/emulators`) and a resource server that checks its
 //! tokens. Connections live in a real SQLite file.
 
-use cardhost::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
+use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{self, ConnectionState};
 use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
 use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer, OAuthState};
@@ -510,13 +510,13 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
         .invoke("acme", "whoami", &json!({}))
         .await
         .unwrap_err();
-    let InvokeFailure::Invocation(failed) = err else {
+    let ConnectionError::Invocation(failed) = err else {
         panic!("the invocation ran");
     };
     assert!(
-        failed.error.to_string().contains("reauthorization"),
+        failed.to_string().contains("reauthorization"),
         "{}",
-        failed.error
+        failed.kind
     );
     assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
     let record = conns.store().connection("acme").unwrap();
@@ -534,10 +534,7 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
         .invoke("acme", "whoami", &json!({}))
         .await
         .unwrap_err();
-    assert!(matches!(
-        err,
-        InvokeFailure::Connection(ConnectionError::NotReady { .. })
-    ));
+    assert!(matches!(err, ConnectionError::NotReady { .. }));
     assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
     // Authorizing again brings it back.
     authorize(&world, &conns, "acme").await;
@@ -678,7 +675,7 @@ async fn moving_where_secrets_go_needs_them_given_again_and_sends_nothing_old() 
     );
     for old in [
         CLIENT_SECRET.to_string(),
-        cardhost::broker::encode_component(CLIENT_SECRET),
+        cardhost_runtime::net::url::encode_component(CLIENT_SECRET),
     ] {
         assert!(
             !seen.contains(&old),
@@ -796,13 +793,13 @@ async fn two_processes_on_one_store_spend_one_refresh_token_between_them() {
 
 /// Tokens kept in memory; saves fail while `failing` is set.
 struct FlakySink {
-    saved: std::sync::Mutex<Option<cardhost::credentials::TokenSet>>,
+    saved: std::sync::Mutex<Option<cardhost_runtime::credentials::TokenSet>>,
     failing: AtomicBool,
     reauthorize: AtomicBool,
 }
 
-impl cardhost::credentials::TokenSink for FlakySink {
-    fn save(&self, tokens: &cardhost::credentials::TokenSet) -> Result<(), String> {
+impl cardhost_runtime::credentials::TokenSink for FlakySink {
+    fn save(&self, tokens: &cardhost_runtime::credentials::TokenSet) -> Result<(), String> {
         if self.failing.load(Ordering::SeqCst) {
             return Err("attempt to write a readonly database".into());
         }
@@ -814,15 +811,15 @@ impl cardhost::credentials::TokenSink for FlakySink {
         self.reauthorize.store(true, Ordering::SeqCst);
     }
 
-    fn load(&self) -> Option<cardhost::credentials::TokenSet> {
+    fn load(&self) -> Option<cardhost_runtime::credentials::TokenSet> {
         self.saved.lock().unwrap().clone()
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_save_after_a_rotation_keeps_the_new_tokens_until_it_lands() {
-    use cardhost::credentials::TokenManager;
-    use cardhost::credentials::oauth2::{ClientAuthMethod, Grant, OAuthClient};
+    use cardhost_runtime::credentials::TokenManager;
+    use cardhost_runtime::credentials::oauth2::{ClientAuthMethod, Grant, OAuthClient};
     let world = World::start().await;
     let conns = world.service(test_limits()).await;
     let record = conns
@@ -992,7 +989,7 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
         .await
         .unwrap_err();
     match &err {
-        InvokeFailure::Connection(ConnectionError::NotReady { state, message, .. }) => {
+        ConnectionError::NotReady { state, message, .. } => {
             assert_eq!(*state, ConnectionState::NeedsApproval);
             assert!(message.contains("tokens.oauth-app.example"), "{message}");
         }

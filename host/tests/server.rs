@@ -104,7 +104,6 @@ async fn start(server_config: ServerConfig) -> Api {
         cache_dir: Some(
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
         ),
-        ..RuntimeConfig::default()
     };
     let (store, _) = store::open_in(&dir.path().join("data")).unwrap();
     let store: Arc<dyn Store> = Arc::new(store);

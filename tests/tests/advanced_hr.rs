@@ -8,7 +8,7 @@ mod common;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{MasterKey, SqliteStore};
 use cardhost::{
-    CardFailure, Cardhost, Connection, FailedInvocation, InvokeError, Limits, NetworkPolicy, Secret,
+    CardFailure, Cardhost, Connection, ErrorKind, InvokeError, Limits, NetworkPolicy, Secret,
 };
 use cardhost_e2e::guests;
 use cardhost_emulators::advanced_hr::{self, DEMO_CLIENTS, Demo};
@@ -71,23 +71,21 @@ async fn run(
     connection: &Connection,
     card: &str,
     input: Value,
-) -> Result<cardhost::Invocation, Box<FailedInvocation>> {
-    host.invoke(CONNECTOR, card, &input, Some(connection))
-        .await
-        .map_err(Box::new)
+) -> Result<cardhost::Invocation, Box<InvokeError>> {
+    host.invoke(CONNECTOR, card, &input, Some(connection)).await
 }
 
 async fn ok(host: &Cardhost, connection: &Connection, card: &str, input: Value) -> Value {
     match run(host, connection, card, input).await {
         Ok(inv) => inv.output,
-        Err(f) => panic!("{card} failed: {}", f.error),
+        Err(f) => panic!("{card} failed: {}", f),
     }
 }
 
 /// The card failure of a failed invocation.
-fn card_failure(result: Result<cardhost::Invocation, Box<FailedInvocation>>) -> CardFailure {
-    match result.map(|inv| inv.output).map_err(|f| f.error) {
-        Err(InvokeError::Card { failure, .. }) => failure,
+fn card_failure(result: Result<cardhost::Invocation, Box<InvokeError>>) -> CardFailure {
+    match result.map(|inv| inv.output).map_err(|f| f.kind) {
+        Err(ErrorKind::Card(failure)) => failure,
         Err(other) => panic!("expected a card failure, got: {other}"),
         Ok(output) => panic!("expected a failure, got: {output}"),
     }
@@ -364,9 +362,9 @@ async fn filters_reach_the_api_and_bad_ones_are_refused_early() {
     let before = demo.api.state().request_count();
     match run(&host, &c, "list-employees", json!({"status": "Retired"}))
         .await
-        .map_err(|f| f.error)
+        .map_err(|f| f.kind)
     {
-        Err(InvokeError::InvalidInput { violations, .. }) => {
+        Err(ErrorKind::InvalidInput { violations, .. }) => {
             assert_eq!(violations[0].pointer, "/status");
         }
         other => panic!("{other:?}"),
@@ -533,14 +531,11 @@ async fn refusals_come_back_as_typed_errors() {
     assert_eq!(failed.journal.refreshes, 1);
     assert!(
         matches!(
-            &failed.error,
-            InvokeError::Card {
-                failure: CardFailure::Unauthorized { .. },
-                ..
-            }
+            &failed.kind,
+            ErrorKind::Card(CardFailure::Unauthorized { .. })
         ),
         "{}",
-        failed.error
+        failed.kind
     );
     assert_eq!(
         identity.token_request_count(GrantType::ClientCredentials),
@@ -554,8 +549,8 @@ async fn refusals_come_back_as_typed_errors() {
     let failed = run(&host, &directory, "list-departments", json!({}))
         .await
         .unwrap_err();
-    match &failed.error {
-        InvokeError::Denied { kind, message, .. } => {
+    match &failed.kind {
+        ErrorKind::Denied { kind, message, .. } => {
             assert_eq!(kind, "credentials-unavailable");
             assert!(message.contains("invalid_client"), "{message}");
         }

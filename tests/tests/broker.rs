@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
-use cardhost::{Cardhost, Connection, FailedInvocation, InvokeError, Limits, NetworkPolicy};
+use cardhost::{Cardhost, Connection, ErrorKind, InvokeError, Limits, NetworkPolicy};
 use cardhost_e2e::guests;
 use common::*;
 use serde_json::{Value, json};
@@ -116,18 +116,17 @@ async fn call(
     connection: &Connection,
     card: &str,
     request: Value,
-) -> Result<Value, Box<FailedInvocation>> {
+) -> Result<Value, Box<InvokeError>> {
     host.invoke("overreach", card, &request, Some(connection))
         .await
         .map(|inv| inv.output)
-        .map_err(Box::new)
 }
 
 /// Asserts a refusal of `kind` whose message contains every word in `words`.
-fn assert_denied(result: Result<Value, Box<FailedInvocation>>, kind: &str, words: &[&str]) {
+fn assert_denied(result: Result<Value, Box<InvokeError>>, kind: &str, words: &[&str]) {
     let failed = result.expect_err("the request is refused");
-    match &failed.error {
-        InvokeError::Denied {
+    match &failed.kind {
+        ErrorKind::Denied {
             kind: k, message, ..
         } => {
             assert_eq!(k, kind, "{message}");
@@ -513,13 +512,13 @@ async fn a_two_gib_response_is_cut_at_the_cap() {
     )
     .await
     .expect_err("the body is over the cap");
-    let message = failed.error.to_string();
+    let message = failed.to_string();
     assert!(
         message.contains("1048576") || message.contains("1 MiB"),
         "the error names the cap: {message}"
     );
     assert!(
-        !matches!(failed.error, InvokeError::DeadlineExceeded { .. }),
+        !matches!(failed.kind, ErrorKind::DeadlineExceeded { .. }),
         "cut at the cap, not by the deadline: {message}"
     );
 }
@@ -550,7 +549,7 @@ async fn secrets_never_appear_in_logs_errors_or_journals() {
     .unwrap_err();
     captured.push_str(&format!(
         "{failed:?} {} {}",
-        failed.error,
+        failed.kind,
         json!(failed.journal)
     ));
     let failed = call(

@@ -9,8 +9,8 @@ mod common;
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{MasterKey, SqliteStore};
 use cardhost::{
-    CardFailure, Cardhost, Connection, FailedInvocation, Invocation, InvokeError, Limits,
-    NetworkPolicy, Secret,
+    CardFailure, Cardhost, Connection, ErrorKind, Invocation, InvokeError, Limits, NetworkPolicy,
+    Secret,
 };
 use cardhost_e2e::guests;
 use cardhost_emulators::oauth::GrantType;
@@ -95,22 +95,20 @@ async fn run(
     c: &Connection,
     card: &str,
     input: Value,
-) -> Result<Invocation, Box<FailedInvocation>> {
-    host.invoke(CONNECTOR, card, &input, Some(c))
-        .await
-        .map_err(Box::new)
+) -> Result<Invocation, Box<InvokeError>> {
+    host.invoke(CONNECTOR, card, &input, Some(c)).await
 }
 
 async fn ok(host: &Cardhost, c: &Connection, card: &str, input: Value) -> Value {
     match run(host, c, card, input).await {
         Ok(inv) => inv.output,
-        Err(f) => panic!("{card} failed: {}", f.error),
+        Err(f) => panic!("{card} failed: {}", f),
     }
 }
 
-fn card_failure(result: Result<Invocation, Box<FailedInvocation>>) -> CardFailure {
-    match result.map(|i| i.output).map_err(|f| f.error) {
-        Err(InvokeError::Card { failure, .. }) => failure,
+fn card_failure(result: Result<Invocation, Box<InvokeError>>) -> CardFailure {
+    match result.map(|i| i.output).map_err(|f| f.kind) {
+        Err(ErrorKind::Card(failure)) => failure,
         Err(other) => panic!("expected a card failure, got: {other}"),
         Ok(output) => panic!("expected a failure, got: {output}"),
     }
@@ -574,14 +572,11 @@ async fn refusals_come_back_as_typed_errors() {
     assert_eq!(failed.journal.refreshes, 1);
     assert!(
         matches!(
-            &failed.error,
-            InvokeError::Card {
-                failure: CardFailure::Unauthorized { .. },
-                ..
-            }
+            &failed.kind,
+            ErrorKind::Card(CardFailure::Unauthorized { .. })
         ),
         "{}",
-        failed.error
+        failed.kind
     );
 
     // 403: a token without the `scim` scope.
@@ -596,9 +591,9 @@ async fn refusals_come_back_as_typed_errors() {
     let no_scope = conn(&host, &demo, PAYROLL, "scim", &[]);
     match run(&host, &no_scope, "list-users", json!({}))
         .await
-        .map_err(|f| f.error)
+        .map_err(|f| f.kind)
     {
-        Err(InvokeError::Denied { kind, message, .. }) => {
+        Err(ErrorKind::Denied { kind, message, .. }) => {
             assert_eq!(kind, "credentials-unavailable");
             assert!(message.contains("invalid_scope"), "{message}");
         }
@@ -703,8 +698,8 @@ async fn write_cards_are_refused_on_a_default_connection() {
         json!({"id": target}),
     ];
     for (card, input) in WRITE_CARDS.iter().zip(inputs) {
-        match run(&host, &c, card, input).await.map_err(|f| f.error) {
-            Err(InvokeError::Denied { kind, message, .. }) => {
+        match run(&host, &c, card, input).await.map_err(|f| f.kind) {
+            Err(ErrorKind::Denied { kind, message, .. }) => {
                 assert_eq!(kind, "permission-missing", "{card}: {message}");
                 assert!(message.contains("users-write"), "{card}: {message}");
             }
@@ -719,9 +714,9 @@ async fn write_cards_are_refused_on_a_default_connection() {
         json!({"method": "POST", "relative_url": "/Users", "body": {"userName": "x"}}),
     )
     .await
-    .map_err(|f| f.error)
+    .map_err(|f| f.kind)
     {
-        Err(InvokeError::Denied { kind, .. }) => assert_eq!(kind, "permission-missing"),
+        Err(ErrorKind::Denied { kind, .. }) => assert_eq!(kind, "permission-missing"),
         other => panic!("{other:?}"),
     }
     assert_eq!(state.request_count(), before, "nothing reached Fourth");

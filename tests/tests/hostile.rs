@@ -3,7 +3,7 @@
 
 mod common;
 
-use cardhost::{InvokeError, NetworkPolicy};
+use cardhost::{ErrorKind, NetworkPolicy};
 use cardhost_e2e::guests;
 use common::*;
 use serde_json::json;
@@ -57,7 +57,9 @@ async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::DeadlineExceeded { connector, card, deadline_ms: 2000 } if connector == "loop-forever" && card == "run"),
+        matches!(&err.kind, ErrorKind::DeadlineExceeded { deadline_ms: 2000 })
+            && err.connector == "loop-forever"
+            && err.card == "run",
         "{err}"
     );
     assert!(
@@ -74,7 +76,7 @@ async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::MemoryLimit { limit_bytes, .. } if *limit_bytes == 64 << 20),
+        matches!(&err.kind, ErrorKind::MemoryLimit { limit_bytes, .. } if *limit_bytes == 64 << 20),
         "{err}"
     );
     assert!(
@@ -88,13 +90,12 @@ async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
         .invoke("panic", "run", &json!({}), None)
         .await
         .unwrap_err();
-    match &err.error {
-        InvokeError::Trap {
-            connector,
-            card,
-            message,
-        } => {
-            assert_eq!((connector.as_str(), card.as_str()), ("panic", "run"));
+    match &err.kind {
+        ErrorKind::Trap { message } => {
+            assert_eq!(
+                (err.connector.as_str(), err.card.as_str()),
+                ("panic", "run")
+            );
             assert!(message.contains("fixture panicked on purpose"), "{message}");
         }
         other => panic!("expected a trap, got {other}"),
@@ -107,7 +108,7 @@ async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::OutputTooLarge { size, limit, .. } if *size > 4 << 20 && *limit == 1 << 20),
+        matches!(&err.kind, ErrorKind::OutputTooLarge { size, limit, .. } if *size > 4 << 20 && *limit == 1 << 20),
         "{err}"
     );
     assert_still_serves(&host, &upstream).await;
@@ -173,7 +174,7 @@ async fn inputs_are_validated_before_the_guest_runs_and_outputs_after() {
         )
         .await
         .unwrap_err();
-    let InvokeError::InvalidInput { violations, .. } = &err.error else {
+    let ErrorKind::InvalidInput { violations, .. } = &err.kind else {
         panic!("expected invalid input, got {err}");
     };
     let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
@@ -192,12 +193,12 @@ async fn inputs_are_validated_before_the_guest_runs_and_outputs_after() {
         .await
         .unwrap_err();
     assert_eq!(
-        err.error.to_string(),
+        err.to_string(),
         "connector `hello` has no card `no-such-card`"
     );
     let err = host
         .invoke("nope", "x", &json!({}), None)
         .await
         .unwrap_err();
-    assert_eq!(err.error.to_string(), "no connector `nope` is loaded");
+    assert_eq!(err.to_string(), "no connector `nope` is loaded");
 }

@@ -8,11 +8,9 @@
 mod common;
 
 use cardhost::connections::{Connections, CreateConnection};
-use cardhost::credentials::TokenSet;
 use cardhost::store::{ConnectionState, MasterKey, SqliteStore, Store};
 use cardhost::{
-    CardFailure, Cardhost, Connection, FailedInvocation, InvokeError, Limits, NetworkPolicy, Route,
-    Secret,
+    CardFailure, Cardhost, Connection, ErrorKind, InvokeError, Limits, NetworkPolicy, Route, Secret,
 };
 use cardhost_e2e::guests;
 use cardhost_emulators::oauth::{GrantType, TokenKind, pkce_challenge};
@@ -21,6 +19,7 @@ use cardhost_emulators::paycor::{
     DEMO_SUBSCRIPTION_KEY, DEMO_TENANT, Paycor, RateLimit, SCOPE_EMPLOYEES_ONLY, SCOPE_FULL,
     SECOND_LEGAL_ENTITY,
 };
+use cardhost_runtime::credentials::TokenSet;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -193,18 +192,17 @@ async fn run(
     connection: &Connection,
     card: &str,
     input: Value,
-) -> Result<cardhost::Invocation, Box<FailedInvocation>> {
+) -> Result<cardhost::Invocation, Box<InvokeError>> {
     world
         .host
         .invoke(CONNECTOR, card, &input, Some(connection))
         .await
-        .map_err(Box::new)
 }
 
 async fn ok(world: &World, connection: &Connection, card: &str, input: Value) -> Value {
     match run(world, connection, card, input).await {
         Ok(invocation) => invocation.output,
-        Err(f) => panic!("{card} failed: {}\nlogs: {:?}", f.error, f.logs),
+        Err(f) => panic!("{card} failed: {}\nlogs: {:?}", f, f.logs),
     }
 }
 
@@ -215,8 +213,8 @@ async fn card_failure(
     input: Value,
 ) -> CardFailure {
     match run(world, connection, card, input).await {
-        Err(f) => match f.error {
-            InvokeError::Card { failure, .. } => failure,
+        Err(f) => match f.kind {
+            ErrorKind::Card(failure) => failure,
             other => panic!("{card}: expected a card failure, got {other}"),
         },
         Ok(inv) => panic!("{card} succeeded: {}", inv.output),
@@ -586,8 +584,8 @@ async fn a_read_only_grant_is_refused_update_employee_contact() {
     )
     .await
     .unwrap_err();
-    match &err.error {
-        InvokeError::Denied { kind, message, .. } => {
+    match &err.kind {
+        ErrorKind::Denied { kind, message, .. } => {
             assert_eq!(kind, "permission-missing");
             assert!(message.contains("update-employee-contact"), "{message}");
         }
@@ -642,8 +640,8 @@ async fn invalid_input_is_refused_before_any_request() {
     ];
     for (card, input, pointer) in cases {
         let err = run(&world, &conn, card, input.clone()).await.unwrap_err();
-        match &err.error {
-            InvokeError::InvalidInput { violations, .. } => {
+        match &err.kind {
+            ErrorKind::InvalidInput { violations, .. } => {
                 assert!(
                     violations.iter().any(|v| v.pointer == pointer),
                     "{card} {input}: {violations:?}"
@@ -793,8 +791,8 @@ async fn credential_failures_are_told_apart() {
     let err = run(&world, &conn, "read-legal-entity", json!({}))
         .await
         .unwrap_err();
-    match &err.error {
-        InvokeError::Denied { kind, message, .. } => {
+    match &err.kind {
+        ErrorKind::Denied { kind, message, .. } => {
             assert_eq!(kind, "credentials-unavailable");
             assert!(message.contains("invalid subscription key"), "{message}");
             assert!(!message.contains(DEMO_SUBSCRIPTION_KEY));
@@ -836,8 +834,8 @@ async fn credential_failures_are_told_apart() {
     let err = run(&world, &conn, "read-legal-entity", json!({}))
         .await
         .unwrap_err();
-    match &err.error {
-        InvokeError::Denied { kind, message, .. } => {
+    match &err.kind {
+        ErrorKind::Denied { kind, message, .. } => {
             assert_eq!(kind, "credentials-unavailable");
             assert!(message.contains("invalid_grant"), "{message}");
         }

@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::routing::any;
 use base64::Engine as _;
-use cardhost::{Cardhost, Connection, InvokeError, Limits, NetworkPolicy};
+use cardhost::{Cardhost, Connection, ErrorKind, Limits, NetworkPolicy};
 use cardhost_e2e::guests;
 use common::*;
 use serde_json::{Value, json};
@@ -102,7 +102,7 @@ fn forms(secret: &str) -> Vec<String> {
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     vec![
         secret.to_string(),
-        cardhost::broker::encode_component(secret),
+        cardhost_runtime::net::url::encode_component(secret),
         b64.encode(secret),
         url.encode(secret),
     ]
@@ -233,8 +233,8 @@ async fn dot_segments_with_parameters_and_paths_above_the_base_are_refused() {
             )
             .await
             .expect_err(url);
-        match &err.error {
-            InvokeError::Denied { kind, message, .. } => {
+        match &err.kind {
+            ErrorKind::Denied { kind, message, .. } => {
                 assert!(
                     kind == "malformed-path" || kind == "permission-missing",
                     "{url}: {kind}: {message}"
@@ -303,10 +303,10 @@ async fn headers_that_change_what_a_request_means_are_refused_in_any_case() {
             .await
             .expect_err(header);
         assert!(
-            matches!(&err.error, InvokeError::Denied { kind, message, .. }
+            matches!(&err.kind, ErrorKind::Denied { kind, message, .. }
                 if kind == "credential-header" && message.contains(header)),
             "{header}: {}",
-            err.error
+            err.kind
         );
     }
     assert!(
@@ -390,9 +390,9 @@ async fn a_refusal_spammer_keeps_a_bounded_journal_and_then_hits_the_request_lim
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::LimitExceeded { limit, .. } if limit == "max_requests_per_invocation"),
+        matches!(&err.kind, ErrorKind::LimitExceeded { limit, .. } if limit == "max_requests_per_invocation"),
         "{}",
-        err.error
+        err.kind
     );
     let err = host
         .invoke(
@@ -404,9 +404,9 @@ async fn a_refusal_spammer_keeps_a_bounded_journal_and_then_hits_the_request_lim
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::LimitExceeded { limit, .. } if limit == "max_requests_per_invocation"),
+        matches!(&err.kind, ErrorKind::LimitExceeded { limit, .. } if limit == "max_requests_per_invocation"),
         "{}",
-        err.error
+        err.kind
     );
     assert_eq!(err.journal.calls.len(), 2_000);
 }
@@ -427,9 +427,9 @@ async fn huge_errors_logs_output_and_reports_are_cut_to_their_caps() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::LimitExceeded { limit, .. } if limit == "hostcall_bytes"),
+        matches!(&err.kind, ErrorKind::LimitExceeded { limit, .. } if limit == "hostcall_bytes"),
         "{}",
-        err.error.to_string().chars().take(200).collect::<String>()
+        err.to_string().chars().take(200).collect::<String>()
     );
     // A 4 MiB one is kept to the message cap.
     let err = host
@@ -441,9 +441,9 @@ async fn huge_errors_logs_output_and_reports_are_cut_to_their_caps() {
         )
         .await
         .unwrap_err();
-    let text = err.error.to_string();
+    let text = err.to_string();
     assert!(
-        matches!(&err.error, InvokeError::Card { .. }),
+        matches!(&err.kind, ErrorKind::Card { .. }),
         "{}",
         text.chars().take(200).collect::<String>()
     );
@@ -506,9 +506,9 @@ async fn huge_errors_logs_output_and_reports_are_cut_to_their_caps() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err.error, InvokeError::LimitExceeded { limit, .. } if limit == "hostcall_bytes"),
+        matches!(&err.kind, ErrorKind::LimitExceeded { limit, .. } if limit == "hostcall_bytes"),
         "{}",
-        err.error
+        err.kind
     );
 
     // A connection test with 500 checks of 12 KiB and a 1 MiB summary.
@@ -610,9 +610,9 @@ async fn a_full_instance_pool_is_saturation_not_a_crash() {
     let mut saturated = 0;
     for call in calls {
         let err = call.await.unwrap().unwrap_err();
-        match &err.error {
-            InvokeError::Saturated { .. } => saturated += 1,
-            InvokeError::DeadlineExceeded { .. } => {}
+        match &err.kind {
+            ErrorKind::Saturated { .. } => saturated += 1,
+            ErrorKind::DeadlineExceeded { .. } => {}
             other => panic!("expected saturation or the deadline, got {other}"),
         }
     }
@@ -664,9 +664,9 @@ async fn others_finish_while_guests_spin(limits: Limits) -> bool {
     for spinner in spinners {
         let err = spinner.await.unwrap().unwrap_err();
         assert!(
-            matches!(err.error, InvokeError::DeadlineExceeded { .. }),
+            matches!(err.kind, ErrorKind::DeadlineExceeded { .. }),
             "{}",
-            err.error
+            err.kind
         );
     }
     in_time

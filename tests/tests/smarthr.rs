@@ -9,8 +9,8 @@ mod common;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{MasterKey, SqliteStore};
 use cardhost::{
-    CUSTOM_API_ACTION, CardFailure, Cardhost, Connection, FailedInvocation, Invocation,
-    InvokeError, Limits, NetworkPolicy, Route, Secret,
+    CUSTOM_API_ACTION, CardFailure, Cardhost, Connection, ErrorKind, Invocation, InvokeError,
+    Limits, NetworkPolicy, Route, Secret,
 };
 use cardhost_e2e::guests;
 use cardhost_emulators::smarthr::{
@@ -118,23 +118,21 @@ async fn run(
     connection: &Connection,
     card: &str,
     input: Value,
-) -> Result<Invocation, Box<FailedInvocation>> {
-    host.invoke(CONNECTOR, card, &input, Some(connection))
-        .await
-        .map_err(Box::new)
+) -> Result<Invocation, Box<InvokeError>> {
+    host.invoke(CONNECTOR, card, &input, Some(connection)).await
 }
 
 async fn ok(host: &Cardhost, connection: &Connection, card: &str, input: Value) -> Value {
     match run(host, connection, card, input).await {
         Ok(inv) => inv.output,
-        Err(f) => panic!("{card} failed: {}", f.error),
+        Err(f) => panic!("{card} failed: {}", f),
     }
 }
 
 /// The card failure of a failed invocation.
-fn card_failure(result: Result<Invocation, Box<FailedInvocation>>) -> CardFailure {
-    match result.map(|inv| inv.output).map_err(|f| f.error) {
-        Err(InvokeError::Card { failure, .. }) => failure,
+fn card_failure(result: Result<Invocation, Box<InvokeError>>) -> CardFailure {
+    match result.map(|inv| inv.output).map_err(|f| f.kind) {
+        Err(ErrorKind::Card(failure)) => failure,
         Err(other) => panic!("expected a card failure, got: {other}"),
         Ok(output) => panic!("expected a failure, got: {output}"),
     }
@@ -704,8 +702,8 @@ async fn invalid_input_is_refused_before_any_request() {
         ),
     ] {
         let failed = run(&w.host, &c, card, input.clone()).await.unwrap_err();
-        match &failed.error {
-            InvokeError::InvalidInput { violations, .. } => {
+        match &failed.kind {
+            ErrorKind::InvalidInput { violations, .. } => {
                 assert!(
                     violations.iter().any(|v| v.pointer == pointer),
                     "{card} {input}: {violations:?}"
@@ -763,8 +761,8 @@ async fn a_read_only_grant_is_refused_writes_by_the_host() {
         ("delete-employee", json!({"id": crew["id"]})),
     ] {
         let failed = run(&w.host, &c, card, input).await.unwrap_err();
-        match &failed.error {
-            InvokeError::Denied { kind, message, .. } => {
+        match &failed.kind {
+            ErrorKind::Denied { kind, message, .. } => {
                 assert_eq!(kind, "permission-missing", "{card}");
                 assert!(message.contains("crews-write"), "{card}: {message}");
             }
@@ -944,9 +942,9 @@ async fn tenant_ids_cannot_move_requests_to_other_hosts() {
         .await
         .unwrap_err();
     assert!(
-        matches!(failed.error, InvokeError::Connection { .. }),
+        matches!(failed.kind, ErrorKind::Connection { .. }),
         "{}",
-        failed.error
+        failed.kind
     );
     assert_eq!(w.prod.state().request_count(), before);
 
@@ -1084,8 +1082,8 @@ async fn the_hosts_custom_api_action_works_within_the_permissions() {
     .await
     .unwrap_err();
     assert!(
-        matches!(&failed.error, InvokeError::Denied { kind, .. } if kind == "permission-missing"),
+        matches!(&failed.kind, ErrorKind::Denied { kind, .. } if kind == "permission-missing"),
         "{}",
-        failed.error
+        failed.kind
     );
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use cardhost::{CardFailure, InvokeError, NetworkPolicy};
+use cardhost::{CardFailure, ErrorKind, NetworkPolicy};
 use cardhost_e2e::guests;
 use common::*;
 use fixture_transform::{CARD, ID, normalise_person};
@@ -33,7 +33,7 @@ async fn the_card_in_the_sandbox_equals_the_native_function() {
         let hosted = host
             .invoke(ID, CARD, &person, None)
             .await
-            .unwrap_or_else(|f| panic!("{person}: {}", f.error));
+            .unwrap_or_else(|f| panic!("{person}: {}", f));
         assert_eq!(hosted.output, native, "for {person}");
         assert!(
             hosted.journal.calls.is_empty(),
@@ -55,9 +55,9 @@ async fn bad_input_is_refused_by_the_schema_or_the_card_with_its_reason() {
     match host
         .invoke(ID, CARD, &bad_date, None)
         .await
-        .map_err(|f| f.error)
+        .map_err(|f| f.kind)
     {
-        Err(InvokeError::InvalidInput { violations, .. }) => {
+        Err(ErrorKind::InvalidInput { violations, .. }) => {
             assert_eq!(violations.len(), 1, "{violations:?}");
             assert_eq!(violations[0].pointer, "/hired_on");
         }
@@ -70,12 +70,9 @@ async fn bad_input_is_refused_by_the_schema_or_the_card_with_its_reason() {
     match host
         .invoke(ID, CARD, &no_at, None)
         .await
-        .map_err(|f| f.error)
+        .map_err(|f| f.kind)
     {
-        Err(InvokeError::Card {
-            failure: CardFailure::InvalidInput { message },
-            ..
-        }) => {
+        Err(ErrorKind::Card(CardFailure::InvalidInput { message })) => {
             assert!(message.contains("`email`"), "{message}");
             assert!(
                 native.contains(&message),
@@ -98,7 +95,9 @@ async fn instantiating_alone_runs_no_card_and_names_unknown_connectors() {
         host.instantiate(ID).await.expect("instantiates");
     }
     match host.instantiate("nope").await {
-        Err(InvokeError::UnknownConnector { connector }) => assert_eq!(connector, "nope"),
+        Err(e) if matches!(e.kind, ErrorKind::UnknownConnector) => {
+            assert_eq!(e.connector, "nope")
+        }
         other => panic!("expected unknown connector, got {other:?}"),
     }
 }

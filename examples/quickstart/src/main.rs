@@ -18,7 +18,7 @@ use cardhost::config::ServerConfig;
 use cardhost::connections::Connections;
 use cardhost::server::{self, keys};
 use cardhost::store::{self, Role, Store};
-use cardhost::{Cardhost, NetworkPolicy, Route, RuntimeConfig};
+use cardhost::{NetworkPolicy, Route, RuntimeConfig};
 use cardhost_emulators::{advanced_hr, paycor, scim, smarthr};
 use clap::Parser;
 use serde_json::{Value, json};
@@ -182,12 +182,11 @@ async fn main() -> anyhow::Result<()> {
             ],
             ..NetworkPolicy::loopback()
         },
-        data_dir: Some(args.data_dir.clone()),
         ..RuntimeConfig::default()
     };
     let (store, _) = store::open_in(&args.data_dir).map_err(|e| anyhow::anyhow!(e))?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let host = Arc::new(Cardhost::new(config).await?);
+    let host = Arc::new(cardhost::start_runtime(config).await?);
     for e in host.registry().errors() {
         println!("    skipped {e}");
     }

@@ -3,9 +3,10 @@
 
 use super::term::{self, errln, outln};
 use super::{print_invocation, print_table, read_json_arg};
-use crate::connections::{ConnectionError, Connections, CreateConnection, InvokeFailure};
+use crate::config::Config;
+use crate::connections::{ConnectionError, Connections, CreateConnection};
 use crate::store::{self, HistoryFilter, KeySource, SqliteStore, Store, rfc3339};
-use crate::{Cardhost, LoadedConnector, RuntimeConfig, Secret};
+use crate::{LoadedConnector, Secret};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -209,10 +210,10 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
 }
 
 /// `cardhost serve`.
-pub async fn serve(config: RuntimeConfig, data_dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn serve(config: Config, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let (store, _) = open_store(data_dir)?;
     let server_config = config.server.clone();
-    let host = Arc::new(Cardhost::new(config).await?);
+    let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     for e in host.registry().errors() {
         tracing::warn!("skipped {e}");
     }
@@ -253,9 +254,9 @@ fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<SqliteStore>, KeySource)> 
     Ok((Arc::new(store), source))
 }
 
-async fn service(config: RuntimeConfig, data_dir: &Path) -> anyhow::Result<Connections> {
+async fn service(config: Config, data_dir: &Path) -> anyhow::Result<Connections> {
     let (store, _) = open_store(data_dir)?;
-    let host = Arc::new(Cardhost::new(config).await?);
+    let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     Ok(Connections::new(host, store))
 }
 
@@ -366,7 +367,7 @@ fn print_connection(view: &crate::connections::ConnectionView) -> anyhow::Result
 /// Runs a `connections` subcommand.
 pub async fn run(
     command: ConnectionsCommand,
-    config: RuntimeConfig,
+    config: Config,
     data_dir: &Path,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -513,8 +514,8 @@ pub async fn run(
                     ExitCode::FAILURE
                 })
             }
-            Err(InvokeFailure::Connection(e)) => Err(e.into()),
-            Err(InvokeFailure::Invocation(f)) => bail!("the connection test failed: {}", f.error),
+            Err(ConnectionError::Invocation(f)) => bail!("the connection test failed: {f}"),
+            Err(e) => Err(e.into()),
         },
         ConnectionsCommand::Authorize {
             connection,
@@ -772,7 +773,7 @@ async fn authorize(
 
 /// `cardhost invoke CONNECTOR CARD --connection NAME`.
 pub async fn invoke(
-    config: RuntimeConfig,
+    config: Config,
     data_dir: &Path,
     connector: &str,
     card: &str,
@@ -791,8 +792,8 @@ pub async fn invoke(
     }
     match conns.invoke(&record.id, card, input).await {
         Ok(inv) => print_invocation(&Ok(inv), json_output),
-        Err(InvokeFailure::Invocation(f)) => print_invocation(&Err(*f), json_output),
-        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+        Err(ConnectionError::Invocation(f)) => print_invocation(&Err(f), json_output),
+        Err(e) => Err(e.into()),
     }
 }
 

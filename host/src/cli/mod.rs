@@ -1,7 +1,8 @@
 //! The `cardhost` command line: browse the catalog, validate and try
 //! connectors.
 
-use crate::{Cardhost, Connection, RuntimeConfig, Source};
+use crate::config::Config;
+use crate::{Cardhost, Connection, Source};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
@@ -141,14 +142,14 @@ fn init_tracing(default_level: &str, json: bool) {
 pub fn load_config(
     path: Option<&PathBuf>,
     connectors_dir: Option<PathBuf>,
-) -> anyhow::Result<RuntimeConfig> {
+) -> anyhow::Result<Config> {
     let mut config = match path {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
         }
-        None => RuntimeConfig::default(),
+        None => Config::default(),
     };
     if connectors_dir.is_some() {
         config.connectors_dir = connectors_dir;
@@ -221,7 +222,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate { file } => {
             config.builtin_connectors = false;
             config.connectors_dir = None;
-            let host = Cardhost::empty(config)?;
+            let host = Cardhost::empty(config.runtime())?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let registry = host
@@ -268,12 +269,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Connectors => {
-            let host = Cardhost::new(config).await?;
+            let host = crate::start_runtime(config.runtime()).await?;
             let registry = host.registry();
             if cli.json {
                 let list: Vec<Value> = registry
                     .connectors()
-                    .map(|c| json!({"id": c.manifest.id(), "name": c.manifest.raw.name, "version": c.manifest.raw.version, "cards": c.manifest.cards.len() + 1, "source": c.source.to_string()}))
+                    .map(|c| json!({"id": c.manifest.id(), "name": c.manifest.raw.name, "version": c.manifest.raw.version, "cards": c.catalog.len(), "source": c.source.to_string()}))
                     .collect();
                 term::out_json(
                     &json!({"connectors": list, "errors": registry.errors()}).to_string(),
@@ -286,7 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             c.manifest.id().to_string(),
                             c.manifest.raw.name.clone(),
                             c.manifest.raw.version.clone(),
-                            (c.manifest.cards.len() + 1).to_string(),
+                            (c.catalog.len()).to_string(),
                             c.source.to_string(),
                         ]
                     })
@@ -299,14 +300,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Cards { connector } => {
-            let host = Cardhost::new(config).await?;
+            let host = crate::start_runtime(config.runtime()).await?;
             let registry = host.registry();
             let mut cards = Vec::new();
             for c in registry.connectors() {
                 if connector.as_deref().is_some_and(|id| id != c.manifest.id()) {
                     continue;
                 }
-                cards.extend(catalog_cards(c));
+                cards.extend(c.catalog.entries(c.manifest.id()));
             }
             if connector.is_some() && cards.is_empty() {
                 bail!("no connector `{}` is loaded", connector.unwrap_or_default());
@@ -385,7 +386,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret_env,
             grant,
         } => {
-            let host = Cardhost::new(config).await?;
+            let host = crate::start_runtime(config.runtime()).await?;
             let input = read_json_arg(&input, "--input")?;
             let registry = host.registry();
             let loaded = registry
@@ -445,7 +446,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Prints an invocation's output (stdout) or error (stderr) and returns the
 /// exit code.
 pub(crate) fn print_invocation(
-    result: &Result<crate::Invocation, crate::FailedInvocation>,
+    result: &Result<crate::Invocation, Box<crate::InvokeError>>,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
     match result {
@@ -466,11 +467,11 @@ pub(crate) fn print_invocation(
         Err(failed) => {
             if json_output {
                 term::out_json(
-                    &json!({"error": failed.error.to_string(), "class": failed.error.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
+                    &json!({"error": failed.to_string(), "class": failed.class(), "invocation": failed.id, "logs": failed.logs, "journal": failed.journal})
                         .to_string(),
                 )?;
             } else {
-                errln!("error: {}", failed.error);
+                errln!("error: {failed}");
                 for line in &failed.logs.logs {
                     errln!("[{}] {}", line.level, line.message);
                 }
@@ -487,7 +488,7 @@ pub fn credential_destinations(c: &crate::LoadedConnector) -> Vec<Value> {
         .auth_methods
         .iter()
         .map(|m| {
-            let mut d = crate::credentials::destinations::describe(&c.manifest, m);
+            let mut d = cardhost_runtime::credentials::destinations::describe(&c.manifest, m);
             d["auth_method"] = json!(m.id);
             d
         })
@@ -522,37 +523,6 @@ fn print_destinations(c: &crate::LoadedConnector) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The catalog entries of a connector's cards, including the host's Custom
-/// API Action.
-pub fn catalog_cards(c: &crate::LoadedConnector) -> Vec<Value> {
-    let mut cards: Vec<Value> = c
-        .manifest
-        .cards
-        .values()
-        .map(|spec| {
-            json!({
-                "connector": c.manifest.id(),
-                "id": spec.card.id,
-                "title": spec.card.title,
-                "description": spec.card.description,
-                "permissions": spec.card.permissions,
-                "input_schema": spec.input_schema,
-                "output_schema": spec.output_schema,
-            })
-        })
-        .collect();
-    cards.push(json!({
-        "connector": c.manifest.id(),
-        "id": crate::CUSTOM_API_ACTION,
-        "title": "Custom API Action",
-        "description": "Sends a raw request to this connector's API, with the connection's credentials and within its granted permissions.",
-        "permissions": c.manifest.permissions.keys().collect::<Vec<_>>(),
-        "input_schema": crate::invoke::custom_api_action_input_schema(),
-        "output_schema": crate::invoke::custom_api_action_output_schema(),
-    }));
-    cards
 }
 
 /// Prints a table for a person. Every cell is [`term::escape`]d before the

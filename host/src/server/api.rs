@@ -1,11 +1,7 @@
 //! The `/v1` HTTP API.
 
 use super::{AppState, keys};
-use crate::cli::catalog_cards;
-use crate::connections::{
-    ConnectionError, CreateConnection, InvokeFailure, callback_page, card_access,
-};
-use crate::invoke::{CardFailure, FailedInvocation, InvokeError};
+use crate::connections::{ConnectionError, CreateConnection, callback_page, card_access};
 use crate::store::{ApiKeyRecord, HistoryFilter, Role, StoreError};
 use crate::{Secret, wit};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
@@ -13,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use cardhost_runtime::invoke::{CardFailure, ErrorKind, InvokeError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -102,6 +99,7 @@ impl From<StoreError> for ApiError {
 impl From<ConnectionError> for ApiError {
     fn from(e: ConnectionError) -> Self {
         match e {
+            ConnectionError::Invocation(f) => invocation_error(&f),
             ConnectionError::UnknownConnector(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown-connector", e.to_string())
             }
@@ -137,12 +135,12 @@ impl From<ConnectionError> for ApiError {
 }
 
 /// The HTTP answer for a failed invocation.
-fn invocation_error(f: &FailedInvocation) -> ApiError {
+fn invocation_error(f: &InvokeError) -> ApiError {
     use StatusCode as S;
-    let message = f.error.to_string();
-    let base = json!({"invocation": f.id, "class": f.error.class()});
-    let e = match &f.error {
-        InvokeError::InvalidInput { violations, .. } => {
+    let message = f.to_string();
+    let base = json!({"invocation": f.id, "class": f.class()});
+    let e = match &f.kind {
+        ErrorKind::InvalidInput { violations, .. } => {
             ApiError::new(S::BAD_REQUEST, "invalid-input", message).details(json!({
                 "violations": violations
                     .iter()
@@ -150,14 +148,14 @@ fn invocation_error(f: &FailedInvocation) -> ApiError {
                     .collect::<Vec<_>>()
             }))
         }
-        InvokeError::UnknownConnector { .. } | InvokeError::UnknownCard { .. } => {
+        ErrorKind::UnknownConnector | ErrorKind::UnknownCard => {
             ApiError::new(S::NOT_FOUND, "not-found", message)
         }
-        InvokeError::Connection { .. } => ApiError::new(S::CONFLICT, "connection", message),
-        InvokeError::Denied { kind, .. } => {
+        ErrorKind::Connection { .. } => ApiError::new(S::CONFLICT, "connection", message),
+        ErrorKind::Denied { kind, .. } => {
             ApiError::new(S::FORBIDDEN, "denied", message).details(json!({"kind": kind}))
         }
-        InvokeError::Card { failure, .. } => match failure {
+        ErrorKind::Card(failure) => match failure {
             CardFailure::InvalidInput { .. } => {
                 ApiError::new(S::BAD_REQUEST, "invalid-input", message)
             }
@@ -181,21 +179,21 @@ fn invocation_error(f: &FailedInvocation) -> ApiError {
                 ApiError::new(S::INTERNAL_SERVER_ERROR, "connector", message)
             }
         },
-        InvokeError::DeadlineExceeded { .. } => {
+        ErrorKind::DeadlineExceeded { .. } => {
             ApiError::new(S::GATEWAY_TIMEOUT, "deadline-exceeded", message)
         }
-        InvokeError::Saturated { .. } => {
+        ErrorKind::Saturated { .. } => {
             ApiError::new(S::SERVICE_UNAVAILABLE, "saturated", message).retry_after(1)
         }
-        InvokeError::LimitExceeded { limit, .. } => {
+        ErrorKind::LimitExceeded { limit, .. } => {
             ApiError::new(S::INTERNAL_SERVER_ERROR, "limit-exceeded", message)
                 .details(json!({"limit": limit}))
         }
-        InvokeError::InvalidOutput { .. }
-        | InvokeError::OutputTooLarge { .. }
-        | InvokeError::MemoryLimit { .. }
-        | InvokeError::Trap { .. }
-        | InvokeError::Host { .. } => ApiError::new(S::INTERNAL_SERVER_ERROR, "host", message),
+        ErrorKind::InvalidOutput { .. }
+        | ErrorKind::OutputTooLarge { .. }
+        | ErrorKind::MemoryLimit { .. }
+        | ErrorKind::Trap { .. }
+        | ErrorKind::Host { .. } => ApiError::new(S::INTERNAL_SERVER_ERROR, "host", message),
     };
     let mut details = base;
     if let Value::Object(extra) = e.details.clone() {
@@ -333,7 +331,7 @@ async fn list_connectors(State(st): St, caller: Caller) -> Result<Json<Value>, A
         .map(|c| {
             let m = &c.manifest.raw;
             json!({"id": m.id, "name": m.name, "version": m.version, "description": m.description,
-                   "cards": c.manifest.cards.len() + 1, "source": c.source.to_string()})
+                   "cards": c.catalog.len(), "source": c.source.to_string()})
         })
         .collect();
     Ok(Json(
@@ -370,7 +368,7 @@ async fn show_connector(
             };
             json!({"id": a.id, "title": a.title, "kind": kind,
                    "secrets": a.secrets.iter().map(|s| json!({"name": s.name, "title": s.title, "description": s.description, "optional": s.optional})).collect::<Vec<_>>(),
-                   "destinations": crate::credentials::destinations::describe(&c.manifest, a)})
+                   "destinations": cardhost_runtime::credentials::destinations::describe(&c.manifest, a)})
         })
         .collect();
     let permissions: Vec<Value> = m
@@ -387,7 +385,7 @@ async fn show_connector(
         "connection_schema": c.manifest.connection_schema,
         "auth_methods": auth,
         "permissions": permissions,
-        "cards": catalog_cards(c),
+        "cards": c.catalog.entries(c.manifest.id()),
     })))
 }
 
@@ -502,7 +500,9 @@ async fn connection_cards(
         )
     })?;
     let access = card_access(loaded, &record.granted);
-    let cards: Vec<Value> = catalog_cards(loaded)
+    let cards: Vec<Value> = loaded
+        .catalog
+        .entries(loaded.manifest.id())
         .into_iter()
         .map(|mut c| {
             if let Some(a) = access.iter().find(|a| c["id"] == a.card.as_str()) {
@@ -596,8 +596,7 @@ async fn test_connection(
     let _slots = admit(&st, &record.id)?;
     match st.conns.test(&record.id).await {
         Ok(report) => Ok(Json(json!(report))),
-        Err(InvokeFailure::Connection(e)) => Err(e.into()),
-        Err(InvokeFailure::Invocation(f)) => Err(invocation_error(&f)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -731,9 +730,9 @@ async fn invoke(
     // An unknown card is a 404 before it can name a metric or a history
     // row: card names in either come only from the catalog.
     let registry = st.conns.host().registry();
-    let known = registry.get(&record.connector).is_some_and(|loaded| {
-        card == crate::CUSTOM_API_ACTION || loaded.manifest.cards.contains_key(card)
-    });
+    let known = registry
+        .get(&record.connector)
+        .is_some_and(|loaded| loaded.catalog.get(card).is_some());
     if !known {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -741,7 +740,7 @@ async fn invoke(
             format!(
                 "connector `{}` has no card `{}`",
                 record.connector,
-                crate::invoke::truncate(card, 128)
+                cardhost_runtime::text::truncate(card, 128)
             ),
         ));
     }
@@ -753,8 +752,8 @@ async fn invoke(
     let seconds = started.elapsed().as_secs_f64();
     let (journal, outcome) = match &result {
         Ok(inv) => (Some(&inv.journal), "ok"),
-        Err(InvokeFailure::Invocation(f)) => (Some(&f.journal), f.error.class()),
-        Err(InvokeFailure::Connection(_)) => (None, "connection"),
+        Err(ConnectionError::Invocation(f)) => (Some(&f.journal), f.class()),
+        Err(_) => (None, "connection"),
     };
     let requests = journal.map_or(0, |j| u64::from(j.upstream_requests()));
     let retries = journal.map_or(0, |j| u64::from(j.retries()));
@@ -779,11 +778,11 @@ async fn invoke(
             }))
             .into_response())
         }
-        Err(InvokeFailure::Invocation(f)) => {
+        Err(ConnectionError::Invocation(f)) => {
             tracing::info!(invocation = %f.id, connector = %record.connector, card, connection = %record.id, outcome, "invocation failed");
             Err(invocation_error(&f))
         }
-        Err(InvokeFailure::Connection(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -156,3 +156,67 @@ pub fn document() -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod router_tests {
+    use std::collections::BTreeSet;
+
+    /// (method, path) of every `.route(..)` in the router's source.
+    fn routed() -> BTreeSet<(String, String)> {
+        let source = include_str!("api.rs");
+        let start = source.find("fn router(").expect("the router is in api.rs");
+        let end = start + source[start..].find("\n}\n").expect("the router ends");
+        let router = &source[start..end];
+        let mut found = BTreeSet::new();
+        for call in router.split(".route(").skip(1) {
+            let path = call.split('"').nth(1).expect("a route path literal");
+            // The method router is what follows the path, up to the call's end.
+            let mut depth = 1;
+            let mut args = String::new();
+            for c in call.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                args.push(c);
+            }
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = args.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !args[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if called {
+                    found.insert((method.to_string(), path.to_string()));
+                }
+            }
+        }
+        found
+    }
+
+    fn documented() -> BTreeSet<(String, String)> {
+        let doc = super::document();
+        let mut found = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("a path item").keys() {
+                found.insert((method.clone(), path.clone()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_document_describes_exactly_the_routes_the_server_has() {
+        let routed = routed();
+        let documented = documented();
+        assert!(routed.len() > 20, "the router was not read: {routed:?}");
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            undocumented.is_empty() && unrouted.is_empty(),
+            "routes missing from the OpenAPI document: {undocumented:?}; documented but not routed: {unrouted:?}"
+        );
+    }
+}

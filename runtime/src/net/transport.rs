@@ -1,7 +1,6 @@
 //! Sending: pooled clients with a resolver that refuses private addresses,
 //! operator routes, body caps and per-connection rate limits.
 
-use super::RequestScope;
 use super::ssrf;
 use crate::bindings::http::{HttpError, Response};
 use crate::config::{NetworkPolicy, Route};
@@ -186,9 +185,10 @@ impl Transport {
             .remove(key);
     }
 
-    pub(super) fn rate_limiter(&self, scope: &RequestScope) -> Option<Arc<RateLimiter>> {
+    /// The request-rate limiter of the client `key` (a connection or a
+    /// connector), when the policy sets a rate.
+    pub fn rate_limiter(&self, key: String) -> Option<Arc<RateLimiter>> {
         let rps = self.requests_per_second?;
-        let key = scope.client_key();
         let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         Some(
             limiters
@@ -240,9 +240,9 @@ impl Transport {
 
     /// Sends one request with the caps and the deadline.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn send(
+    pub async fn send(
         &self,
-        scope: &RequestScope,
+        client_key: &str,
         method: reqwest::Method,
         url: Url,
         mut headers: HeaderMap,
@@ -250,7 +250,7 @@ impl Transport {
         max_body: usize,
         remaining: Duration,
     ) -> Result<Response, SendError> {
-        let client = self.client(&scope.client_key()).map_err(SendError::Http)?;
+        let client = self.client(client_key).map_err(SendError::Http)?;
         let (target, host) = self.route(&url);
         self.check_literal(&target).map_err(SendError::Refused)?;
         if let Some(host) = host

@@ -11,7 +11,7 @@ use super::{
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
     StoreError, now_secs,
 };
-use crate::credentials::{Secret, TokenSet};
+use cardhost_runtime::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -250,7 +250,7 @@ impl SqliteStore {
         max_age_secs: i64,
         consume: bool,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let row = {
                 let mut db = self.db();
                 let tx = db
@@ -423,7 +423,7 @@ fn changed(n: usize, id: &str) -> Result<(), StoreError> {
 
 impl Store for SqliteStore {
     fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let mut db = self.db();
             let tx = db
@@ -489,7 +489,7 @@ impl Store for SqliteStore {
     }
 
     fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
                 .prepare(&format!(
@@ -502,7 +502,7 @@ impl Store for SqliteStore {
     }
 
     fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             self.db()
                 .query_row(
                     &format!(
@@ -519,7 +519,7 @@ impl Store for SqliteStore {
     }
 
     fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
                 .execute(
@@ -532,7 +532,7 @@ impl Store for SqliteStore {
     }
 
     fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let mut db = self.db();
             let tx = db
@@ -558,7 +558,7 @@ impl Store for SqliteStore {
     }
 
     fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
                 .execute(
@@ -580,7 +580,7 @@ impl Store for SqliteStore {
         state: ConnectionState,
         message: Option<&str>,
     ) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
                 .execute(
@@ -593,7 +593,7 @@ impl Store for SqliteStore {
     }
 
     fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
                 .execute("DELETE FROM connections WHERE id = ?1", [id])
@@ -603,7 +603,7 @@ impl Store for SqliteStore {
     }
 
     fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
             let mut db = self.db();
@@ -622,7 +622,7 @@ impl Store for SqliteStore {
     }
 
     fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let rows: Vec<(String, String, Vec<u8>)> = {
                 let db = self.db();
                 self.require(&db, id)?;
@@ -650,7 +650,7 @@ impl Store for SqliteStore {
     }
 
     fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             self.require(&db, id)?;
             let mut stmt = db
@@ -669,7 +669,7 @@ impl Store for SqliteStore {
     }
 
     fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let json = serde_json::to_vec(tokens).expect("tokens serialize");
             let sealed = key.seal(&token_context(id), &json);
@@ -687,7 +687,7 @@ impl Store for SqliteStore {
     }
 
     fn take_refresh_lease(&self, id: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let mut db = self.db();
             let tx = db
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -722,7 +722,7 @@ impl Store for SqliteStore {
     }
 
     fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute(
                     "DELETE FROM refresh_leases WHERE connection_id = ?1 AND holder = ?2",
@@ -734,7 +734,7 @@ impl Store for SqliteStore {
     }
 
     fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let row: Option<(String, String)> = self
                 .db()
                 .query_row(
@@ -757,7 +757,7 @@ impl Store for SqliteStore {
         pin: &CredentialPin,
         approve: Option<&FieldsChange<'_>>,
     ) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let mut db = self.db();
             let tx = db
@@ -785,7 +785,7 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self, id: &str) -> Result<TokenSet, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let row: Option<(String, Vec<u8>)> = self
                 .db()
                 .query_row(
@@ -808,7 +808,7 @@ impl Store for SqliteStore {
     }
 
     fn clear_tokens(&self, id: &str) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
                 .map_err(db_err)?;
@@ -817,7 +817,7 @@ impl Store for SqliteStore {
     }
 
     fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let sealed = key.seal(
                 &verifier_context(&p.state, &p.connection_id),
@@ -852,7 +852,7 @@ impl Store for SqliteStore {
     }
 
     fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute(
                     "INSERT INTO invocations (id, connection_id, connector, card, started_at_ms, duration_ms,
@@ -876,7 +876,7 @@ impl Store for SqliteStore {
     }
 
     fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
                 .prepare(
@@ -920,7 +920,7 @@ impl Store for SqliteStore {
     }
 
     fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let mut db = self.db();
             let tx = db
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -995,7 +995,7 @@ impl Store for SqliteStore {
     }
 
     fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute(
                     "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1007,7 +1007,7 @@ impl Store for SqliteStore {
     }
 
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
                 .prepare(
@@ -1022,7 +1022,7 @@ impl Store for SqliteStore {
     }
 
     fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             self.db()
                 .query_row(
                     "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
@@ -1035,7 +1035,7 @@ impl Store for SqliteStore {
     }
 
     fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
                 .execute(
@@ -1048,7 +1048,7 @@ impl Store for SqliteStore {
     }
 
     fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        crate::executor::blocking(|| {
+        cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
                 .prepare(

@@ -8,9 +8,10 @@
 
 use crate::bindings::{ConnectorWorldPre, WIT_PACKAGE, WIT_VERSION};
 use crate::broker::{Broker, RequestScope};
+use crate::catalog::Catalog;
 use crate::engine::{Runtime, check_is_component};
 use crate::executor::GuestExecutor;
-use crate::invoke::{CallLimits, GuestState};
+use crate::guest::{CallLimits, GuestState};
 use crate::manifest::Manifest;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub struct LoadedConnector {
     pub source: Source,
     /// SHA-256 of the component.
     pub sha256: String,
+    /// Every card it offers, the host's included.
+    pub catalog: Catalog,
     pub(crate) pre: ConnectorWorldPre<GuestState>,
 }
 
@@ -326,7 +329,7 @@ pub async fn load_one(
         &source.to_string(),
         tokio::time::Instant::now() + manifest_limits.deadline,
     ));
-    let call = crate::invoke::run(
+    let call = crate::guest::sandbox::run(
         runtime.engine(),
         executor,
         &pre,
@@ -348,6 +351,7 @@ pub async fn load_one(
         .map_err(|e| fail(format!("reading its manifest failed: {e}")))?;
     let manifest = Manifest::validate(raw).map_err(|e| fail(e.to_string()))?;
     Ok(LoadedConnector {
+        catalog: Catalog::of(&manifest),
         manifest,
         source,
         sha256: hex::encode(Sha256::digest(bytes)),

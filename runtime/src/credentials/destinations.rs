@@ -16,6 +16,16 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// What a connection's credentials were approved against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialPin {
+    /// SHA-256 of `parts`.
+    pub digest: String,
+    /// The credential-relevant parts of the manifest, and where they sent
+    /// the secrets of this connection.
+    pub parts: Value,
+}
+
 /// The places one connection's secrets go, rendered from its fields. Secrets
 /// inside a URL stay as `{secret.name}`, so two renderings compare equal
 /// exactly when the destinations are the same.
@@ -102,7 +112,7 @@ impl Destinations {
             let first = url.split(' ').next().unwrap_or_default();
             let parsed =
                 url::Url::parse(first).map_err(|e| format!("the {what} is not a URL: {e}"))?;
-            crate::broker::transport::check_host_url(&parsed, allow_http)
+            crate::net::transport::check_host_url(&parsed, allow_http)
                 .map_err(|e| format!("the {what}: {e}"))?;
         }
         Ok(())
@@ -296,11 +306,7 @@ pub fn describe(manifest: &Manifest, method: &AuthMethod) -> Value {
 /// variables). Their digest is pinned when a connection is made; a
 /// connector whose parts differ needs the connection's approval. The pin
 /// also records where the secrets went (`destinations`), outside the digest.
-pub fn pin(
-    manifest: &Manifest,
-    method: &AuthMethod,
-    fields: &Value,
-) -> crate::store::CredentialPin {
+pub fn pin(manifest: &Manifest, method: &AuthMethod, fields: &Value) -> CredentialPin {
     use sha2::{Digest, Sha256};
     let parts = serde_json::json!({
         "auth_method": method,
@@ -310,7 +316,7 @@ pub fn pin(
     let mut parts = parts;
     parts["destinations"] =
         serde_json::to_value(destinations(manifest, method, fields)).unwrap_or(Value::Null);
-    crate::store::CredentialPin { digest, parts }
+    CredentialPin { digest, parts }
 }
 
 /// What differs between two pinned parts, one line per JSON pointer:

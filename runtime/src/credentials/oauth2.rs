@@ -10,7 +10,7 @@
 //!   reauthorization and is not retried.
 
 use super::CredentialError;
-use crate::broker::Transport;
+use crate::net::transport::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -479,7 +479,7 @@ impl TokenManager {
         let response = transport.send_host_request(request).await?;
         let status = response.status();
         // The body is read (capped) only to let the connection be reused.
-        let _ = crate::broker::transport::read_capped(response, MAX_TOKEN_RESPONSE).await;
+        let _ = crate::net::transport::read_capped(response, MAX_TOKEN_RESPONSE).await;
         if status.is_success() {
             Ok(true)
         } else {
@@ -500,8 +500,10 @@ impl TokenManager {
         match self.client.auth {
             ClientAuthMethod::ClientSecretBasic => {
                 request = request.basic_auth(
-                    crate::broker::encode_component(&self.client.client_id),
-                    Some(crate::broker::encode_component(&self.client.client_secret)),
+                    crate::net::url::encode_component(&self.client.client_id),
+                    Some(crate::net::url::encode_component(
+                        &self.client.client_secret,
+                    )),
                 );
             }
             ClientAuthMethod::ClientSecretPost => {
@@ -514,8 +516,8 @@ impl TokenManager {
             .map(|(k, v)| {
                 format!(
                     "{}={}",
-                    crate::broker::encode_component(k),
-                    crate::broker::encode_component(v)
+                    crate::net::url::encode_component(k),
+                    crate::net::url::encode_component(v)
                 )
             })
             .collect::<Vec<_>>()
@@ -543,7 +545,7 @@ impl TokenManager {
             .await
             .map_err(TokenFailure::Other)?;
         let status = response.status();
-        let bytes = crate::broker::transport::read_capped(response, MAX_TOKEN_RESPONSE)
+        let bytes = crate::net::transport::read_capped(response, MAX_TOKEN_RESPONSE)
             .await
             .map_err(|e| TokenFailure::Other(format!("reading the token response: {e}")))?;
         if status.is_success() {

@@ -36,7 +36,7 @@ pub enum PathError {
 /// A path as quoted in an error: cut, so a hostile megabyte-long path costs
 /// nothing to report.
 fn shown(path: &str) -> String {
-    crate::invoke::truncate(path, 256).into_owned()
+    crate::text::truncate(path, 256).into_owned()
 }
 
 /// Splits an absolute, still-encoded URL path into decoded segments.

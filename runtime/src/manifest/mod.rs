@@ -6,12 +6,18 @@
 //! collected, not stopped at, so an author sees them all at once.
 
 use crate::bindings::types::{self as wit, AuthScheme};
-use crate::broker::allow::OriginPattern;
-use crate::broker::permission::{CompiledPermission, PathPattern};
+use crate::net::allow::OriginPattern;
+use permission::{CompiledPermission, PathPattern};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use url::Url;
+
+pub mod permission;
+
+/// Id of the raw-request card the host adds to every connector; no
+/// connector may declare a card with it.
+pub const CUSTOM_API_ACTION: &str = "custom-api-action";
 
 /// Largest manifest accepted, counted as the bytes of all its text.
 pub const MAX_MANIFEST_BYTES: usize = 2 << 20;
@@ -218,7 +224,7 @@ impl Manifest {
             if !is_kebab_id(&c.id) {
                 problems.push(format!("card id `{}` must be lowercase kebab-case", c.id));
             }
-            if c.id == crate::invoke::CUSTOM_API_ACTION {
+            if c.id == CUSTOM_API_ACTION {
                 problems.push(format!(
                     "card id `{}` is reserved for the host's Custom API Action",
                     c.id
@@ -245,19 +251,11 @@ impl Manifest {
                 &format!("card `{}` output schema", c.id),
                 &mut problems,
             );
-            if let (
-                Some((input_schema, input_validator)),
-                Some((output_schema, output_validator)),
-            ) = (input, output)
-            {
-                let spec = CardSpec {
-                    card: c.clone(),
-                    input_schema,
-                    output_schema,
-                    input_validator,
-                    output_validator,
-                };
-                cards.insert(c.id.clone(), Arc::new(spec));
+            if let (Some(input), Some(output)) = (input, output) {
+                cards.insert(
+                    c.id.clone(),
+                    Arc::new(CardSpec::from_parts(c.clone(), input, output)),
+                );
             }
         }
 
@@ -350,6 +348,39 @@ impl Manifest {
 }
 
 impl CardSpec {
+    /// A card with its schemas compiled, or every problem with them.
+    pub fn compile(card: wit::Card) -> Result<Self, ManifestError> {
+        let mut problems = Vec::new();
+        let input = compile_schema(
+            &card.input_schema,
+            &format!("card `{}` input schema", card.id),
+            &mut problems,
+        );
+        let output = compile_schema(
+            &card.output_schema,
+            &format!("card `{}` output schema", card.id),
+            &mut problems,
+        );
+        match (input, output) {
+            (Some(input), Some(output)) => Ok(Self::from_parts(card, input, output)),
+            _ => Err(ManifestError { problems }),
+        }
+    }
+
+    fn from_parts(
+        card: wit::Card,
+        (input_schema, input_validator): (Value, jsonschema::Validator),
+        (output_schema, output_validator): (Value, jsonschema::Validator),
+    ) -> Self {
+        Self {
+            card,
+            input_schema,
+            output_schema,
+            input_validator,
+            output_validator,
+        }
+    }
+
     /// Validates an output against the card's output schema.
     pub fn check_output(&self, output: &Value) -> Vec<SchemaViolation> {
         violations(&self.output_validator, output)
@@ -431,7 +462,7 @@ fn validate_auth(
             need(&h.secret, "header secret", false);
         }
         for h in &method.secret_headers {
-            if crate::broker::is_reserved_header(&h.header) {
+            if crate::net::url::is_reserved_header(&h.header) {
                 problems.push(format!(
                     "auth method `{}`: header `{}` is reserved for the host",
                     method.id, h.header
@@ -695,7 +726,7 @@ pub fn render_secret_template(
         out.push_str(&rest[..open]);
         let in_query = out.contains('?');
         if in_query {
-            out.push_str(&crate::broker::encode_component(&value));
+            out.push_str(&crate::net::url::encode_component(&value));
         } else {
             out.push_str(&value);
         }

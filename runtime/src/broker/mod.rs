@@ -10,19 +10,20 @@
 //! Every refusal is an answer to the guest (`http-error::denied`) and is
 //! recorded on the invocation, so the caller learns exactly what was refused.
 
-pub mod allow;
-pub mod permission;
 mod retry;
-pub mod ssrf;
-pub mod transport;
 
 use crate::bindings::http::{Denial, DenialKind, HttpError, Request, Response};
 use crate::bindings::types::Method;
 use crate::config::{Limits, NetworkPolicy};
+use crate::credentials::redact::Redactor;
 use crate::credentials::{ConnectionCredentials, CredentialError};
 use crate::manifest::ResolvedEnvironment;
-use allow::AllowList;
-use permission::CompiledPermission;
+use crate::manifest::permission::CompiledPermission;
+use crate::net::allow::AllowList;
+use crate::net::transport::{self, Transport};
+use crate::net::url::{
+    is_reserved_header, method_name, permission_path, resolve_url, to_reqwest, within_base_path,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -30,216 +31,9 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use retry::RetryPolicy;
-pub use transport::Transport;
 
 /// Most redirects followed for one request.
 pub const MAX_REDIRECTS: usize = 5;
-
-/// Headers a guest may never set, in any letter case: credentials; what the
-/// transport owns (`Host`, framing, hop-by-hop); and headers that change
-/// what a request means to a proxy or framework in front of the upstream
-/// (method overrides, URL rewrites, forwarding and client-address headers),
-/// which would let a card reach what its permissions do not cover.
-pub fn is_reserved_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.starts_with("x-forwarded-")
-        || name.starts_with("proxy-")
-        || matches!(
-            name.as_str(),
-            "authorization"
-                | "cookie"
-                | "cookie2"
-                | "host"
-                | "content-length"
-                | "transfer-encoding"
-                | "connection"
-                | "upgrade"
-                | "te"
-                | "trailer"
-                | "trailers"
-                | "keep-alive"
-                | "expect"
-                | "forwarded"
-                | "via"
-                | "x-real-ip"
-                | "true-client-ip"
-                | "x-client-ip"
-                | "x-cluster-client-ip"
-                | "cf-connecting-ip"
-                | "fastly-client-ip"
-                | "x-http-method-override"
-                | "x-http-method"
-                | "x-method-override"
-                | "x-original-url"
-                | "x-original-uri"
-                | "x-rewrite-url"
-                | "x-original-method"
-                | "x-host"
-                | "x-original-host"
-        )
-}
-
-/// Percent-encodes one URL component (RFC 3986 unreserved characters kept).
-pub fn encode_component(value: &str) -> String {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    utf8_percent_encode(value, COMPONENT).to_string()
-}
-
-/// The method's name.
-pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-    }
-}
-
-fn to_reqwest(method: Method) -> reqwest::Method {
-    match method {
-        Method::Get => reqwest::Method::GET,
-        Method::Head => reqwest::Method::HEAD,
-        Method::Post => reqwest::Method::POST,
-        Method::Put => reqwest::Method::PUT,
-        Method::Patch => reqwest::Method::PATCH,
-        Method::Delete => reqwest::Method::DELETE,
-    }
-}
-
-/// What a secret is replaced with.
-const MASK: &str = "••••";
-
-/// Replaces every secret value in text with `••••`: raw, percent-encoded
-/// (either hex case, `%20` or `+` for a space), JSON-escaped and base64
-/// (standard and URL-safe, with or without padding, and at each of the three
-/// alignments inside a longer base64 text).
-#[derive(Clone, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
-    matcher: Option<aho_corasick::AhoCorasick>,
-    /// Longest form matched, in bytes.
-    longest: usize,
-}
-
-impl std::fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor")
-            .field("secrets", &self.secrets.len())
-            .finish()
-    }
-}
-
-/// Every form in which `secret` may come back from an upstream.
-fn secret_forms(secret: &str) -> Vec<String> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let mut forms = vec![secret.to_string()];
-    let encoded = encode_component(secret);
-    forms.push(encoded.to_ascii_lowercase());
-    forms.push(encoded);
-    forms.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-    if let Ok(json) = serde_json::to_string(secret) {
-        forms.push(json.trim_matches('"').to_string());
-    }
-    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
-        forms.push(engine.encode(secret));
-    }
-    // Inside a longer base64 text the secret starts at one of three byte
-    // alignments; the characters that depend on its bytes alone are the
-    // same whatever surrounds it.
-    let bytes = secret.as_bytes();
-    for shift in 0..3usize {
-        let mut shifted = vec![0u8; shift];
-        shifted.extend_from_slice(bytes);
-        let encoded = STANDARD_NO_PAD.encode(&shifted);
-        let start = (shift * 8).div_ceil(6);
-        let end = (shifted.len() * 8) / 6;
-        if end > start && end - start >= 8 {
-            let middle = &encoded[start..end];
-            forms.push(middle.to_string());
-            forms.push(middle.replace('+', "-").replace('/', "_"));
-        }
-    }
-    forms.sort();
-    forms.dedup();
-    forms
-}
-
-impl Redactor {
-    /// A redactor for these values (short values are ignored: redacting a
-    /// two-letter secret would shred every message and protect nothing).
-    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = values.into_iter().filter(|v| v.len() >= 4).collect();
-        secrets.sort();
-        secrets.dedup();
-        let forms: Vec<String> = secrets.iter().flat_map(|s| secret_forms(s)).collect();
-        let longest = forms.iter().map(String::len).max().unwrap_or(0);
-        let matcher = if forms.is_empty() {
-            None
-        } else {
-            aho_corasick::AhoCorasick::builder()
-                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .build(&forms)
-                .ok()
-        };
-        Self {
-            secrets,
-            matcher,
-            longest,
-        }
-    }
-
-    /// Adds values learnt later (a refreshed access token).
-    pub fn extend(&mut self, values: impl IntoIterator<Item = String>) {
-        let before = self.secrets.len();
-        let mut all = std::mem::take(&mut self.secrets);
-        all.extend(values);
-        all.sort();
-        all.dedup();
-        if all.len() == before {
-            self.secrets = all;
-            return;
-        }
-        *self = Self::new(all);
-    }
-
-    /// The text with every secret replaced.
-    pub fn redact(&self, text: &str) -> String {
-        match &self.matcher {
-            Some(m) if m.is_match(text) => {
-                let masks = vec![MASK; m.patterns_len()];
-                m.replace_all(text, &masks)
-            }
-            _ => text.to_string(),
-        }
-    }
-
-    /// Bytes with every secret replaced (`None` when there was none).
-    pub fn redact_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let m = self.matcher.as_ref()?;
-        if !m.is_match(bytes) {
-            return None;
-        }
-        let masks = vec![MASK.as_bytes(); m.patterns_len()];
-        Some(m.replace_all_bytes(bytes, &masks))
-    }
-
-    /// At most `max` bytes of `text`, redacted. The cut comes first, so a
-    /// huge text costs no more than the cap, but with room for a secret
-    /// that straddles the cut, which is then hidden whole.
-    pub fn redact_capped(&self, text: &str, max: usize) -> String {
-        let window = crate::invoke::truncate(text, max.saturating_add(self.longest));
-        let redacted = self.redact(&window);
-        crate::invoke::truncate(&redacted, max).into_owned()
-    }
-}
 
 /// One upstream request as the invocation history records it.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
@@ -417,6 +211,19 @@ impl RequestScope {
         }
     }
 
+    /// What was recorded so far.
+    pub fn journal_snapshot(&self) -> Journal {
+        self.journal.lock().map(|j| j.clone()).unwrap_or_default()
+    }
+
+    /// The last refusal recorded, if any.
+    pub fn last_denial(&self) -> Option<DenialRecord> {
+        self.journal
+            .lock()
+            .ok()
+            .and_then(|j| j.denials.last().cloned())
+    }
+
     /// Requests asked for so far in this invocation, refused ones included.
     pub fn attempted_requests(&self) -> u32 {
         self.attempts.load(std::sync::atomic::Ordering::Relaxed)
@@ -454,124 +261,6 @@ pub fn denial_kind_name(kind: DenialKind) -> &'static str {
         DenialKind::MalformedPath => "malformed-path",
         DenialKind::CredentialsUnavailable => "credentials-unavailable",
     }
-}
-
-/// Refuses a path, still as the guest wrote it, with a segment that any
-/// server could take for `.` or `..`: also with parameters (`..;`, `.;x`,
-/// which Java servers treat as `..`) and percent-encoded (`%2e%2e`,
-/// `..%3b`). The URL parser would quietly resolve plain dot segments away;
-/// this names them instead.
-pub fn check_raw_path(path: &str) -> Result<(), String> {
-    for raw in path.split('/') {
-        let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-        let bare = decoded.split(';').next().unwrap_or_default();
-        if bare == "." || bare == ".." {
-            return Err(format!(
-                "path `{}` has a dot segment `{raw}`; paths must be in normal form",
-                crate::invoke::truncate(path, 256)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The path part of an absolute URL as written (before the parser
-/// normalises it).
-fn raw_path_of(target: &str) -> &str {
-    let after_scheme = target.find("://").map_or(0, |i| i + 3);
-    let rest = &target[after_scheme..];
-    let path = rest.find('/').map_or("", |i| &rest[i..]);
-    path.split(['?', '#']).next().unwrap_or_default()
-}
-
-/// Resolves a guest URL (relative path or absolute URL) and its extra query.
-pub fn resolve_url(
-    base: Option<&Url>,
-    target: &str,
-    query: &[(String, String)],
-) -> Result<Url, String> {
-    let mut url = if target.starts_with('/') && !target.starts_with("//") {
-        let base = base.ok_or("this connection has no base URL, so paths cannot be relative")?;
-        let mut joined = base.clone();
-        let (path, rest) = match target.find(['?', '#']) {
-            Some(i) => (&target[..i], &target[i..]),
-            None => (target, ""),
-        };
-        if rest.starts_with('#') {
-            return Err("the URL has a fragment".into());
-        }
-        check_raw_path(path)?;
-        let prefix = base.path().trim_end_matches('/');
-        joined.set_path(&format!("{prefix}{path}"));
-        joined.set_query(rest.strip_prefix('?'));
-        joined
-    } else if target.starts_with("http://") || target.starts_with("https://") {
-        check_raw_path(raw_path_of(target))?;
-        Url::parse(target).map_err(|e| format!("not a valid URL: {e}"))?
-    } else {
-        return Err(format!(
-            "`{}` must be a path starting with `/` or an absolute http(s) URL",
-            crate::invoke::truncate(target, 256)
-        ));
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("URLs may not carry user info".into());
-    }
-    url.set_fragment(None);
-    for (k, v) in query {
-        append_query(&mut url, k, v);
-    }
-    Ok(url)
-}
-
-/// Whether `url` stays under the base URL's path: a same-origin URL must be
-/// the base path itself or below it, so a card cannot climb out of
-/// `https://host/api/v1` into `https://host/admin`.
-fn within_base_path(base: Option<&Url>, url: &Url) -> Result<(), String> {
-    let Some(base) = base else { return Ok(()) };
-    let prefix = base.path().trim_end_matches('/');
-    if prefix.is_empty() || base.origin() != url.origin() {
-        return Ok(());
-    }
-    match url.path().strip_prefix(prefix) {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => Ok(()),
-        _ => Err(format!(
-            "path `{}` leaves the base URL's path `{prefix}`",
-            crate::invoke::truncate(url.path(), 256)
-        )),
-    }
-}
-
-/// Appends `k=v` to the query, each percent-encoded per RFC 3986 (a space is
-/// `%20`, never `+`, which strict servers read as a plus sign).
-pub fn append_query(url: &mut Url, k: &str, v: &str) {
-    let pair = format!("{}={}", encode_component(k), encode_component(v));
-    let query = match url.query() {
-        Some(q) if !q.is_empty() => format!("{q}&{pair}"),
-        _ => pair,
-    };
-    url.set_query(Some(&query));
-}
-
-/// The path permissions are matched against: relative to the base URL's path
-/// when the URL is under it, else the whole path.
-fn permission_path(base: Option<&Url>, url: &Url) -> String {
-    if let Some(base) = base {
-        let prefix = base.path().trim_end_matches('/');
-        let same_origin = base.origin() == url.origin();
-        if same_origin
-            && !prefix.is_empty()
-            && let Some(rest) = url.path().strip_prefix(prefix)
-            && (rest.is_empty() || rest.starts_with('/'))
-        {
-            return if rest.is_empty() {
-                "/".into()
-            } else {
-                rest.into()
-            };
-        }
-    }
-    url.path().to_string()
 }
 
 /// The broker. One per runtime; cheap to share.
@@ -648,7 +337,7 @@ impl Broker {
             )
         })?;
         let path = permission_path(base, url);
-        let segments = permission::normalise(&path).map_err(|e| {
+        let segments = crate::manifest::permission::normalise(&path).map_err(|e| {
             scope.deny(
                 DenialKind::MalformedPath,
                 format!("card `{}`: {e}", scope.card),
@@ -656,8 +345,8 @@ impl Broker {
         })?;
         let usable: Vec<&CompiledPermission> = scope.usable.iter().collect();
         let declared: Vec<&CompiledPermission> = scope.declared.iter().collect();
-        let access = permission::access_of(method);
-        match permission::check(access, &segments, &usable, &declared) {
+        let access = crate::manifest::permission::access_of(method);
+        match crate::manifest::permission::check(access, &segments, &usable, &declared) {
             Ok(permission) => Ok(Checked {
                 url: url.clone(),
                 permission,
@@ -677,7 +366,7 @@ impl Broker {
                         "card `{}` may not {} {}: {why}",
                         scope.card,
                         method_name(method),
-                        crate::invoke::truncate(&path, 256)
+                        crate::text::truncate(&path, 256)
                     ),
                 ))
             }
@@ -703,7 +392,7 @@ impl Broker {
             .unwrap_or_default();
         let mut map = HeaderMap::new();
         for (name, value) in headers {
-            let shown = crate::invoke::truncate(name, 128);
+            let shown = crate::text::truncate(name, 128);
             if name.len() + value.len() > self.limits.max_request_header_bytes {
                 return Err(HttpError::InvalidRequest(format!(
                     "header `{shown}` is over the {}-byte limit",
@@ -876,7 +565,7 @@ impl Broker {
         let shown_url = scope.redact(url.as_str());
         loop {
             attempts += 1;
-            if let Some(limiter) = self.transport.rate_limiter(scope) {
+            if let Some(limiter) = self.transport.rate_limiter(scope.client_key()) {
                 let wait = limiter.reserve();
                 if Instant::now() + wait >= scope.deadline {
                     return Err(HttpError::DeadlineExceeded);
@@ -987,7 +676,7 @@ impl Broker {
         let sent = self
             .transport
             .send(
-                scope,
+                &scope.client_key(),
                 to_reqwest(method),
                 url,
                 headers,

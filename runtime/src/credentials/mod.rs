@@ -4,9 +4,10 @@
 
 pub mod destinations;
 pub mod oauth2;
+pub mod redact;
 
 use crate::bindings::types::{ApiKeyLocation, AuthMethod, AuthScheme};
-use crate::broker::Transport;
+use crate::net::transport::Transport;
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -15,6 +16,7 @@ use std::fmt;
 use std::sync::Arc;
 use url::Url;
 
+pub use destinations::CredentialPin;
 pub use oauth2::{OAuthClient, TokenManager, TokenSet, TokenSink};
 
 /// A secret value. Its `Debug` never shows it.
@@ -58,7 +60,7 @@ pub struct ConnectionCredentials {
     tokens: Option<Arc<TokenManager>>,
     /// The redactor for the values known when it was built: building one is
     /// the costly part, so invocations share it until a token changes.
-    redactor: std::sync::Mutex<Option<(Vec<String>, crate::broker::Redactor)>>,
+    redactor: std::sync::Mutex<Option<(Vec<String>, crate::credentials::redact::Redactor)>>,
 }
 
 impl fmt::Debug for ConnectionCredentials {
@@ -134,7 +136,7 @@ impl ConnectionCredentials {
 
     /// A redactor for every secret value known now (built once, and again
     /// only when the values change).
-    pub fn redactor(&self) -> crate::broker::Redactor {
+    pub fn redactor(&self) -> crate::credentials::redact::Redactor {
         let values = self.secret_values();
         let mut cached = self.redactor.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((known, redactor)) = cached.as_ref()
@@ -142,7 +144,7 @@ impl ConnectionCredentials {
         {
             return redactor.clone();
         }
-        let redactor = crate::broker::Redactor::new(values.clone());
+        let redactor = crate::credentials::redact::Redactor::new(values.clone());
         *cached = Some((values, redactor.clone()));
         redactor
     }
@@ -254,7 +256,7 @@ impl ConnectionCredentials {
                         headers.insert(name, header(key.to_string())?);
                     }
                     ApiKeyLocation::Query(q) => {
-                        crate::broker::append_query(url, q, key);
+                        crate::net::url::append_query(url, q, key);
                     }
                 }
             }

@@ -1,3 +1,5 @@
+//! # cardhost-store
+//!
 //! Durable state: connections, their secrets and OAuth tokens, pending
 //! authorizations and invocation history.
 //!
@@ -7,27 +9,20 @@
 //! tokens are sealed with the [`MasterKey`] before they reach the store's
 //! backing file and are never returned by listing calls.
 
+#![deny(missing_docs)]
+
 mod crypto;
 mod sqlite;
 
 pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
-use crate::credentials::{Secret, TokenSet};
+pub use cardhost_runtime::credentials::CredentialPin;
+use cardhost_runtime::credentials::{Secret, TokenSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// What a connection's credentials were approved against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialPin {
-    /// SHA-256 of `parts`.
-    pub digest: String,
-    /// The credential-relevant parts of the manifest, and where they sent
-    /// the secrets of this connection.
-    pub parts: Value,
-}
 
 /// A change of fields and what goes with it ([`Store::replace_fields`]).
 #[derive(Debug)]
