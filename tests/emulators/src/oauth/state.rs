@@ -3,10 +3,11 @@
 //! with them.
 
 use super::{ClientConfig, Config, GrantType, IssuedToken, TokenKind, TokenRequestRecord};
+use crate::faults::{Fault, FaultQueue};
 use crate::server::{TokenInfo, TokenValidator};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 pub struct OAuthState {
     pub(super) inner: Arc<Mutex<Inner>>,
     pub(super) settings: Arc<Settings>,
+    /// Delays for the next token requests, one each.
+    pub(super) token_delays: FaultQueue,
+    /// Faults for the next token requests, one each.
+    pub(super) token_faults: FaultQueue,
 }
 
 impl std::fmt::Debug for OAuthState {
@@ -72,11 +77,6 @@ pub(super) struct AuthCode {
     pub(super) family: u64,
 }
 
-pub(super) struct Fault {
-    pub(super) status: u16,
-    pub(super) error: String,
-}
-
 #[derive(Default)]
 pub(super) struct Inner {
     pub(super) clients: BTreeMap<String, ClientConfig>,
@@ -86,8 +86,6 @@ pub(super) struct Inner {
     pub(super) token_requests: Vec<TokenRequestRecord>,
     pub(super) revocation_requests: usize,
     pub(super) authorization_requests: usize,
-    pub(super) delays: VecDeque<Duration>,
-    pub(super) faults: VecDeque<Fault>,
     pub(super) auto_approve: bool,
     pub(super) next_family: u64,
     pub(super) next_order: u64,
@@ -128,6 +126,16 @@ pub(super) fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
+/// The OAuth2 error a failure with `status` usually carries.
+pub(super) fn usual_error(status: u16) -> &'static str {
+    match status {
+        503 => "temporarily_unavailable",
+        401 => "invalid_client",
+        400..=499 => "invalid_request",
+        _ => "server_error",
+    }
+}
+
 pub(super) fn seconds_ceil(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
@@ -157,6 +165,8 @@ impl OAuthState {
                 revoke_family_on_refresh_reuse: config.revoke_family_on_refresh_reuse,
                 require_pkce: config.require_pkce,
             }),
+            token_delays: FaultQueue::new(),
+            token_faults: FaultQueue::new(),
         }
     }
 
@@ -273,33 +283,34 @@ impl OAuthState {
     /// Makes the next `count` token requests wait `delay` before they are
     /// handled (to test timeouts and single-flight refreshes).
     pub fn delay_next_token_requests(&self, count: usize, delay: Duration) {
-        let mut inner = lock(&self.inner);
-        inner.delays.extend(std::iter::repeat_n(delay, count));
+        self.token_delays.push_n(count, Fault::delay(delay));
     }
 
     /// Makes the next `count` token requests fail with `status` and the
     /// usual error for it (`server_error` for 500, `temporarily_unavailable`
     /// for 503, `invalid_request` for other 4xx).
     pub fn fail_next_token_requests(&self, count: usize, status: u16) {
-        let error = match status {
-            503 => "temporarily_unavailable",
-            401 => "invalid_client",
-            400..=499 => "invalid_request",
-            _ => "server_error",
-        };
-        self.fail_next_token_requests_with(count, status, error);
+        self.fail_next_token_requests_with(count, status, usual_error(status));
     }
 
     /// Makes the next `count` token requests fail with `status` and OAuth2
     /// error code `error` (e.g. 400 `invalid_grant`).
     pub fn fail_next_token_requests_with(&self, count: usize, status: u16, error: &str) {
-        let mut inner = lock(&self.inner);
-        for _ in 0..count {
-            inner.faults.push_back(Fault {
-                status,
-                error: error.into(),
-            });
-        }
+        self.token_faults
+            .push_n(count, Fault::status(status).code(error));
+    }
+
+    /// The faults the token endpoint answers with, one per token request
+    /// (after any delay [`delay_next_token_requests`] queued). A fault
+    /// without a scripted body gets the RFC 6749 error body: its
+    /// [`Fault::code`] as `error` (else the usual one for the status, as
+    /// [`fail_next_token_requests`] picks it) and its message (else
+    /// "injected failure") as `error_description`.
+    ///
+    /// [`delay_next_token_requests`]: OAuthState::delay_next_token_requests
+    /// [`fail_next_token_requests`]: OAuthState::fail_next_token_requests
+    pub fn token_faults(&self) -> FaultQueue {
+        self.token_faults.clone()
     }
 
     /// Expires every access token now. Refresh tokens and codes stay usable.

@@ -7,9 +7,10 @@ use super::protocol::{
 };
 use super::state::{
     AccessToken, Inner, OAuthState, RefreshToken, Settings, lock, random_token, revoke_token,
-    seconds_ceil,
+    seconds_ceil, usual_error,
 };
 use super::{ClientConfig, GrantType, TokenRequestRecord};
+use crate::faults::Fault;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -42,29 +43,54 @@ pub(super) async fn token_endpoint(
         record.client_id = Some(id.to_string());
     }
 
-    let delay = lock(&state.inner).delays.pop_front();
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
+    // Injected slowness, then an injected failure (each queue gives every
+    // token request its next entry).
+    if let Some(delay) = state.token_delays.take() {
+        delay.wait().await;
+    }
+    let fault = state.token_faults.take();
+    if let Some(fault) = &fault {
+        fault.wait().await;
     }
 
     let mut inner = lock(&state.inner);
-    let result = match inner.faults.pop_front() {
-        Some(fault) => Err(OAuthError::new(
-            StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            &fault.error,
-            "injected failure",
-        )),
-        None => handle_token(&state.settings, &mut inner, &headers, &body),
-    };
-    let response = match result {
-        Ok(body) => (StatusCode::OK, no_store(), axum::Json(body)).into_response(),
-        Err(err) => {
-            record.status = err.status.as_u16();
-            record.error = Some(err.error.clone());
-            err.into_response()
-        }
+    let injected = fault.as_ref().and_then(|fault| {
+        let response = fault.respond(injected_error)?;
+        record.status = response.status().as_u16();
+        record.error = Some(injected_code(fault, response.status()));
+        Some(response)
+    });
+    let response = match injected {
+        Some(response) => response,
+        None => match handle_token(&state.settings, &mut inner, &headers, &body) {
+            Ok(body) => (StatusCode::OK, no_store(), axum::Json(body)).into_response(),
+            Err(err) => {
+                record.status = err.status.as_u16();
+                record.error = Some(err.error.clone());
+                err.into_response()
+            }
+        },
     };
     inner.token_requests.push(record);
+    response
+}
+
+/// The OAuth2 error code of an injected failure.
+fn injected_code(fault: &Fault, status: StatusCode) -> String {
+    fault
+        .code
+        .clone()
+        .unwrap_or_else(|| usual_error(status.as_u16()).into())
+}
+
+/// An injected failure as an RFC 6749 error answer.
+fn injected_error(fault: &Fault, status: StatusCode) -> Response {
+    let description = fault.message.as_deref().unwrap_or("injected failure");
+    let mut response =
+        OAuthError::new(status, &injected_code(fault, status), description).into_response();
+    if let Some((name, value)) = fault.retry_after_header() {
+        response.headers_mut().insert(name, value);
+    }
     response
 }
 

@@ -58,7 +58,7 @@ impl ApiError {
     pub(super) fn rate_limited(seconds: u32) -> Self {
         ApiError::Gateway {
             status: StatusCode::TOO_MANY_REQUESTS,
-            message: format!("Rate limit is exceeded. Try again in {seconds} seconds."),
+            message: rate_limit_message(seconds),
             retry_after: Some(seconds),
         }
     }
@@ -106,6 +106,11 @@ impl ApiError {
             }
         }
     }
+}
+
+/// APIM's message for a call over the rate limit.
+pub(super) fn rate_limit_message(seconds: u32) -> String {
+    format!("Rate limit is exceeded. Try again in {seconds} seconds.")
 }
 
 /// Marks a response with the app that was served, for the request log.

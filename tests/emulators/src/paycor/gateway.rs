@@ -2,7 +2,7 @@
 //! limits, injected faults, the request log) and the authentication of each
 //! call's bearer token against the app's Data Access rights.
 
-use super::errors::{ApiError, ServedApp};
+use super::errors::{ApiError, ServedApp, rate_limit_message};
 use super::render::with_casing;
 use super::routes::{
     get_department, get_employee, get_employee_person, get_legal_entity, get_person,
@@ -13,7 +13,7 @@ use super::{
     AUTHORIZE_PATH, Casing, INVALID_KEY_MESSAGE, MISSING_KEY_MESSAGE, RequestRecord, Right,
     TOKEN_PATH,
 };
-use crate::oauth::{self};
+use crate::oauth;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 pub(super) fn router(state: PaycorState) -> Router {
     let api = Router::new()
@@ -77,8 +76,8 @@ pub(super) fn record(request: &Request, key: Option<String>) -> RequestRecord {
     }
 }
 
-/// The API gateway in front of the API: subscription key, then rate limit,
-/// then injected failures; logs every call.
+/// The API gateway in front of the API: subscription key, then injected
+/// throttles, the rate limit and injected failures; logs every call.
 pub(super) async fn gateway(
     State(state): State<PaycorState>,
     request: Request,
@@ -86,57 +85,8 @@ pub(super) async fn gateway(
 ) -> Response {
     let key = subscription_key(&request);
     let mut log = record(&request, key.clone());
-    let refused = {
-        let mut inner = lock(&state.inner);
-        match &key {
-            None => Some(ApiError::gateway(
-                StatusCode::UNAUTHORIZED,
-                MISSING_KEY_MESSAGE,
-            )),
-            Some(k) if !inner.keys.contains(k) => Some(ApiError::gateway(
-                StatusCode::UNAUTHORIZED,
-                INVALID_KEY_MESSAGE,
-            )),
-            Some(k) => {
-                let limited = if let Some(seconds) = inner.throttles.pop_front() {
-                    Some(ApiError::rate_limited(seconds))
-                } else if let Some(limit) = inner.rate_limit {
-                    let now = Instant::now();
-                    let window = inner.windows.entry(k.clone()).or_insert((now, 0));
-                    if now.duration_since(window.0) >= limit.window {
-                        *window = (now, 0);
-                    }
-                    if window.1 >= limit.calls {
-                        let left = limit.window.saturating_sub(now.duration_since(window.0));
-                        let seconds = left.as_secs() as u32 + u32::from(left.subsec_nanos() > 0);
-                        Some(ApiError::rate_limited(seconds.max(1)))
-                    } else {
-                        window.1 += 1;
-                        None
-                    }
-                } else {
-                    None
-                };
-                limited.or_else(|| {
-                    inner.failures.pop_front().map(|status| ApiError::Paycor {
-                        status: StatusCode::from_u16(status)
-                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                        title: "Internal Server Error",
-                        detail: "An unexpected error occurred.".into(),
-                        source: None,
-                    })
-                })
-            }
-        }
-    };
-    let response = match refused {
-        Some(err) => {
-            let (casing, correlation) = {
-                let mut inner = lock(&state.inner);
-                (inner.casing, inner.new_guid(7))
-            };
-            err.render(casing, correlation)
-        }
+    let response = match refuse(&state, key.as_deref()).await {
+        Some(response) => response,
         None => next.run(request).await,
     };
     log.client_id = response
@@ -146,6 +96,86 @@ pub(super) async fn gateway(
     log.status = response.status().as_u16();
     lock(&state.inner).requests.push(log);
     response
+}
+
+/// The gateway's answer when it refuses an API call, `None` when the call
+/// may go on to its endpoint.
+async fn refuse(state: &PaycorState, key: Option<&str>) -> Option<Response> {
+    let known = {
+        let inner = lock(&state.inner);
+        key.is_some_and(|k| inner.keys.contains(k))
+    };
+    let Some(key) = key.filter(|_| known) else {
+        let message = if key.is_none() {
+            MISSING_KEY_MESSAGE
+        } else {
+            INVALID_KEY_MESSAGE
+        };
+        return Some(render(
+            state,
+            ApiError::gateway(StatusCode::UNAUTHORIZED, message),
+        ));
+    };
+    let throttled = state
+        .throttles
+        .next_answer(|fault, status| {
+            let seconds = fault.retry_after.unwrap_or(1);
+            let err = ApiError::Gateway {
+                status,
+                message: fault
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| rate_limit_message(seconds)),
+                retry_after: Some(seconds),
+            };
+            render(state, err)
+        })
+        .await;
+    if throttled.is_some() {
+        return throttled;
+    }
+    let limited = {
+        let mut inner = lock(&state.inner);
+        inner.rate_limit.and_then(|limit| {
+            let hit = inner
+                .windows
+                .hit(key.to_string(), limit.calls, limit.window);
+            hit.over.then(|| ApiError::rate_limited(hit.retry_after()))
+        })
+    };
+    if let Some(err) = limited {
+        return Some(render(state, err));
+    }
+    state
+        .faults
+        .next_answer(|fault, status| {
+            let mut response = render(
+                state,
+                ApiError::Paycor {
+                    status,
+                    title: "Internal Server Error",
+                    detail: fault
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| "An unexpected error occurred.".into()),
+                    source: None,
+                },
+            );
+            if let Some((name, value)) = fault.retry_after_header() {
+                response.headers_mut().insert(name, value);
+            }
+            response
+        })
+        .await
+}
+
+/// An error in the configured casing, with a fresh correlation id.
+fn render(state: &PaycorState, err: ApiError) -> Response {
+    let (casing, correlation) = {
+        let mut inner = lock(&state.inner);
+        (inner.casing, inner.new_guid(7))
+    };
+    err.render(casing, correlation)
 }
 
 /// The gateway in front of the OAuth2 server: the token endpoint needs the

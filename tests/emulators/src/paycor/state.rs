@@ -4,11 +4,11 @@
 use super::render::{PARTS, PERSON_PARTS, Part, department_json, employee_json, person_json};
 use super::seed::{Data, guid, seed};
 use super::{App, Casing, Config, RateLimit, RequestRecord, Right, ScopeVersion};
+use crate::faults::{Fault, FaultQueue, Windows};
 use crate::oauth::{self, ClientAuthMethod, ClientConfig, OAuthState};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 pub(super) struct Cursor {
     pub(super) route: String,
@@ -22,9 +22,8 @@ pub(super) struct Inner {
     pub(super) employees_page_size: usize,
     pub(super) page_size: usize,
     pub(super) rate_limit: Option<RateLimit>,
-    pub(super) windows: HashMap<String, (Instant, u32)>,
-    pub(super) throttles: VecDeque<u32>,
-    pub(super) failures: VecDeque<u16>,
+    /// Calls per subscription key in the current rate-limit window.
+    pub(super) windows: Windows<String>,
     pub(super) casing: Casing,
     pub(super) authorize_requires_key: bool,
     pub(super) requests: Vec<RequestRecord>,
@@ -46,6 +45,10 @@ impl Inner {
 pub struct PaycorState {
     pub(super) inner: Arc<Mutex<Inner>>,
     pub(super) oauth: OAuthState,
+    /// Answers for the next API calls, before the rate limit counts them.
+    pub(super) throttles: FaultQueue,
+    /// Answers for the next API calls the rate limit lets through.
+    pub(super) faults: FaultQueue,
 }
 
 impl std::fmt::Debug for PaycorState {
@@ -87,9 +90,7 @@ impl PaycorState {
             employees_page_size: config.employees_page_size.max(1),
             page_size: config.page_size.max(1),
             rate_limit: config.rate_limit,
-            windows: HashMap::new(),
-            throttles: VecDeque::new(),
-            failures: VecDeque::new(),
+            windows: Windows::default(),
             casing: config.casing,
             authorize_requires_key: config.authorize_requires_subscription_key,
             requests: Vec::new(),
@@ -101,6 +102,8 @@ impl PaycorState {
         Self {
             inner: Arc::new(Mutex::new(inner)),
             oauth: OAuthState::new(&oauth_config),
+            throttles: FaultQueue::new(),
+            faults: FaultQueue::new(),
         }
     }
 
@@ -130,17 +133,23 @@ impl PaycorState {
 
     /// Answers the next `count` API calls with 429 and `Retry-After`.
     pub fn throttle_next(&self, count: usize, retry_after_seconds: u32) {
-        lock(&self.inner)
-            .throttles
-            .extend(std::iter::repeat_n(retry_after_seconds, count));
+        self.throttles
+            .push_n(count, Fault::throttle(retry_after_seconds));
     }
 
     /// Answers the next `count` API calls with `status` (a Paycor error
     /// body) before they reach their endpoint, so nothing is changed.
     pub fn fail_next(&self, count: usize, status: u16) {
-        lock(&self.inner)
-            .failures
-            .extend(std::iter::repeat_n(status, count));
+        self.faults.push_n(count, Fault::status(status));
+    }
+
+    /// The faults [`fail_next`](PaycorState::fail_next) queues: each API
+    /// call with a valid subscription key that the rate limit lets through
+    /// takes one before it reaches its endpoint. A fault without a scripted
+    /// body gets Paycor's error body (`Title` "Internal Server Error", its
+    /// message as `Detail`) and, with a retry delay, `Retry-After`.
+    pub fn faults(&self) -> FaultQueue {
+        self.faults.clone()
     }
 
     /// Replaces the rate limit.
