@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::borrow::Cow;
 
 /// The client a handler served, for the request log.
 #[derive(Clone)]
@@ -12,7 +13,7 @@ pub(super) struct ServedClient(pub(super) String);
 #[derive(Debug)]
 pub(super) struct ApiError {
     pub(super) status: StatusCode,
-    pub(super) code: &'static str,
+    pub(super) code: Cow<'static, str>,
     pub(super) message: String,
     pub(super) headers: Vec<(header::HeaderName, HeaderValue)>,
     /// The authenticated client, when the error came after authentication.
@@ -23,11 +24,17 @@ impl ApiError {
     pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
+            code: Cow::Borrowed(code),
             message: message.into(),
             headers: Vec::new(),
             client_id: None,
         }
+    }
+
+    /// Replaces the error code.
+    pub(super) fn with_code(mut self, code: String) -> Self {
+        self.code = Cow::Owned(code);
+        self
     }
 
     pub(super) fn bad_parameter(message: impl Into<String>) -> Self {

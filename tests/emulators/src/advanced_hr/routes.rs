@@ -1,10 +1,11 @@
-//! The router, the request log, authentication with rate limits and
-//! security groups, paging and filters, and the endpoints.
+//! The router, the request log, authentication with injected throttles,
+//! rate limits and security groups, paging and filters, and the endpoints.
 
 use super::dates::parse_timestamp;
 use super::errors::{ApiError, ServedClient};
 use super::state::{AdvancedHrState, Inner, lock};
 use super::{Area, RateLimit, RequestRecord};
+use crate::faults::{self, Injector};
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 pub(super) fn router(state: AdvancedHrState) -> Router {
     let api = Router::new()
@@ -33,7 +33,21 @@ pub(super) fn router(state: AdvancedHrState) -> Router {
                 ),
             )
         });
-    let api = api.layer(middleware::from_fn_with_state(state.clone(), record));
+    let injector = Injector::new(state.faults.clone(), |fault, status| {
+        let message = fault.message.as_deref().unwrap_or("injected failure");
+        let mut err = ApiError::new(status, "injected_failure", message);
+        if let Some(code) = &fault.code {
+            err = err.with_code(code.clone());
+        }
+        if let Some((name, value)) = fault.retry_after_header() {
+            err = err.header(name, value);
+        }
+        err.into_response()
+    });
+    // Injected failures come before anything else, and are logged.
+    let api = api
+        .layer(middleware::from_fn_with_state(injector, faults::inject))
+        .layer(middleware::from_fn_with_state(state.clone(), record));
     let base = state.base_path.to_string();
     let router = if base.is_empty() {
         api
@@ -43,7 +57,7 @@ pub(super) fn router(state: AdvancedHrState) -> Router {
     router.with_state(state)
 }
 
-/// Logs every request and answers injected failures before anything else.
+/// Logs every request, injected failures included.
 pub(super) async fn record(
     State(state): State<AdvancedHrState>,
     request: Request,
@@ -52,14 +66,7 @@ pub(super) async fn record(
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
-    let injected = lock(&state.inner).failures.pop_front();
-    let response = match injected {
-        Some(status) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            ApiError::new(status, "injected_failure", "injected failure").into_response()
-        }
-        None => next.run(request).await,
-    };
+    let response = next.run(request).await;
     let client_id = response
         .extensions()
         .get::<ServedClient>()
@@ -96,12 +103,34 @@ impl Caller {
     }
 }
 
-/// Authentication, rate limit and security group, in that order.
-pub(super) fn admit(
+/// Authentication, injected throttles, rate limit and security group, in
+/// that order; a refusal is the answer to send.
+pub(super) async fn admit(
     state: &AdvancedHrState,
     headers: &HeaderMap,
     area: Area,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller, Box<Response>> {
+    let refused = |err: ApiError| Box::new(err.into_response());
+    let client_id = authenticate(state, headers).map_err(refused)?;
+    let throttled = state
+        .throttles
+        .next_answer(|fault, status| {
+            let mut err = too_many_requests(fault.retry_after.unwrap_or(1), None);
+            err.status = status;
+            if let Some(message) = &fault.message {
+                err.message.clone_from(message);
+            }
+            err.for_client(&client_id).into_response()
+        })
+        .await;
+    if let Some(response) = throttled {
+        return Err(Box::new(response));
+    }
+    authorize(state, client_id, area).map_err(refused)
+}
+
+/// The client a request's bearer token was issued to.
+fn authenticate(state: &AdvancedHrState, headers: &HeaderMap) -> Result<String, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -131,23 +160,19 @@ pub(super) fn admit(
             HeaderValue::from_static("Bearer realm=\"advanced-hr\", error=\"invalid_token\""),
         ));
     };
-    let client_id = info.client_id;
+    Ok(info.client_id)
+}
+
+/// The rate limit and the client's security group.
+fn authorize(state: &AdvancedHrState, client_id: String, area: Area) -> Result<Caller, ApiError> {
     let mut inner = lock(&state.inner);
-    if let Some(retry_after) = inner.throttles.pop_front() {
-        return Err(too_many_requests(retry_after, None).for_client(&client_id));
-    }
     if let Some(limit) = inner.rate_limit {
-        let now = Instant::now();
-        let window = inner.windows.entry(client_id.clone()).or_insert((now, 0));
-        if now.duration_since(window.0) >= limit.window {
-            *window = (now, 0);
+        let hit = inner
+            .windows
+            .hit(client_id.clone(), limit.requests, limit.window);
+        if hit.over {
+            return Err(too_many_requests(hit.retry_after(), Some(limit)).for_client(&client_id));
         }
-        if window.1 >= limit.requests {
-            let left = limit.window.saturating_sub(now.duration_since(window.0));
-            let retry_after = left.as_secs() as u32 + u32::from(left.subsec_nanos() > 0);
-            return Err(too_many_requests(retry_after.max(1), Some(limit)).for_client(&client_id));
-        }
-        window.1 += 1;
     }
     let Some(group) = inner.groups.get(&client_id) else {
         return Err(ApiError::new(
@@ -366,9 +391,9 @@ pub(super) async fn list_employees(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let caller = match admit(&state, &headers, Area::Employees) {
+    let caller = match admit(&state, &headers, Area::Employees).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return *e,
     };
     let inner = lock(&state.inner);
     caller.answer(employee_page(&inner, &caller, &query_map(raw)))
@@ -379,9 +404,9 @@ pub(super) async fn search_employees(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let caller = match admit(&state, &headers, Area::Employees) {
+    let caller = match admit(&state, &headers, Area::Employees).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return *e,
     };
     let inner = lock(&state.inner);
     caller.answer(search_page(&inner, &caller, &query_map(raw)))
@@ -392,9 +417,9 @@ pub(super) async fn read_employee(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match admit(&state, &headers, Area::Employees) {
+    let caller = match admit(&state, &headers, Area::Employees).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return *e,
     };
     let inner = lock(&state.inner);
     let found = inner
@@ -417,9 +442,9 @@ pub(super) async fn list_departments(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let caller = match admit(&state, &headers, Area::Departments) {
+    let caller = match admit(&state, &headers, Area::Departments).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return *e,
     };
     let inner = lock(&state.inner);
     let result = paging(&inner, &query_map(raw))
@@ -432,9 +457,9 @@ pub(super) async fn list_positions(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let caller = match admit(&state, &headers, Area::Positions) {
+    let caller = match admit(&state, &headers, Area::Positions).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return *e,
     };
     let query = query_map(raw);
     let inner = lock(&state.inner);

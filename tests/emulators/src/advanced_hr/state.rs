@@ -4,11 +4,11 @@
 use super::dates::{format_timestamp, now_secs};
 use super::seed::seed;
 use super::{Config, RateLimit, RequestRecord, SecurityGroup};
+use crate::faults::{Fault, FaultQueue, Windows};
 use crate::server::TokenValidator;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 /// Shared, cheap-to-clone handle on the emulator's state for tests.
 #[derive(Clone)]
@@ -16,6 +16,10 @@ pub struct AdvancedHrState {
     pub(super) inner: Arc<Mutex<Inner>>,
     pub(super) validator: TokenValidator,
     pub(super) base_path: Arc<str>,
+    /// Answers for the next requests, before any check.
+    pub(super) faults: FaultQueue,
+    /// Answers for the next authenticated requests.
+    pub(super) throttles: FaultQueue,
 }
 
 impl std::fmt::Debug for AdvancedHrState {
@@ -34,9 +38,8 @@ pub(super) struct Inner {
     pub(super) default_page_size: u32,
     pub(super) max_page_size: u32,
     pub(super) rate_limit: Option<RateLimit>,
-    pub(super) windows: HashMap<String, (Instant, u32)>,
-    pub(super) throttles: VecDeque<u32>,
-    pub(super) failures: VecDeque<u16>,
+    /// Requests per client in the current rate-limit window.
+    pub(super) windows: Windows<String>,
     pub(super) requests: Vec<RequestRecord>,
 }
 
@@ -55,15 +58,15 @@ impl AdvancedHrState {
             default_page_size: config.default_page_size.max(1),
             max_page_size: config.max_page_size.max(1),
             rate_limit: config.rate_limit,
-            windows: HashMap::new(),
-            throttles: VecDeque::new(),
-            failures: VecDeque::new(),
+            windows: Windows::default(),
             requests: Vec::new(),
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
             validator: config.validator.clone(),
             base_path: config.base_path.trim_end_matches('/').into(),
+            faults: FaultQueue::new(),
+            throttles: FaultQueue::new(),
         }
     }
 
@@ -80,17 +83,23 @@ impl AdvancedHrState {
     /// Answers the next `count` authenticated requests with 429 and
     /// `Retry-After: retry_after_seconds`.
     pub fn throttle_next(&self, count: usize, retry_after_seconds: u32) {
-        lock(&self.inner)
-            .throttles
-            .extend(std::iter::repeat_n(retry_after_seconds, count));
+        self.throttles
+            .push_n(count, Fault::throttle(retry_after_seconds));
     }
 
     /// Answers the next `count` requests with `status` (a JSON error body),
     /// before any other check.
     pub fn fail_next(&self, count: usize, status: u16) {
-        lock(&self.inner)
-            .failures
-            .extend(std::iter::repeat_n(status, count));
+        self.faults.push_n(count, Fault::status(status));
+    }
+
+    /// The faults [`fail_next`](AdvancedHrState::fail_next) queues: every
+    /// request takes one before any other check. A fault without a scripted
+    /// body gets the JSON error body (its code as `error`, else
+    /// `injected_failure`; its message, else "injected failure") and, with a
+    /// retry delay, `Retry-After`.
+    pub fn faults(&self) -> FaultQueue {
+        self.faults.clone()
     }
 
     /// Binds `client_id` to `group` (replacing its group).

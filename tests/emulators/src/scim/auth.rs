@@ -1,5 +1,5 @@
-//! Who may call: bearer token, rate limit, read-only mode and scope, in
-//! that order.
+//! Who may call: bearer token, injected throttles, rate limit, read-only
+//! mode and scope, in that order.
 
 use super::errors::{ScimError, ServedClient, answer};
 use super::routes::Answer;
@@ -8,7 +8,6 @@ use super::{RateLimit, ResponseStyle};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
-use std::time::Instant;
 
 /// Who is calling, and the answer style at the time.
 pub(super) struct Caller {
@@ -42,8 +41,9 @@ impl Caller {
     }
 }
 
-/// Authentication, rate limit, read-only mode and scope, in that order.
-pub(super) fn admit(
+/// Authentication, injected throttles, rate limit, read-only mode and scope,
+/// in that order.
+pub(super) async fn admit(
     state: &ScimState,
     headers: &HeaderMap,
     write: bool,
@@ -83,28 +83,31 @@ pub(super) fn admit(
         .into());
     };
     let client_id = info.client_id;
-    let mut inner = lock(&state.inner);
-    if let Some(retry_after) = inner.throttles.pop_front() {
-        return Err(too_many_requests(retry_after, None)
-            .for_client(&client_id)
-            .render(&style)
-            .into());
+    let throttled = state
+        .throttles
+        .next_answer(|fault, status| {
+            let mut err = too_many_requests(fault.retry_after.unwrap_or(1), None);
+            err.status = status;
+            if let Some(message) = &fault.message {
+                err.detail.clone_from(message);
+            }
+            err.for_client(&client_id).render(&style)
+        })
+        .await;
+    if let Some(response) = throttled {
+        return Err(response.into());
     }
+    let mut inner = lock(&state.inner);
     if let Some(limit) = inner.rate_limit {
-        let now = Instant::now();
-        let window = inner.windows.entry(client_id.clone()).or_insert((now, 0));
-        if now.duration_since(window.0) >= limit.window {
-            *window = (now, 0);
-        }
-        if window.1 >= limit.requests {
-            let left = limit.window.saturating_sub(now.duration_since(window.0));
-            let retry_after = (left.as_secs() as u32 + u32::from(left.subsec_nanos() > 0)).max(1);
-            return Err(too_many_requests(retry_after, Some(limit))
+        let hit = inner
+            .windows
+            .hit(client_id.clone(), limit.requests, limit.window);
+        if hit.over {
+            return Err(too_many_requests(hit.retry_after(), Some(limit))
                 .for_client(&client_id)
                 .render(&style)
                 .into());
         }
-        window.1 += 1;
     }
     if write && !inner.writes_enabled {
         return Err(ScimError::new(

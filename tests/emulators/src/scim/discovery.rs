@@ -15,7 +15,7 @@ pub(super) async fn service_provider_config(
     State(state): State<ScimState>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -124,7 +124,7 @@ pub(super) fn schema_resources(base: &str) -> Vec<Value> {
 }
 
 pub(super) async fn schemas(State(state): State<ScimState>, headers: HeaderMap) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -142,7 +142,7 @@ pub(super) async fn schema(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -172,7 +172,7 @@ pub(super) fn resource_type_resources(base: &str) -> Vec<Value> {
 }
 
 pub(super) async fn resource_types(State(state): State<ScimState>, headers: HeaderMap) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -190,7 +190,7 @@ pub(super) async fn resource_type(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };

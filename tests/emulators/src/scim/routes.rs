@@ -8,6 +8,7 @@ use super::filter::{CORE_USER, get_ci};
 use super::patch;
 use super::state::{Inner, ScimState, lock, now_secs, touch};
 use super::{ENTERPRISE_USER, LIST_RESPONSE, PATCH_OP, RequestRecord, ResponseStyle, filter, seed};
+use crate::faults::{self, Injector};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -48,7 +49,22 @@ pub(super) fn router(state: ScimState) -> Router {
                 .render(&style)
             },
         );
-    let api = api.layer(middleware::from_fn_with_state(state.clone(), record));
+    let injector = Injector::new(state.faults.clone(), {
+        let state = state.clone();
+        move |fault, status| {
+            let style = lock(&state.inner).style;
+            let message = fault.message.as_deref().unwrap_or("injected failure");
+            let mut err = ScimError::new(status, None, message);
+            if let Some((name, value)) = fault.retry_after_header() {
+                err = err.header(name, value);
+            }
+            err.render(&style)
+        }
+    });
+    // Injected failures come before anything else, and are logged.
+    let api = api
+        .layer(middleware::from_fn_with_state(injector, faults::inject))
+        .layer(middleware::from_fn_with_state(state.clone(), record));
     let base = state.base_path.to_string();
     let router = if base.is_empty() {
         api
@@ -58,7 +74,7 @@ pub(super) fn router(state: ScimState) -> Router {
     router.with_state(state)
 }
 
-/// Logs every request and answers injected failures before anything else.
+/// Logs every request, injected failures included.
 pub(super) async fn record(
     State(state): State<ScimState>,
     request: Request,
@@ -78,17 +94,7 @@ pub(super) async fn record(
         .unwrap_or_default();
     let body_text = (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned());
     let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-    let (injected, style) = {
-        let mut inner = lock(&state.inner);
-        (inner.failures.pop_front(), inner.style)
-    };
-    let response = match injected {
-        Some(status) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            ScimError::new(status, None, "injected failure").render(&style)
-        }
-        None => next.run(request).await,
-    };
+    let response = next.run(request).await;
     let client_id = response
         .extensions()
         .get::<ServedClient>()
@@ -179,7 +185,7 @@ pub(super) async fn list_users(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -234,7 +240,7 @@ pub(super) async fn read_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match admit(&state, &headers, false) {
+    let caller = match admit(&state, &headers, false).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -388,7 +394,7 @@ pub(super) async fn create_user(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match admit(&state, &headers, true) {
+    let caller = match admit(&state, &headers, true).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -436,7 +442,7 @@ pub(super) async fn replace_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = match admit(&state, &headers, true) {
+    let caller = match admit(&state, &headers, true).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -475,7 +481,7 @@ pub(super) async fn patch_user(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = match admit(&state, &headers, true) {
+    let caller = match admit(&state, &headers, true).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -520,7 +526,7 @@ pub(super) async fn delete_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match admit(&state, &headers, true) {
+    let caller = match admit(&state, &headers, true).await {
         Ok(c) => c,
         Err(r) => return *r,
     };

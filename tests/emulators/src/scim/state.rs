@@ -2,11 +2,11 @@
 //! queued faults and the request log.
 
 use super::{Config, RateLimit, RequestRecord, ResponseStyle, filter, seed};
+use crate::faults::{Fault, FaultQueue, Windows};
 use crate::server::TokenValidator;
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Shared, cheap-to-clone handle on the emulator's state for tests.
 #[derive(Clone)]
@@ -16,6 +16,10 @@ pub struct ScimState {
     pub(super) base_path: Arc<str>,
     pub(super) read_scope: Arc<str>,
     pub(super) write_scope: Arc<str>,
+    /// Answers for the next requests, before any check.
+    pub(super) faults: FaultQueue,
+    /// Answers for the next authenticated requests.
+    pub(super) throttles: FaultQueue,
 }
 
 impl std::fmt::Debug for ScimState {
@@ -33,9 +37,8 @@ pub(super) struct Inner {
     pub(super) max_results: u32,
     pub(super) writes_enabled: bool,
     pub(super) rate_limit: Option<RateLimit>,
-    pub(super) windows: HashMap<String, (Instant, u32)>,
-    pub(super) throttles: VecDeque<u32>,
-    pub(super) failures: VecDeque<u16>,
+    /// Requests per client in the current rate-limit window.
+    pub(super) windows: Windows<String>,
     pub(super) requests: Vec<RequestRecord>,
     pub(super) next_user: usize,
 }
@@ -61,9 +64,7 @@ impl ScimState {
             max_results: config.max_results.max(1),
             writes_enabled: config.writes_enabled,
             rate_limit: config.rate_limit,
-            windows: HashMap::new(),
-            throttles: VecDeque::new(),
-            failures: VecDeque::new(),
+            windows: Windows::default(),
             requests: Vec::new(),
             next_user: 1_000_000,
         };
@@ -73,6 +74,8 @@ impl ScimState {
             base_path,
             read_scope: config.read_scope.as_str().into(),
             write_scope: config.write_scope.as_str().into(),
+            faults: FaultQueue::new(),
+            throttles: FaultQueue::new(),
         }
     }
 
@@ -89,17 +92,22 @@ impl ScimState {
     /// Answers the next `count` authenticated requests with 429 and
     /// `Retry-After: retry_after_seconds`.
     pub fn throttle_next(&self, count: usize, retry_after_seconds: u32) {
-        lock(&self.inner)
-            .throttles
-            .extend(std::iter::repeat_n(retry_after_seconds, count));
+        self.throttles
+            .push_n(count, Fault::throttle(retry_after_seconds));
     }
 
     /// Answers the next `count` requests with `status` (a SCIM error), before
     /// any other check.
     pub fn fail_next(&self, count: usize, status: u16) {
-        lock(&self.inner)
-            .failures
-            .extend(std::iter::repeat_n(status, count));
+        self.faults.push_n(count, Fault::status(status));
+    }
+
+    /// The faults [`fail_next`](ScimState::fail_next) queues: every request
+    /// takes one before any other check. A fault without a scripted body
+    /// gets a SCIM error (its message as `detail`, else "injected failure")
+    /// and, with a retry delay, `Retry-After`.
+    pub fn faults(&self) -> FaultQueue {
+        self.faults.clone()
     }
 
     /// Changes how answers are spelled.
