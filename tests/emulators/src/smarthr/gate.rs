@@ -1,5 +1,5 @@
 //! The router and the gate every request passes: tenant, injected faults,
-//! token, rate limits and rights.
+//! token, injected throttles, rate limits and rights.
 
 use super::crews::{create_crew, delete_crew, list_crews, read_crew, update_crew};
 use super::errors::ApiError;
@@ -8,13 +8,14 @@ use super::lists::{
 };
 use super::state::{Inner, SmartHrState, lock};
 use super::{Access, RequestRecord, Resource};
+use crate::faults::Fault;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub(super) fn router(state: SmartHrState) -> Router {
     // A known path with a method SmartHR does not offer there is a 404 with
@@ -110,11 +111,6 @@ pub(super) fn rate_headers(
     ]
 }
 
-pub(super) fn seconds_left(window: Duration, started: Instant, now: Instant) -> u64 {
-    let left = window.saturating_sub(now.duration_since(started));
-    left.as_secs() + u64::from(left.subsec_nanos() > 0)
-}
-
 /// Counts a request against the token's limits. Returns the headers to send
 /// and, when a limit is exceeded, the 429 to answer instead.
 pub(super) fn count_request(
@@ -125,26 +121,20 @@ pub(super) fn count_request(
     let mut headers = Vec::new();
     let mut exceeded = false;
     for (index, limit) in inner.rate_limits.clone().iter().enumerate() {
-        let window = inner
-            .windows
-            .entry((token.to_string(), index))
-            .or_insert((now, 0));
-        if now.duration_since(window.0) >= limit.window {
-            *window = (now, 0);
-        }
-        let over = window.1 >= limit.requests;
-        if !over {
-            window.1 += 1;
-        }
-        let reset = seconds_left(limit.window, window.0, now);
-        if index == 0 || over {
+        let hit = inner.windows.hit_at(
+            (token.to_string(), index),
+            limit.requests,
+            limit.window,
+            now,
+        );
+        if index == 0 || hit.over {
             headers = rate_headers(
                 limit.requests,
-                limit.requests.saturating_sub(window.1),
-                reset,
+                limit.requests.saturating_sub(hit.used),
+                hit.reset_seconds(),
             );
         }
-        if over {
+        if hit.over {
             exceeded = true;
             break;
         }
@@ -152,8 +142,26 @@ pub(super) fn count_request(
     (headers, exceeded)
 }
 
-/// Every request passes here: tenant, injected failures, token, rate
-/// limits and rights, in that order; then the handler; then the log.
+/// An injected fault as SmartHR answers: its error body for the status
+/// and, with a retry delay, the `x-rate-limit-*` headers of a spent limit.
+fn injected(state: &SmartHrState, fault: &Fault, status: StatusCode) -> Response {
+    let mut err = ApiError::for_status(status.as_u16());
+    if let Some(message) = &fault.message {
+        err.message.clone_from(message);
+    }
+    if let Some(reset) = fault.retry_after {
+        let limit = lock(&state.inner)
+            .rate_limits
+            .first()
+            .map_or(5000, |l| l.requests);
+        err.headers = rate_headers(limit, 0, u64::from(reset));
+    }
+    err.into_response()
+}
+
+/// Every request passes here: tenant, injected failures, token, injected
+/// throttles, rate limits and rights, in that order; then the handler; then
+/// the log.
 pub(super) async fn gate(
     State(state): State<SmartHrState>,
     request: Request,
@@ -193,35 +201,32 @@ pub(super) async fn admit_and_run(
             None,
         );
     }
-    if let Some(status) = lock(&state.inner).failures.pop_front() {
-        return (ApiError::for_status(status).into_response(), None);
+    let failed = state
+        .faults
+        .next_answer(|fault, status| injected(state, fault, status))
+        .await;
+    if let Some(response) = failed {
+        return (response, None);
     }
     let Some((resource, access)) = classify(request.method(), request.uri().path()) else {
         // Unknown paths are 404 whoever asks.
         return (next.run(request).await, None);
     };
     let token = bearer(&headers).unwrap_or_default();
-    let (name, rate, throttled, allowed) = {
-        let mut inner = lock(&state.inner);
-        let Some(found) = inner.tokens.get(&token).cloned() else {
-            drop(inner);
-            return (ApiError::new(2, "Unauthorized token").into_response(), None);
-        };
-        if let Some(reset) = inner.throttles.pop_front() {
-            let limit = inner.rate_limits.first().map_or(5000, |l| l.requests);
-            let mut err = ApiError::new(6, "Too many requests");
-            err.headers = rate_headers(limit, 0, u64::from(reset));
-            return (err.into_response(), Some(found.name));
-        }
-        let (rate, exceeded) = count_request(&mut inner, &token);
-        (
-            found.name.clone(),
-            rate,
-            exceeded,
-            found.allows(resource, access),
-        )
+    let found = lock(&state.inner).tokens.get(&token).cloned();
+    let Some(found) = found else {
+        return (ApiError::new(2, "Unauthorized token").into_response(), None);
     };
-    let mut response = if throttled {
+    let throttled = state
+        .throttles
+        .next_answer(|fault, status| injected(state, fault, status))
+        .await;
+    if let Some(response) = throttled {
+        return (response, Some(found.name));
+    }
+    let (rate, exceeded) = count_request(&mut lock(&state.inner), &token);
+    let allowed = found.allows(resource, access);
+    let mut response = if exceeded {
         ApiError::new(6, "Too many requests").into_response()
     } else if !allowed {
         let verb = match access {
@@ -240,5 +245,5 @@ pub(super) async fn admit_and_run(
         next.run(request).await
     };
     response.headers_mut().extend(rate);
-    (response, Some(name))
+    (response, Some(found.name))
 }

@@ -2,16 +2,20 @@
 //! queued faults and the request log.
 
 use super::{Config, RateLimit, RequestRecord, Resource, Token, seed};
+use crate::faults::{Fault, FaultQueue, Windows};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 /// Shared, cheap-to-clone handle on the emulator's state for tests.
 #[derive(Clone)]
 pub struct SmartHrState {
     pub(super) inner: Arc<Mutex<Inner>>,
     pub(super) host: Arc<str>,
+    /// Answers for the next requests for the tenant, before the token.
+    pub(super) faults: FaultQueue,
+    /// Answers for the next requests with a known token.
+    pub(super) throttles: FaultQueue,
 }
 
 impl std::fmt::Debug for SmartHrState {
@@ -29,9 +33,7 @@ pub(super) struct Inner {
     pub(super) max_per_page: u32,
     pub(super) rate_limits: Vec<RateLimit>,
     /// (token, limit index) → (window start, requests in it).
-    pub(super) windows: HashMap<(String, usize), (Instant, u32)>,
-    pub(super) throttles: VecDeque<u32>,
-    pub(super) failures: VecDeque<u16>,
+    pub(super) windows: Windows<(String, usize)>,
     pub(super) requests: Vec<RequestRecord>,
     pub(super) next_serial: usize,
 }
@@ -63,9 +65,7 @@ impl SmartHrState {
             default_per_page: config.default_per_page.max(1),
             max_per_page: config.max_per_page.max(1),
             rate_limits: config.rate_limits.clone(),
-            windows: HashMap::new(),
-            throttles: VecDeque::new(),
-            failures: VecDeque::new(),
+            windows: Windows::default(),
             requests: Vec::new(),
             next_serial: 0,
         };
@@ -77,6 +77,8 @@ impl SmartHrState {
                 config.environment.domain()
             )
             .into(),
+            faults: FaultQueue::new(),
+            throttles: FaultQueue::new(),
         }
     }
 
@@ -109,17 +111,22 @@ impl SmartHrState {
     /// Answers the next `count` authenticated requests with 429 and
     /// `x-rate-limit-reset: reset_seconds`.
     pub fn throttle_next(&self, count: usize, reset_seconds: u32) {
-        lock(&self.inner)
-            .throttles
-            .extend(std::iter::repeat_n(reset_seconds, count));
+        self.throttles.push_n(count, Fault::throttle(reset_seconds));
     }
 
     /// Answers the next `count` requests for the tenant with `status` and
     /// SmartHR's error body for it, before the token is even looked at.
     pub fn fail_next(&self, count: usize, status: u16) {
-        lock(&self.inner)
-            .failures
-            .extend(std::iter::repeat_n(status, count));
+        self.faults.push_n(count, Fault::status(status));
+    }
+
+    /// The faults [`fail_next`](SmartHrState::fail_next) queues: every
+    /// request for the tenant takes one before its token is looked at. A
+    /// fault without a scripted body gets SmartHR's error body for the
+    /// status (its message, else SmartHR's) and, with a retry delay,
+    /// `x-rate-limit-*` headers as a 429 has them.
+    pub fn faults(&self) -> FaultQueue {
+        self.faults.clone()
     }
 
     /// Replaces the rate limits (and forgets the windows counted so far).
