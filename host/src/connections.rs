@@ -19,8 +19,9 @@ use cardhost_runtime::broker::Journal;
 use cardhost_runtime::credentials::redact::Redactor;
 use cardhost_runtime::credentials::{ConnectionCredentials, Secret, TokenSet, TokenSink};
 use cardhost_runtime::invoke::{Invocation, InvokeError};
-use cardhost_runtime::manifest::{self, SchemaViolation};
+use cardhost_runtime::manifest::{self, SchemaViolation, with_defaults};
 use cardhost_runtime::registry::LoadedConnector;
+use cardhost_runtime::text::suggestion;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -292,27 +293,6 @@ fn auth_method<'a>(
     cardhost_runtime::host::find_auth_method(loaded, id).map_err(ConnectionError::Invalid)
 }
 
-/// Fills in top-level `default`s of the connection schema.
-fn with_defaults(schema: &Value, fields: &Value) -> Value {
-    let mut fields = match fields {
-        Value::Null => Value::Object(Default::default()),
-        other => other.clone(),
-    };
-    if let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(Value::as_object),
-        fields.as_object_mut(),
-    ) {
-        for (name, prop) in props {
-            if let Some(default) = prop.get("default")
-                && !obj.contains_key(name)
-            {
-                obj.insert(name.clone(), default.clone());
-            }
-        }
-    }
-    fields
-}
-
 fn check_name(name: &str) -> Result<(), ConnectionError> {
     let ok = !name.is_empty()
         && name.len() <= 100
@@ -329,6 +309,18 @@ fn check_name(name: &str) -> Result<(), ConnectionError> {
     }
 }
 
+/// A secret name the auth method does not declare, with the names it does
+/// and the closest one.
+fn unknown_secret(method: &wit::AuthMethod, connector: &str, name: &str) -> ConnectionError {
+    let names = || method.secrets.iter().map(|s| s.name.as_str());
+    ConnectionError::Invalid(format!(
+        "auth method `{}` of `{connector}` has no secret `{name}` (it has: {}){}",
+        method.id,
+        names().collect::<Vec<_>>().join(", "),
+        suggestion(name, names())
+    ))
+}
+
 /// Refuses secrets `method` does not have, or empty or malformed values.
 fn check_given_secrets(
     method: &wit::AuthMethod,
@@ -337,10 +329,7 @@ fn check_given_secrets(
 ) -> Result<(), ConnectionError> {
     for (name, value) in secrets {
         if !method.secrets.iter().any(|s| &s.name == name) {
-            return Err(ConnectionError::Invalid(format!(
-                "auth method `{}` of `{connector}` has no secret `{name}`",
-                method.id
-            )));
+            return Err(unknown_secret(method, connector, name));
         }
         check_secret_value(name, value)?;
     }
@@ -395,9 +384,10 @@ fn check_grant(loaded: &LoadedConnector, grant: &[String]) -> Result<(), Connect
                 .collect();
             known.sort_unstable();
             return Err(ConnectionError::Invalid(format!(
-                "connector `{}` has no permission `{id}` (it has: {})",
+                "connector `{}` has no permission `{id}` (it has: {}){}",
                 loaded.manifest.id(),
-                known.join(", ")
+                known.join(", "),
+                suggestion(id, known.iter().copied())
             )));
         }
     }
@@ -459,7 +449,7 @@ impl Connections {
     pub fn create(&self, req: CreateConnection) -> Result<ConnectionRecord, ConnectionError> {
         check_name(&req.name)?;
         let loaded = self.loaded(&req.connector)?;
-        let fields = with_defaults(&loaded.manifest.connection_schema, &req.fields);
+        let fields = with_defaults(&loaded.manifest.connection_schema, &req.fields).into_owned();
         loaded
             .manifest
             .check_connection_fields(&fields)
@@ -477,17 +467,7 @@ impl Connections {
         .map_err(ConnectionError::Invalid)?;
         for (name, value) in &req.secrets {
             if !method.secrets.iter().any(|s| &s.name == name) {
-                return Err(ConnectionError::Invalid(format!(
-                    "auth method `{}` of `{}` has no secret `{name}` (it has: {})",
-                    method.id,
-                    req.connector,
-                    method
-                        .secrets
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                return Err(unknown_secret(method, &req.connector, name));
             }
             check_secret_value(name, value)?;
         }
@@ -711,7 +691,7 @@ impl Connections {
         use cardhost_runtime::credentials::destinations::destinations;
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
-        let fields = with_defaults(&loaded.manifest.connection_schema, fields);
+        let fields = with_defaults(&loaded.manifest.connection_schema, fields).into_owned();
         loaded
             .manifest
             .check_connection_fields(&fields)
@@ -773,10 +753,7 @@ impl Connections {
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         if !method.secrets.iter().any(|s| s.name == name) {
-            return Err(ConnectionError::Invalid(format!(
-                "auth method `{}` of `{}` has no secret `{name}`",
-                method.id, record.connector
-            )));
+            return Err(unknown_secret(method, &record.connector, name));
         }
         check_secret_value(name, value)?;
         self.store.set_secret(&record.id, name, value)?;
@@ -1298,26 +1275,6 @@ fn html_escape(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn defaults_fill_only_missing_fields() {
-        let schema = json!({"properties": {
-            "token_url": {"type": "string", "default": "https://id.example/token"},
-            "base_url": {"type": "string"}
-        }});
-        assert_eq!(
-            with_defaults(&schema, &json!({"base_url": "https://api"})),
-            json!({"base_url": "https://api", "token_url": "https://id.example/token"})
-        );
-        assert_eq!(
-            with_defaults(&schema, &json!({"token_url": "https://mine"})),
-            json!({"token_url": "https://mine"})
-        );
-        assert_eq!(
-            with_defaults(&schema, &Value::Null),
-            json!({"token_url": "https://id.example/token"})
-        );
-    }
 
     #[test]
     fn names_and_secret_values_are_checked() {

@@ -12,7 +12,10 @@ pub enum ErrorKind {
     /// No connector with this id is loaded.
     UnknownConnector,
     /// The connector has no such card.
-    UnknownCard,
+    UnknownCard {
+        /// A card with a close id, when there is one.
+        did_you_mean: Option<String>,
+    },
     /// The input does not match the card's input schema.
     InvalidInput {
         /// Each violation with its JSON pointer.
@@ -84,7 +87,10 @@ impl std::fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ErrorKind::UnknownConnector => write!(f, "no such connector is loaded"),
-            ErrorKind::UnknownCard => write!(f, "the connector has no such card"),
+            ErrorKind::UnknownCard { did_you_mean } => {
+                write!(f, "the connector has no such card")?;
+                write_suggestion(f, did_you_mean)
+            }
             ErrorKind::InvalidInput { violations } => {
                 write!(f, "invalid input: {}", pointers(violations))
             }
@@ -122,7 +128,7 @@ impl ErrorKind {
     pub fn class(&self) -> &'static str {
         match self {
             ErrorKind::UnknownConnector => "unknown-connector",
-            ErrorKind::UnknownCard => "unknown-card",
+            ErrorKind::UnknownCard { .. } => "unknown-card",
             ErrorKind::InvalidInput { .. } => "invalid-input",
             ErrorKind::Connection { .. } => "connection",
             ErrorKind::Denied { .. } => "denied",
@@ -264,4 +270,15 @@ pub(crate) fn pointers(v: &[SchemaViolation]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `; did you mean `x`?` after a message, when there is a close name.
+pub(crate) fn write_suggestion(
+    f: &mut std::fmt::Formatter<'_>,
+    did_you_mean: &Option<String>,
+) -> std::fmt::Result {
+    match did_you_mean {
+        Some(name) => write!(f, "; did you mean `{name}`?"),
+        None => Ok(()),
+    }
 }

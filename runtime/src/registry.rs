@@ -49,6 +49,8 @@ pub struct LoadedConnector {
     pub sha256: String,
     /// Every card it offers, the host's included.
     pub catalog: Catalog,
+    /// What loads but is probably a mistake (see `cardhost validate`).
+    pub warnings: Vec<String>,
     pub(crate) pre: ConnectorWorldPre<GuestState>,
 }
 
@@ -236,7 +238,11 @@ fn explain_compile_error(text: &str) -> String {
 
 /// Refuses a component that needs more memories or tables than one
 /// instance may have, before anything is instantiated.
-fn check_resources(component: &Component, bytes: &[u8], limits: CallLimits) -> Result<(), String> {
+fn check_resources(
+    component: &Component,
+    bytes: &[u8],
+    limits: CallLimits,
+) -> Result<wasmtime::ResourcesRequired, String> {
     let instances = core_instantiations(bytes);
     if instances > limits.max_core_instances {
         return Err(format!(
@@ -270,7 +276,25 @@ fn check_resources(component: &Component, bytes: &[u8], limits: CallLimits) -> R
             ));
         }
     }
-    Ok(())
+    Ok(needed)
+}
+
+/// Initial linear memory below which a typical card grows memory while it
+/// runs: the SDK's documented `--initial-memory` link flag.
+const RECOMMENDED_INITIAL_MEMORY: u64 = 4 << 20;
+
+/// A warning when the component's memory starts small: each `memory.grow`
+/// costs the host two `mprotect` calls and a TLB shootdown.
+fn memory_warning(initial_pages: Option<u64>) -> Option<String> {
+    let bytes = initial_pages?.saturating_mul(64 << 10);
+    (bytes < RECOMMENDED_INITIAL_MEMORY).then(|| {
+        format!(
+            "its memory starts at {} KiB, so cards grow it while they run; link with \
+             `-C link-arg=--initial-memory={RECOMMENDED_INITIAL_MEMORY}` \
+             (`[target.wasm32-wasip2] rustflags` in `.cargo/config.toml`)",
+            bytes >> 10
+        )
+    })
 }
 
 /// Core module instantiations declared anywhere in a component (nested
@@ -308,7 +332,7 @@ pub async fn load_one(
     // Compiling is CPU work of seconds: it runs off the async workers.
     let component = crate::executor::blocking(|| runtime.compile(bytes))
         .map_err(|e| fail(explain_compile_error(&format!("{e:#}"))))?;
-    check_resources(&component, bytes, limits).map_err(fail)?;
+    let needed = check_resources(&component, bytes, limits).map_err(fail)?;
     let version = wit_version(&component, runtime.engine()).map_err(fail)?;
     check_wit_version(&version).map_err(fail)?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -350,8 +374,11 @@ pub async fn load_one(
         .result
         .map_err(|e| fail(format!("reading its manifest failed: {e}")))?;
     let manifest = Manifest::validate(raw).map_err(|e| fail(e.to_string()))?;
+    let mut warnings = manifest.warnings.clone();
+    warnings.extend(memory_warning(needed.max_initial_memory_size));
     Ok(LoadedConnector {
         catalog: Catalog::of(&manifest),
+        warnings,
         manifest,
         source,
         sha256: hex::encode(Sha256::digest(bytes)),
@@ -361,6 +388,15 @@ pub async fn load_one(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_small_initial_memory_is_a_warning() {
+        let warning = super::memory_warning(Some(17)).expect("17 pages is small");
+        assert!(warning.contains("1088 KiB"), "{warning}");
+        assert!(warning.contains("--initial-memory=4194304"), "{warning}");
+        assert!(super::memory_warning(Some(64)).is_none());
+        assert!(super::memory_warning(None).is_none());
+    }
     use super::*;
 
     #[test]

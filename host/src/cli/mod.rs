@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let m = &loaded.manifest.raw;
             if cli.json {
                 term::out_json(
-                    &json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256, "credentials": credential_destinations(loaded)})
+                    &json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256, "credentials": credential_destinations(loaded), "warnings": loaded.warnings})
                         .to_string(),
                 )?;
             } else {
@@ -264,6 +264,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     m.cards.len(),
                     m.permissions.len()
                 )?;
+                for warning in &loaded.warnings {
+                    errln!("warning: {warning}");
+                }
                 print_destinations(loaded)?;
             }
             Ok(ExitCode::SUCCESS)

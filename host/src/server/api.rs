@@ -148,7 +148,7 @@ fn invocation_error(f: &InvokeError) -> ApiError {
                     .collect::<Vec<_>>()
             }))
         }
-        ErrorKind::UnknownConnector | ErrorKind::UnknownCard => {
+        ErrorKind::UnknownConnector | ErrorKind::UnknownCard { .. } => {
             ApiError::new(S::NOT_FOUND, "not-found", message)
         }
         ErrorKind::Connection { .. } => ApiError::new(S::CONFLICT, "connection", message),

@@ -2,7 +2,7 @@
 //! card and the [`ErrorKind`], with what was recorded before it failed.
 
 use crate::broker::Journal;
-use crate::error::{ErrorKind, pointers};
+use crate::error::{ErrorKind, pointers, write_suggestion};
 use crate::guest::GuestOutput;
 
 /// A failed invocation: which connector and card, why ([`ErrorKind`]), and
@@ -51,7 +51,10 @@ impl std::fmt::Display for InvokeError {
         let (connector, card) = (&self.connector, &self.card);
         match &self.kind {
             ErrorKind::UnknownConnector => write!(f, "no connector `{connector}` is loaded"),
-            ErrorKind::UnknownCard => write!(f, "connector `{connector}` has no card `{card}`"),
+            ErrorKind::UnknownCard { did_you_mean } => {
+                write!(f, "connector `{connector}` has no card `{card}`")?;
+                write_suggestion(f, did_you_mean)
+            }
             ErrorKind::InvalidInput { violations } => write!(
                 f,
                 "invalid input for {connector}/{card}: {}",

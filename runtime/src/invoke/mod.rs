@@ -25,10 +25,11 @@ use crate::catalog::{CatalogCard, Runner};
 use crate::config::Limits;
 use crate::guest::{GuestOutput, sandbox};
 use crate::host::{Cardhost, Connection};
-use crate::manifest::{CardSpec, SchemaViolation};
+use crate::manifest::{CardSpec, SchemaViolation, with_defaults};
 use crate::registry::{LoadedConnector, Registry};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -94,21 +95,25 @@ pub(crate) fn look_up(
             message: format!("the connection belongs to connector `{}`", c.connector),
         });
     }
-    let card = loaded
-        .catalog
-        .get(card)
-        .cloned()
-        .ok_or(ErrorKind::UnknownCard)?;
+    let Some(card) = loaded.catalog.get(card).cloned() else {
+        let ids = loaded.catalog.iter().map(|c| c.spec.card.id.as_str());
+        return Err(ErrorKind::UnknownCard {
+            did_you_mean: crate::text::did_you_mean(card, ids).map(str::to_string),
+        });
+    };
     Ok((loaded, card))
 }
 
-/// Step 2: the input, serialised once (its size is checked here, and the
-/// text is what crosses into the guest), then checked against the schema.
-pub(crate) fn check_input(
+/// Step 2: the input with the schema's top-level `default`s filled in (as
+/// for connection fields), serialised once (its size is checked here, and
+/// the text is what crosses into the guest), then checked against the
+/// schema.
+pub(crate) fn check_input<'a>(
     spec: &CardSpec,
-    input: &Value,
+    input: &'a Value,
     limits: &Limits,
-) -> Result<String, ErrorKind> {
+) -> Result<(Cow<'a, Value>, String), ErrorKind> {
+    let input = with_defaults(&spec.input_schema, input);
     let text = input.to_string();
     if text.len() > limits.max_input_bytes {
         return Err(ErrorKind::invalid_input(format!(
@@ -117,11 +122,11 @@ pub(crate) fn check_input(
             limits.max_input_bytes
         )));
     }
-    let violations = spec.check_input(input);
+    let violations = spec.check_input(&input);
     if !violations.is_empty() {
         return Err(ErrorKind::InvalidInput { violations });
     }
-    Ok(text)
+    Ok((input, text))
 }
 
 /// Step 5 for a guest's output text: within the size cap, scrubbed of every
@@ -252,12 +257,12 @@ impl Cardhost {
     ) -> Result<(Value, String), ErrorKind> {
         let limits = &self.config.limits;
         let (loaded, card) = look_up(&self.registry(), connector, card_id, connection)?;
-        let input_text = check_input(&card.spec, input, limits)?;
+        let (input, input_text) = check_input(&card.spec, input, limits)?;
         let scope =
             Arc::new(self.scope_for(&loaded, card_id, &card.spec.card.permissions, connection)?);
         let output = match card.runner {
             Runner::CustomApiAction => {
-                let result = custom_api_action::run(&self.broker, &scope, input).await;
+                let result = custom_api_action::run(&self.broker, &scope, &input).await;
                 record.keep(&scope, GuestOutput::default());
                 result?
             }
@@ -417,7 +422,8 @@ mod tests {
             description: String::new(),
             input_schema:
                 json!({"type": "object", "required": ["name"], "additionalProperties": false,
-                "properties": {"name": {"type": "string", "minLength": 1}}})
+                "properties": {"name": {"type": "string", "minLength": 1},
+                    "polite": {"type": "boolean", "default": false}}})
                 .to_string(),
             output_schema: json!({"type": "object", "required": ["greeting"]}).to_string(),
             permissions: Vec::new(),
@@ -453,8 +459,16 @@ mod tests {
         let spec = &m.cards["greet"];
         let limits = Limits::default();
         assert_eq!(
-            check_input(spec, &json!({"name": "Ada"}), &limits).unwrap(),
-            r#"{"name":"Ada"}"#
+            check_input(spec, &json!({"name": "Ada"}), &limits)
+                .unwrap()
+                .1,
+            r#"{"name":"Ada","polite":false}"#
+        );
+        let given = json!({"name": "Ada", "polite": true});
+        let (input, _) = check_input(spec, &given, &limits).unwrap();
+        assert!(
+            matches!(input, Cow::Borrowed(_)),
+            "nothing to fill in, nothing copied"
         );
         match check_input(spec, &json!({"name": ""}), &limits) {
             Err(ErrorKind::InvalidInput { violations }) => {

@@ -34,6 +34,8 @@ pub struct Manifest {
     pub cards: BTreeMap<String, Arc<CardSpec>>,
     /// Permissions by id, with their rules parsed.
     pub permissions: BTreeMap<String, CompiledPermission>,
+    /// What is allowed but probably a mistake, for `cardhost validate`.
+    pub warnings: Vec<String>,
 }
 
 /// One card, with its schemas parsed and compiled.
@@ -236,8 +238,9 @@ impl Manifest {
             for perm in &c.permissions {
                 if !permissions.contains_key(perm) {
                     problems.push(format!(
-                        "card `{}` needs permission `{perm}`, which the manifest does not declare",
-                        c.id
+                        "card `{}` needs permission `{perm}`, which the manifest does not declare{}",
+                        c.id,
+                        crate::text::suggestion(perm, permissions.keys().map(String::as_str))
                     ));
                 }
             }
@@ -264,6 +267,7 @@ impl Manifest {
 
         match (problems.is_empty(), connection) {
             (true, Some((connection_schema, connection_validator))) => Ok(Self {
+                warnings: warnings(&raw),
                 raw,
                 connection_schema,
                 connection_validator,
@@ -405,6 +409,20 @@ pub struct ResolvedEnvironment {
     pub vars: Vec<(String, String)>,
 }
 
+/// What a manifest may declare but an author probably did not mean.
+fn warnings(raw: &wit::ConnectorManifest) -> Vec<String> {
+    let mut found = Vec::new();
+    if !raw.environments.is_empty() {
+        for card in raw.cards.iter().filter(|c| c.permissions.is_empty()) {
+            found.push(format!(
+                "card `{}` names no permission, so every upstream request it makes is refused",
+                card.id
+            ));
+        }
+    }
+    found
+}
+
 fn validate_auth(
     raw: &wit::ConnectorManifest,
     fields: &HashSet<String>,
@@ -427,17 +445,34 @@ fn validate_auth(
                 problems.push(format!("secret name `{}` is not a valid name", s.name));
             }
         }
+        let optional: HashSet<&str> = method
+            .secrets
+            .iter()
+            .filter(|s| s.optional)
+            .map(|s| s.name.as_str())
+            .collect();
+        let mut missing = Vec::new();
         let mut need = |name: &str, what: &str, field_ok: bool| {
             let known = secrets.contains(name) || (field_ok && fields.contains(name));
             if !known {
-                problems.push(format!(
-                    "auth method `{}`: {what} `{name}` is not one of its secrets{}",
+                let candidates = secrets
+                    .iter()
+                    .copied()
+                    .chain(fields.iter().map(String::as_str).filter(|_| field_ok));
+                missing.push(format!(
+                    "auth method `{}`: {what} `{name}` is not one of its secrets{}{}",
                     method.id,
                     if field_ok {
                         " or connection fields"
                     } else {
                         ""
-                    }
+                    },
+                    crate::text::suggestion(name, candidates)
+                ));
+            } else if optional.contains(name) {
+                missing.push(format!(
+                    "auth method `{}`: {what} `{name}` is optional, but the scheme sends it on every request; make it required",
+                    method.id
                 ));
             }
         };
@@ -461,6 +496,57 @@ fn validate_auth(
         for h in &method.secret_headers {
             need(&h.secret, "header secret", false);
         }
+        let oauth = match &method.scheme {
+            AuthScheme::Oauth2ClientCredentials(o) => Some((o, None)),
+            AuthScheme::Oauth2AuthorizationCode(ac) => Some((&ac.oauth2, Some(ac))),
+            _ => None,
+        };
+        if let Some((o, code)) = oauth {
+            let mut templates: Vec<(&str, &str)> = vec![("token URL", o.token_url.as_str())];
+            templates.extend(o.scopes.iter().map(|t| ("scope", t.as_str())));
+            templates.extend(
+                o.revocation_url
+                    .iter()
+                    .map(|t| ("revocation URL", t.as_str())),
+            );
+            if let Some(ac) = code {
+                templates.push(("authorize URL", ac.authorize_url.as_str()));
+                templates.extend(
+                    ac.authorize_params
+                        .iter()
+                        .map(|(_, v)| ("authorize parameter", v.as_str())),
+                );
+            }
+            let vars: HashSet<&str> = raw
+                .environments
+                .iter()
+                .flat_map(|e| e.vars.iter().map(|(k, _)| k.as_str()))
+                .collect();
+            for (what, template) in templates {
+                let names = match placeholders(template) {
+                    Ok(names) => names,
+                    Err(e) => {
+                        problems.push(format!("auth method `{}`: {what}: {e}", method.id));
+                        continue;
+                    }
+                };
+                for name in names {
+                    match name.strip_prefix("secret.") {
+                        Some(secret) => need(secret, &format!("{what} secret"), false),
+                        None if fields.contains(&name) || vars.contains(name.as_str()) => {}
+                        None => problems.push(format!(
+                            "auth method `{}`: {what} `{template}` uses `{{{name}}}`, which is not a connection field or environment variable{}",
+                            method.id,
+                            crate::text::suggestion(
+                                &name,
+                                fields.iter().map(String::as_str).chain(vars.iter().copied())
+                            )
+                        )),
+                    }
+                }
+            }
+        }
+        problems.append(&mut missing);
         for h in &method.secret_headers {
             if crate::net::url::is_reserved_header(&h.header) {
                 problems.push(format!(
@@ -531,6 +617,32 @@ pub struct TemplateError {
     pub pointer: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// `value` with the top-level `default`s of `schema` filled in where a
+/// property is missing (`null` counts as an empty object). Borrowed when
+/// nothing was missing, so the common case copies nothing.
+pub fn with_defaults<'a>(schema: &Value, value: &'a Value) -> std::borrow::Cow<'a, Value> {
+    use std::borrow::Cow;
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return Cow::Borrowed(value);
+    };
+    let present = match value {
+        Value::Object(obj) => Some(obj),
+        Value::Null => None,
+        _ => return Cow::Borrowed(value),
+    };
+    let missing: Vec<(String, Value)> = props
+        .iter()
+        .filter(|(name, _)| !present.is_some_and(|o| o.contains_key(*name)))
+        .filter_map(|(name, prop)| Some((name.clone(), prop.get("default")?.clone())))
+        .collect();
+    if missing.is_empty() && present.is_some() {
+        return Cow::Borrowed(value);
+    }
+    let mut filled = present.cloned().unwrap_or_default();
+    filled.extend(missing);
+    Cow::Owned(Value::Object(filled))
 }
 
 /// Placeholder names in a template (`{tenant_id}` → `tenant_id`).
@@ -822,5 +934,25 @@ mod tests {
         assert!(!is_semver("not-semver"));
         assert_eq!(placeholders("https://{a}.x/{b}").unwrap(), vec!["a", "b"]);
         assert!(placeholders("https://{a.x").is_err());
+    }
+
+    #[test]
+    fn defaults_fill_only_missing_fields() {
+        let schema = json!({"properties": {
+            "token_url": {"type": "string", "default": "https://id.example/token"},
+            "base_url": {"type": "string"}
+        }});
+        assert_eq!(
+            with_defaults(&schema, &json!({"base_url": "https://api"})).into_owned(),
+            json!({"base_url": "https://api", "token_url": "https://id.example/token"})
+        );
+        assert_eq!(
+            with_defaults(&schema, &json!({"token_url": "https://mine"})).into_owned(),
+            json!({"token_url": "https://mine"})
+        );
+        assert_eq!(
+            with_defaults(&schema, &Value::Null).into_owned(),
+            json!({"token_url": "https://id.example/token"})
+        );
     }
 }
