@@ -27,8 +27,8 @@ pub enum NewCommand {
 pub struct NewConnector {
     /// Connector id and crate name, lowercase kebab-case (`acme-tickets`).
     pub name: String,
-    /// Where to write the crate (default `./NAME`). It must not exist or be
-    /// empty.
+    /// Where to write the crate (default `./NAME`): a directory that is
+    /// missing or empty.
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Depend on the SDK in this directory (`connectors/sdk` of a cardhost
