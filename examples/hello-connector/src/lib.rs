@@ -1,8 +1,9 @@
 //! Hello: the smallest useful cardhost connector.
 //!
 //! It talks to a "people directory" API with a bearer token: one card reads a
-//! person, one greets them by name. Copy this crate, rename it, and replace the
-//! manifest and the cards with your upstream's.
+//! person, one greets them by name. To start a connector of your own, run
+//! `cardhost new connector NAME`: it writes a crate that builds outside this
+//! repository.
 //!
 //! Each card is one `impl Card`: id, title, description, the permissions it
 //! uses, typed input and output (their JSON Schemas are derived from the

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod connections;
+mod new;
 mod term;
 
 use term::{errln, outln};
@@ -94,6 +95,10 @@ pub enum Command {
     /// Create, list and revoke the server's API keys.
     #[command(subcommand)]
     Keys(connections::KeysCommand),
+    /// Start a connector: write a crate that builds, tests and validates as
+    /// it is.
+    #[command(subcommand)]
+    New(new::NewCommand),
     /// Check a connector component: load it and validate its manifest.
     Validate {
         /// The `.wasm` file.
@@ -185,6 +190,11 @@ pub(crate) fn read_json_arg(arg: &str, what: &str) -> anyhow::Result<Value> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `new` writes files only: it reads no configuration or data directory.
+    let cli = match cli.command {
+        Command::New(command) => return new::run(command, cli.json),
+        command => Cli { command, ..cli },
+    };
     let mut config = load_config(cli.config.as_ref(), cli.connectors_dir.clone())?;
     if cli.allow_loopback {
         let routes = std::mem::take(&mut config.network.routes);
@@ -205,6 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .or_else(default_data_dir)
         .context("no data directory: set --data-dir or CARDHOST_DATA_DIR")?;
     match cli.command {
+        Command::New(_) => unreachable!("`new` returned before the configuration was read"),
         Command::Serve { listen, public_url } => {
             if let Some(l) = listen {
                 config.server.listen = l;
