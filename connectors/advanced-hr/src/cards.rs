@@ -41,8 +41,9 @@ pub struct ListEmployeesInput {
     /// Employees per request to Advanced HR.
     #[schemars(range(min = 1, max = 100), extend("default" = 100))]
     pub page_size: Option<u32>,
-    /// Without `page`: stop after this many employees.
-    #[schemars(range(min = 1, max = 10000), extend("default" = 1000))]
+    /// Without `page`: stop after this many employees (1,000 when left out).
+    /// Not a schema `default`: the host would fill it in beside `page`.
+    #[schemars(range(min = 1, max = 10000))]
     pub limit: Option<usize>,
 }
 

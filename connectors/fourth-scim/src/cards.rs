@@ -69,8 +69,9 @@ pub struct ListUsersInput {
     /// page.
     #[schemars(extend("default" = false))]
     pub all_pages: Option<bool>,
-    /// With `all_pages`: stop after this many users.
-    #[schemars(range(min = 1, max = 100000), extend("default" = 1000))]
+    /// With `all_pages`: stop after this many users (1,000 when left out).
+    /// Not a schema `default`: the host would fill it in for one page too.
+    #[schemars(range(min = 1, max = 100000))]
     pub limit: Option<usize>,
 }
 

@@ -211,6 +211,27 @@ fn violations(schema: &Value, value: &Value) -> Vec<String> {
     }
 }
 
+/// `input` with the schema's top-level `default`s filled in where a
+/// property is missing, as the host fills them before a card runs.
+fn with_defaults(schema: &Value, mut input: Value) -> Value {
+    if input.is_null() {
+        input = Value::Object(Default::default());
+    }
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        input.as_object_mut(),
+    ) {
+        for (name, prop) in props {
+            if let Some(default) = prop.get("default")
+                && !obj.contains_key(name)
+            {
+                obj.insert(name.clone(), default.clone());
+            }
+        }
+    }
+    input
+}
+
 /// Whether `input` fits the input schema of card `card` of `C`; the error
 /// lists each violation with its JSON pointer, as the host's would.
 pub fn check_input<C: Connector>(
@@ -229,9 +250,10 @@ pub fn check_input<C: Connector>(
 
 /// Runs card `card` of connector `C` as the host would.
 ///
-/// - The input is checked against the card's input schema; a misfit is an
-///   [`Error::InvalidInput`] listing each violation, and the card does not
-///   run.
+/// - The input gets the schema's top-level `default`s where a property is
+///   missing, then is checked against the card's input schema; a misfit is
+///   an [`Error::InvalidInput`] listing each violation, and the card does
+///   not run.
 /// - The connection's grant is `ctx.permissions`, or every declared
 ///   permission when that is empty (as from [`Context::for_test`]); the card
 ///   sees the card's permissions ∩ the grant, and each request the card
@@ -248,6 +270,7 @@ pub fn invoke<C: Connector>(card: &str, input: Value, ctx: &Context) -> Result<V
             did_you_mean(card, manifest.cards.iter().map(|c| c.id.as_str()))
         )));
     };
+    let input = with_defaults(&entry.input_schema, input);
     let refused = violations(&entry.input_schema, &input);
     if !refused.is_empty() {
         return Err(Error::InvalidInput(format!(

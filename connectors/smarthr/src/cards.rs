@@ -48,8 +48,9 @@ pub struct PagingInput {
     /// Records per request to SmartHR (at most 100).
     #[schemars(range(min = 1, max = 100), extend("default" = 100))]
     pub per_page: Option<u32>,
-    /// Without `page`: stop after this many records.
-    #[schemars(range(min = 1, max = 100000), extend("default" = 1000))]
+    /// Without `page`: stop after this many records (1,000 when left out).
+    /// Not a schema `default`: the host would fill it in beside `page`.
+    #[schemars(range(min = 1, max = 100000))]
     pub limit: Option<usize>,
 }
 

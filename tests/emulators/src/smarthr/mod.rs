@@ -15,7 +15,7 @@
 //!   `next`, `last`) and `x-total-count`.
 //! - Rate limits per token, `x-rate-limit-limit`, `-remaining` and `-reset`
 //!   (seconds) on every authenticated answer, 429 `too_many_requests` past
-//!   the limit. The limits are configurable ([I]: SmartHR's are unverified).
+//!   the limit. The limits are configurable (\[I\]: SmartHR's are unverified).
 //! - Errors are `{"code", "type", "message", "errors"}` with SmartHR's codes:
 //!   1 bad_request 400, 2 unauthorized_token 401, 3 forbidden 403,
 //!   4 not_found 404, 5 internal_server_error 500, 6 too_many_requests 429,
