@@ -6,6 +6,7 @@ use crate::records::{
     User,
 };
 use cardhost_sdk::http::Request;
+use cardhost_sdk::schema::is_date;
 use cardhost_sdk::{
     Card, Context, Error, JsonSchema, List, Raw, Result, Update, Value, json, serde_json,
 };
@@ -378,7 +379,7 @@ pub struct SearchEmployeesInput {
 
 /// Checks a date input that the schema can only check for shape.
 fn check_date(field: &str, value: &str) -> Result<()> {
-    if api::valid_date(value) {
+    if is_date(value) {
         Ok(())
     } else {
         Err(Error::InvalidInput(format!(
