@@ -374,7 +374,6 @@ pub struct AuthenticationScheme {
     /// Its type, e.g. `oauthbearertoken`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Its name.
     pub name: Option<String>,
 }
 
@@ -457,7 +456,6 @@ impl Card for ReadServiceProviderConfig {
 pub struct SchemaInfo {
     /// Schema URN.
     pub id: String,
-    /// Its name.
     pub name: Option<String>,
     /// What it is for.
     pub description: Option<String>,

@@ -500,7 +500,6 @@ pub struct CreateEmployeeInput {
     /// Gender as registered: male or female.
     #[schemars(extend("enum" = ["male", "female"]))]
     pub gender: Option<String>,
-    /// Email address.
     #[schemars(email, length(max = 254))]
     pub email: Option<String>,
     /// Phone number: digits, spaces, +, -, ( and ).
@@ -598,7 +597,6 @@ pub struct UpdateEmployeeInput {
     #[serde(default, skip_serializing_if = "Update::is_keep")]
     #[schemars(extend("enum" = ["male", "female"]))]
     pub gender: Update<String>,
-    /// Email address.
     #[serde(default, skip_serializing_if = "Update::is_keep")]
     #[schemars(email, length(max = 254))]
     pub email: Update<String>,
