@@ -3,6 +3,7 @@
 
 use cardhost_sdk::http::{Request, Response, encode_component, error_message};
 use cardhost_sdk::paging::{self, Page};
+use cardhost_sdk::schema::is_date;
 use cardhost_sdk::{Context, Error, Result, Value};
 use serde::Deserialize;
 
@@ -247,21 +248,7 @@ pub fn valid_timestamp(text: &str) -> bool {
             None
         }
     };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let (Some(year), Some(month), Some(day)) = (digits(0, 4), digits(5, 7), digits(8, 10)) else {
-        return false;
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    if day == 0 || day > days {
+    if !text.get(..10).is_some_and(is_date) {
         return false;
     }
     if b.len() == 10 {

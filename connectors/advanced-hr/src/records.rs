@@ -25,9 +25,7 @@ pub struct HomeAddress {
     pub line1: Option<String>,
     /// Second line.
     pub line2: Option<String>,
-    /// Town.
     pub town: Option<String>,
-    /// Postcode.
     pub postcode: Option<String>,
     /// Country.
     pub country: Option<String>,
@@ -46,15 +44,12 @@ pub struct Employee {
     pub title: Option<String>,
     /// Legal first name.
     pub first_name: String,
-    /// Last name.
     pub last_name: String,
     /// Name the employee prefers, if any.
     pub preferred_name: Option<String>,
     /// Preferred (or first) name and last name.
     pub display_name: Option<String>,
-    /// Work email address.
     pub work_email: Option<String>,
-    /// Work phone number.
     pub work_phone: Option<String>,
     /// Active, Leaver (has left) or Pending (starts in the future).
     #[schemars(extend("enum" = STATUS_VALUES))]
@@ -103,9 +98,7 @@ pub struct Employee {
 pub struct Department {
     /// Advanced HR's id of the department.
     pub id: String,
-    /// Short code.
     pub code: Option<String>,
-    /// Name.
     pub name: String,
     /// Id of the parent department; null at the top.
     pub parent_id: Option<String>,
@@ -125,13 +118,10 @@ pub struct Department {
 pub struct Position {
     /// Advanced HR's id of the position.
     pub id: String,
-    /// Short code.
     pub code: Option<String>,
-    /// Job title.
     pub title: String,
     /// Department the position belongs to.
     pub department_id: Option<String>,
-    /// Pay grade.
     pub grade: Option<String>,
     /// Whether new employees can be given the position.
     pub is_active: Option<bool>,

@@ -6,96 +6,55 @@
 
 use crate::api::{self, Area};
 use cardhost_sdk::http::{Request, Response, error_message};
+use cardhost_sdk::probe::{Probe, check_names, first_answer, first_failure};
 use cardhost_sdk::{Check, ConnectionReport, Context, Value};
 
-/// What one area's probe found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    /// Not tried: the connection lacks the permission, or the path override
-    /// is unusable; the words say which.
-    Skipped(String),
-    /// The API answered with this status and body.
-    Answered(Response),
-    /// No answer: the host refused to send or could not get a token.
-    Failed(String),
-}
-
 fn probe(ctx: &Context, area: Area) -> Probe {
-    if !ctx.has_permission(area.permission()) {
-        return Probe::Skipped(format!(
-            "not checked: this connection is not granted the permission `{}`",
-            area.permission()
-        ));
-    }
-    let path = match api::area_path(ctx, area) {
-        Ok(p) => p,
-        Err(e) => return Probe::Skipped(format!("not checked: {e}")),
-    };
-    let request = Request::get(path)
-        .header("accept", "application/json")
-        .query("page", 1)
-        .query("pageSize", 1);
-    match request.send() {
-        Ok(response) => Probe::Answered(response),
-        Err(e) => Probe::Failed(e.to_string()),
-    }
+    Probe::if_granted(ctx, area.permission(), || match api::area_path(ctx, area) {
+        Ok(path) => Probe::send(
+            Request::get(path)
+                .header("accept", "application/json")
+                .query("page", 1)
+                .query("pageSize", 1),
+        ),
+        Err(e) => Probe::Skipped(format!("not checked: {e}")),
+    })
 }
 
 /// The token check, from what the probes saw: any answer other than 401
 /// means the token endpoint issued a token and the API took it.
 pub fn token_check(probes: &[(Area, Probe)]) -> Check {
-    let answered: Vec<&Response> = probes
-        .iter()
-        .filter_map(|(_, p)| match p {
-            Probe::Answered(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    let (ok, detail) = if answered.iter().any(|r| r.status != 401) {
-        (
-            true,
-            "OneAdvanced Identity issued a token and Advanced HR accepted it".to_string(),
-        )
-    } else if let Some(refused) = answered.first() {
-        (
-            false,
-            format!(
-                "Advanced HR refused the token (401: {}); check the client id and secret, and that the API client was not deleted",
-                error_message(refused)
-            ),
-        )
-    } else if let Some(message) = probes.iter().find_map(|(_, p)| match p {
-        Probe::Failed(m) => Some(m),
-        _ => None,
-    }) {
-        (false, format!("no token or no answer: {message}"))
-    } else {
-        (
-            false,
-            "not checked: no data area could be tried (see the other checks)".to_string(),
-        )
-    };
-    Check {
-        name: "token".into(),
-        ok,
-        detail,
+    let probes = || probes.iter().map(|(_, p)| p);
+    if first_answer(probes(), |r| r.status != 401).is_some() {
+        let detail = "OneAdvanced Identity issued a token and Advanced HR accepted it";
+        return Check::new("token", true, detail);
     }
+    let detail = if let Some(refused) = first_answer(probes(), |_| true) {
+        format!(
+            "Advanced HR refused the token (401: {}); check the client id and secret, \
+             and that the API client was not deleted",
+            error_message(refused)
+        )
+    } else if let Some(message) = first_failure(probes()) {
+        format!("no token or no answer: {message}")
+    } else {
+        "not checked: no data area could be tried (see the other checks)".to_string()
+    };
+    Check::new("token", false, detail)
 }
 
 fn sensitive_note(body: &Value) -> &'static str {
     let Some(first) = body["data"].as_array().and_then(|d| d.first()) else {
         return "";
     };
-    let shown = [
+    let sensitive = [
         "dateOfBirth",
         "niNumber",
         "salary",
         "homeAddress",
         "personalMobile",
-    ]
-    .iter()
-    .any(|f| first.get(f).is_some());
-    if shown {
+    ];
+    if sensitive.iter().any(|f| first.get(f).is_some()) {
         "; sensitive fields (date of birth, NI number, salary, home address) are visible"
     } else {
         "; sensitive fields are hidden by the security group"
@@ -105,60 +64,48 @@ fn sensitive_note(body: &Value) -> &'static str {
 /// One area's check.
 pub fn area_check(area: Area, probe: &Probe) -> Check {
     let noun = area.noun();
-    let (ok, detail) = match probe {
-        Probe::Skipped(words) | Probe::Failed(words) => (false, words.clone()),
-        Probe::Answered(r) if r.is_success() => {
-            let body: Value = r.json().unwrap_or(Value::Null);
-            let count = body["totalCount"]
-                .as_u64()
-                .map(|n| format!(" ({n} in total)"))
-                .unwrap_or_default();
-            let note = if area == Area::Employees {
-                sensitive_note(&body)
-            } else {
-                ""
-            };
-            (true, format!("can read {noun}{count}{note}"))
-        }
-        Probe::Answered(r) => {
-            let message = error_message(r);
-            let detail = match r.status {
-                401 => format!("not readable: the token was refused ({message})"),
-                403 => format!(
-                    "the API client's security group does not grant {noun} ({message}); an Advanced HR administrator can add it"
-                ),
-                404 => format!(
-                    "Advanced HR has no {noun} resource at this path ({message}); check `api_base_url` and `{}`",
-                    area.path_field()
-                ),
-                429 => format!("rate limited, try again later ({message})"),
-                status => format!("Advanced HR answered {status}: {message}"),
-            };
-            (false, detail)
+    let read = |r: &Response| {
+        let body: Value = r.json().unwrap_or(Value::Null);
+        let count = body["totalCount"]
+            .as_u64()
+            .map(|n| format!(" ({n} in total)"));
+        let note = if area == Area::Employees {
+            sensitive_note(&body)
+        } else {
+            ""
+        };
+        Ok(format!(
+            "can read {noun}{}{note}",
+            count.unwrap_or_default()
+        ))
+    };
+    let refused = |r: &Response| {
+        let message = error_message(r);
+        match r.status {
+            401 => format!("not readable: the token was refused ({message})"),
+            403 => format!(
+                "the API client's security group does not grant {noun} ({message}); \
+                 an Advanced HR administrator can add it"
+            ),
+            404 => format!(
+                "Advanced HR has no {noun} resource at this path ({message}); \
+                 check `api_base_url` and `{}`",
+                area.path_field()
+            ),
+            429 => format!("rate limited, try again later ({message})"),
+            status => format!("Advanced HR answered {status}: {message}"),
         }
     };
-    Check {
-        name: noun.into(),
-        ok,
-        detail,
-    }
+    probe.check(noun, read, refused)
 }
 
 /// Builds the report from the probes' results.
 pub fn build(client_id: Option<&str>, probes: &[(Area, Probe)]) -> ConnectionReport {
     let token = token_check(probes);
-    let areas: Vec<Check> = probes.iter().map(|(a, p)| area_check(*a, p)).collect();
-    let readable: Vec<&str> = areas
-        .iter()
-        .filter(|c| c.ok)
-        .map(|c| c.name.as_str())
-        .collect();
-    let unreadable: Vec<&str> = areas
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect();
-    let ok = token.ok && !readable.is_empty();
+    let mut checks = vec![token.clone()];
+    checks.extend(probes.iter().map(|(a, p)| area_check(*a, p)));
+    let readable = check_names(&checks[1..], true).join(", ");
+    let unreadable = check_names(&checks[1..], false).join(", ");
     let who = client_id
         .map(|id| format!("API client `{id}`"))
         .unwrap_or_else(|| "The API client".into());
@@ -167,18 +114,12 @@ pub fn build(client_id: Option<&str>, probes: &[(Area, Probe)]) -> ConnectionRep
     } else if readable.is_empty() {
         format!("{who} authenticates but may read none of employees, departments or positions")
     } else if unreadable.is_empty() {
-        format!("{who} can read {}", readable.join(", "))
+        format!("{who} can read {readable}")
     } else {
-        format!(
-            "{who} can read {}; cannot read {}",
-            readable.join(", "),
-            unreadable.join(", ")
-        )
+        format!("{who} can read {readable}; cannot read {unreadable}")
     };
-    let mut checks = vec![token];
-    checks.extend(areas);
     ConnectionReport {
-        ok,
+        ok: token.ok && !readable.is_empty(),
         summary,
         checks,
     }

@@ -375,7 +375,6 @@ pub struct AuthenticationScheme {
     /// Its type, e.g. `oauthbearertoken`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Its name.
     pub name: Option<String>,
 }
 
@@ -458,7 +457,6 @@ impl Card for ReadServiceProviderConfig {
 pub struct SchemaInfo {
     /// Schema URN.
     pub id: String,
-    /// Its name.
     pub name: Option<String>,
     /// What it is for.
     pub description: Option<String>,

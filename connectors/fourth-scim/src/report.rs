@@ -6,137 +6,73 @@
 use crate::scim::{self, get_ci, get_u64};
 use crate::{DISCOVERY_READ, USERS_READ, USERS_WRITE};
 use cardhost_sdk::http::Response;
+use cardhost_sdk::probe::{Probe, first_answer, first_failure};
 use cardhost_sdk::{Check, ConnectionReport, Context, Value};
-
-/// What one probe found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    /// Not tried: the connection lacks the permission.
-    Skipped(String),
-    /// The server answered.
-    Answered(Response),
-    /// No answer: the host refused to send or could not get a token.
-    Failed(String),
-}
-
-fn probe(ctx: &Context, permission: &str, path: &str, query: &[(&str, String)]) -> Probe {
-    if !ctx.has_permission(permission) {
-        return Probe::Skipped(format!(
-            "not checked: this connection is not granted the permission `{permission}`"
-        ));
-    }
-    match scim::get(path, query).send() {
-        Ok(r) => Probe::Answered(r),
-        Err(e) => Probe::Failed(e.to_string()),
-    }
-}
 
 /// The token check from what the probes saw: any answer but 401 means Fourth
 /// issued a token and the SCIM API took it.
 pub fn token_check(probes: &[&Probe]) -> Check {
-    let answered: Vec<&Response> = probes
-        .iter()
-        .filter_map(|p| match p {
-            Probe::Answered(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    let (ok, detail) = if answered.iter().any(|r| r.status != 401) {
-        (
-            true,
-            "Fourth issued a token and the SCIM API accepted it".to_string(),
-        )
-    } else if let Some(refused) = answered.first() {
-        (
-            false,
-            format!(
-                "the SCIM API refused the token (401: {}); check the client id and secret",
-                scim::scim_error(refused).detail
-            ),
-        )
-    } else if let Some(message) = probes.iter().find_map(|p| match p {
-        Probe::Failed(m) => Some(m),
-        _ => None,
-    }) {
-        (false, format!("no token or no answer: {message}"))
-    } else {
-        (
-            false,
-            "not checked: nothing could be tried (see the other checks)".to_string(),
-        )
-    };
-    Check {
-        name: "token".into(),
-        ok,
-        detail,
+    let probes = || probes.iter().copied();
+    if first_answer(probes(), |r| r.status != 401).is_some() {
+        let detail = "Fourth issued a token and the SCIM API accepted it";
+        return Check::new("token", true, detail);
     }
+    let detail = if let Some(refused) = first_answer(probes(), |_| true) {
+        format!(
+            "the SCIM API refused the token (401: {}); check the client id and secret",
+            scim::scim_error(refused).detail
+        )
+    } else if let Some(message) = first_failure(probes()) {
+        format!("no token or no answer: {message}")
+    } else {
+        "not checked: nothing could be tried (see the other checks)".to_string()
+    };
+    Check::new("token", false, detail)
 }
 
 fn refused(response: &Response, what: &str) -> String {
-    let e = scim::scim_error(response);
+    let detail = scim::scim_error(response).detail;
     match response.status {
-        401 => format!("not readable: the token was refused ({})", e.detail),
+        401 => format!("not readable: the token was refused ({detail})"),
         403 => format!(
-            "Fourth refused {what} ({}); the OAuth client needs the `scim` scope — ask your Fourth contact",
-            e.detail
+            "Fourth refused {what} ({detail}); the OAuth client needs the `scim` scope \
+             — ask your Fourth contact"
         ),
-        404 => format!(
-            "no SCIM {what} at this base URL ({}); check `base_url`",
-            e.detail
-        ),
-        429 => format!("rate limited, try again later ({})", e.detail),
-        status => format!("Fourth answered {status}: {}", e.detail),
+        404 => format!("no SCIM {what} at this base URL ({detail}); check `base_url`"),
+        429 => format!("rate limited, try again later ({detail})"),
+        status => format!("Fourth answered {status}: {detail}"),
     }
 }
 
 fn body_of(probe: &Probe) -> Option<Value> {
-    match probe {
-        Probe::Answered(r) if r.is_success() => scim::json_body(r.clone(), "").ok(),
-        _ => None,
-    }
+    scim::json_body(probe.success()?.clone(), "").ok()
 }
 
 /// The service provider configuration check.
 pub fn config_check(probe: &Probe) -> Check {
-    let (ok, detail) = match probe {
-        Probe::Skipped(w) | Probe::Failed(w) => (false, w.clone()),
-        Probe::Answered(r) if r.is_success() => match body_of(probe) {
-            Some(body) => {
-                let filter = get_ci(&body, "filter").cloned().unwrap_or(Value::Null);
-                let filtering = get_ci(&filter, "supported").and_then(Value::as_bool) == Some(true);
-                let max = get_u64(&filter, "maxResults")
-                    .map(|n| format!(", at most {n} users a page"))
-                    .unwrap_or_default();
-                let patch = patch_supported(&body);
-                (
-                    filtering,
-                    format!(
-                        "SCIM 2.0 service provider: filtering {}{max}; {}",
-                        if filtering {
-                            "supported"
-                        } else {
-                            "NOT supported (the filter cards cannot work)"
-                        },
-                        if patch {
-                            "writes (PATCH) supported"
-                        } else {
-                            "read-only"
-                        }
-                    ),
-                )
+    let read = |_: &Response| {
+        let body = body_of(probe).ok_or("the answer is not SCIM JSON; check `base_url`")?;
+        let filter = get_ci(&body, "filter").cloned().unwrap_or(Value::Null);
+        let filtering = get_ci(&filter, "supported").and_then(Value::as_bool) == Some(true);
+        let max = get_u64(&filter, "maxResults").map(|n| format!(", at most {n} users a page"));
+        let detail = format!(
+            "SCIM 2.0 service provider: filtering {}{}; {}",
+            if filtering {
+                "supported"
+            } else {
+                "NOT supported (the filter cards cannot work)"
+            },
+            max.unwrap_or_default(),
+            if patch_supported(&body) {
+                "writes (PATCH) supported"
+            } else {
+                "read-only"
             }
-            None => (
-                false,
-                "the answer is not SCIM JSON; check `base_url`".to_string(),
-            ),
-        },
-        Probe::Answered(r) => (false, refused(r, "the service provider configuration")),
+        );
+        if filtering { Ok(detail) } else { Err(detail) }
     };
-    Check {
-        name: "service provider config".into(),
-        ok,
-        detail,
-    }
+    let what = "the service provider configuration";
+    probe.check("service provider config", read, |r| refused(r, what))
 }
 
 fn patch_supported(config: &Value) -> bool {
@@ -148,108 +84,81 @@ fn patch_supported(config: &Value) -> bool {
 
 /// The users check.
 pub fn users_check(probe: &Probe) -> Check {
-    let (ok, detail) = match probe {
-        Probe::Skipped(w) | Probe::Failed(w) => (false, w.clone()),
-        Probe::Answered(r) if r.is_success() => {
-            match body_of(probe).as_ref().map(scim::ListPage::from_body) {
-                Some(Ok(page)) => (
-                    true,
-                    match page.total_results {
-                        Some(n) => format!("can read users ({n} in total)"),
-                        None => "can read users".to_string(),
-                    },
-                ),
-                _ => (
-                    false,
-                    "the answer is not a SCIM ListResponse; check `base_url`".to_string(),
-                ),
-            }
-        }
-        Probe::Answered(r) => (false, refused(r, "the user list")),
+    let read = |_: &Response| match body_of(probe).as_ref().map(scim::ListPage::from_body) {
+        Some(Ok(page)) => Ok(match page.total_results {
+            Some(n) => format!("can read users ({n} in total)"),
+            None => "can read users".to_string(),
+        }),
+        _ => Err("the answer is not a SCIM ListResponse; check `base_url`".to_string()),
     };
-    Check {
-        name: "users".into(),
-        ok,
-        detail,
-    }
+    probe.check("users", read, |r| refused(r, "the user list"))
 }
 
 /// The write check: informational when writes are not granted; when they
 /// are, whether the server says it takes them.
 pub fn write_check(granted: bool, config: &Probe) -> Check {
-    let (ok, detail) = if !granted {
-        (
+    let (ok, detail) = match body_of(config) {
+        _ if !granted => (
             true,
             format!(
-                "not granted: write cards are refused before anything is sent (Fourth's SCIM API is read-only for partners; grant `{USERS_WRITE}` only for a server that accepts writes)"
+                "not granted: write cards are refused before anything is sent (Fourth's SCIM API \
+                 is read-only for partners; grant `{USERS_WRITE}` only for a server that accepts writes)"
             ),
-        )
-    } else {
-        match body_of(config) {
-            Some(body) if patch_supported(&body) => (
-                true,
-                "granted, and the service provider supports PATCH; the OAuth client also needs the server's write scope"
-                    .to_string(),
+        ),
+        Some(body) if patch_supported(&body) => (
+            true,
+            "granted, and the service provider supports PATCH; \
+             the OAuth client also needs the server's write scope"
+                .to_string(),
+        ),
+        Some(_) => (
+            false,
+            format!(
+                "`{USERS_WRITE}` is granted but the service provider is read-only \
+                 (patch not supported): write cards will fail"
             ),
-            Some(_) => (
-                false,
-                format!(
-                    "`{USERS_WRITE}` is granted but the service provider is read-only (patch not supported): write cards will fail"
-                ),
-            ),
-            None => (
-                false,
-                "granted, but the service provider configuration could not be read to confirm writes".to_string(),
-            ),
-        }
+        ),
+        None => (
+            false,
+            "granted, but the service provider configuration could not be read to confirm writes"
+                .to_string(),
+        ),
     };
-    Check {
-        name: "write cards".into(),
-        ok,
-        detail,
-    }
+    Check::new("write cards", ok, detail)
 }
 
 /// Builds the report.
 pub fn build(config: &Probe, users: &Probe, writes_granted: bool) -> ConnectionReport {
     let token = token_check(&[config, users]);
-    let config_result = config_check(config);
     let users_result = users_check(users);
     let writes = write_check(writes_granted, config);
-    let ok = token.ok && users_result.ok && writes.ok;
     let summary = if !token.ok {
         format!("Fourth SCIM: cannot authenticate: {}", token.detail)
     } else if !users_result.ok {
         format!("Fourth SCIM: cannot read users: {}", users_result.detail)
     } else if !writes.ok {
         format!("Fourth SCIM: {}", writes.detail)
+    } else if writes_granted {
+        format!("Fourth SCIM: {}; write cards enabled", users_result.detail)
     } else {
-        format!(
-            "Fourth SCIM: {}{}",
-            users_result.detail,
-            if writes_granted {
-                "; write cards enabled"
-            } else {
-                "; read-only"
-            }
-        )
+        format!("Fourth SCIM: {}; read-only", users_result.detail)
     };
     ConnectionReport {
-        ok,
+        ok: token.ok && users_result.ok && writes.ok,
         summary,
-        checks: vec![token, config_result, users_result, writes],
+        checks: vec![token, config_check(config), users_result, writes],
     }
 }
 
 /// Runs the connection test.
 pub fn test_connection(ctx: &Context) -> ConnectionReport {
-    let config = probe(ctx, DISCOVERY_READ, "/ServiceProviderConfig", &[]);
-    let users = probe(
-        ctx,
-        USERS_READ,
-        "/Users",
-        &[("startIndex", "1".to_string()), ("count", "1".to_string())],
-    );
+    let config = Probe::if_granted(ctx, DISCOVERY_READ, || {
+        Probe::send(scim::get("/ServiceProviderConfig", &[]))
+    });
+    let users = Probe::if_granted(ctx, USERS_READ, || {
+        let query = [("startIndex", "1".to_string()), ("count", "1".to_string())];
+        Probe::send(scim::get("/Users", &query))
+    });
     build(&config, &users, ctx.has_permission(USERS_WRITE))
 }
 

@@ -184,22 +184,18 @@ pub struct UserFields {
     /// `userName`: unique sign-in name.
     #[schemars(length(min = 1, max = 256))]
     pub user_name: String,
-    /// First name.
     #[schemars(length(max = 1024))]
     pub first_name: Option<String>,
-    /// Last name.
     #[schemars(length(max = 1024))]
     pub last_name: Option<String>,
     /// Display name.
     #[schemars(length(max = 1024))]
     pub display_name: Option<String>,
-    /// Work email.
     #[schemars(length(max = 1024))]
     pub work_email: Option<String>,
     /// `externalId`.
     #[schemars(length(max = 1024))]
     pub external_id: Option<String>,
-    /// Job title.
     #[schemars(length(max = 1024))]
     pub job_title: Option<String>,
     /// Site the user works at.

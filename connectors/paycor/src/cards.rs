@@ -475,10 +475,8 @@ pub struct AddressInput {
     /// Second street line.
     #[schemars(length(max = 100))]
     pub street_line2: Option<String>,
-    /// Suite.
     #[schemars(length(max = 50))]
     pub suite: Option<String>,
-    /// City.
     #[schemars(length(max = 100))]
     pub city: Option<String>,
     /// Two-letter state code.

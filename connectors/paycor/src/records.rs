@@ -8,7 +8,6 @@ use cardhost_sdk::{JsonSchema, ListItem, Value, serde_json::Map};
 /// Paycor's reference to another record.
 #[derive(JsonSchema)]
 pub struct Reference {
-    /// Its id.
     pub id: Option<String>,
     /// Its URL, relative to the API.
     pub url: Option<String>,
@@ -38,11 +37,8 @@ pub struct Employee {
     pub alternate_employee_number: Option<String>,
     /// Badge number.
     pub badge_number: Option<String>,
-    /// First name.
     pub first_name: Option<String>,
-    /// Middle name.
     pub middle_name: Option<String>,
-    /// Last name.
     pub last_name: Option<String>,
     /// The work email, or the home email when `email_type` is `Home`.
     pub email: Option<Email>,
@@ -70,11 +66,8 @@ pub struct Person {
     pub id: String,
     /// Prefix (Mr, Ms, Dr ...).
     pub prefix: Option<String>,
-    /// First name.
     pub first_name: Option<String>,
-    /// Middle name.
     pub middle_name: Option<String>,
-    /// Last name.
     pub last_name: Option<String>,
     /// Suffix (Jr, III ...).
     pub suffix: Option<String>,
@@ -118,9 +111,7 @@ pub struct Department {
     pub payroll_id: Option<String>,
     /// Payroll description.
     pub payroll_description: Option<String>,
-    /// Work location id.
     pub work_location_id: Option<String>,
-    /// Work location name.
     pub work_location_name: Option<String>,
 }
 
@@ -128,9 +119,7 @@ pub struct Department {
 #[derive(JsonSchema)]
 #[schemars(rename_all = "camelCase")]
 pub struct LegalEntity {
-    /// Legal entity id.
     pub id: i64,
-    /// Legal entity name.
     pub name: Option<String>,
     /// Federal employer id (EIN).
     pub federal_id: Option<String>,

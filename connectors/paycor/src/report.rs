@@ -18,35 +18,21 @@
 
 use crate::api::{self, DataAccess};
 use cardhost_sdk::http::{Request, Response};
+use cardhost_sdk::probe::{Probe, check_names};
 use cardhost_sdk::{Check, ConnectionReport, Context, Value};
 
-/// What one probe found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    /// Not tried; the words say why.
-    Skipped(String),
-    /// Paycor answered.
-    Answered(Response),
-    /// No answer: cardhost refused to send or could not get a token.
-    Failed(String),
+/// The 2xx answer's body, normalised.
+fn body(probe: &Probe) -> Option<Value> {
+    probe.success()?.json().ok().map(api::normalise)
 }
 
-impl Probe {
-    fn body(&self) -> Option<Value> {
-        match self {
-            Probe::Answered(r) if r.is_success() => r.json().ok().map(api::normalise),
-            _ => None,
-        }
-    }
-
-    /// Whether the probe shows the credentials are unusable, so later probes
-    /// would only repeat it.
-    fn credentials_failed(&self) -> bool {
-        match self {
-            Probe::Answered(r) => r.status == 401,
-            Probe::Failed(_) => true,
-            Probe::Skipped(_) => false,
-        }
+/// Whether the probe shows the credentials are unusable, so later probes
+/// would only repeat it.
+fn credentials_failed(probe: &Probe) -> bool {
+    match probe {
+        Probe::Answered(r) => r.status == 401,
+        Probe::Failed(_) => true,
+        Probe::Skipped(_) => false,
     }
 }
 
@@ -60,7 +46,7 @@ struct Found {
 }
 
 fn first_record(probe: &Probe) -> Option<Value> {
-    api::field(&probe.body()?, "records")?
+    api::field(&body(probe)?, "records")?
         .as_array()?
         .first()
         .cloned()
@@ -116,7 +102,7 @@ fn request_for(access: DataAccess, legal_entity: i64, found: &Found) -> Result<R
 fn learn(access: DataAccess, probe: &Probe, found: &mut Found) {
     match access {
         DataAccess::LegalEntityBasicInformation => {
-            if let Some(body) = probe.body() {
+            if let Some(body) = body(probe) {
                 found.tenant_id = text_at(&body, "/tenant/id").or(found.tenant_id.take());
             }
         }
@@ -135,7 +121,7 @@ fn learn(access: DataAccess, probe: &Probe, found: &mut Found) {
             }
         }
         DataAccess::EmployeePerson => {
-            if let Some(body) = probe.body()
+            if let Some(body) = body(probe)
                 && found.tenant_id.is_none()
             {
                 found.tenant_id = text_at(&body, "/tenants/id");
@@ -151,28 +137,21 @@ pub fn probe_all(ctx: &Context) -> Vec<(DataAccess, Probe)> {
     let legal_entity = api::legal_entity_id(ctx, None);
     let mut found = Found::default();
     let mut probes = Vec::new();
-    let mut stop: Option<String> = None;
+    let mut stopped = false;
     for access in DataAccess::ALL {
         if !ctx.has_permission(access.permission()) {
             continue;
         }
-        let probe = if let Some(why) = &stop {
-            Probe::Skipped(why.clone())
-        } else {
-            match &legal_entity {
-                Err(e) => Probe::Skipped(format!("not checked: {e}")),
-                Ok(le) => match request_for(access, *le, &found) {
-                    Err(why) => Probe::Skipped(why),
-                    Ok(request) => match request.header("accept", "application/json").send() {
-                        Ok(response) => Probe::Answered(response),
-                        Err(e) => Probe::Failed(e.to_string()),
-                    },
-                },
-            }
+        let request = match &legal_entity {
+            _ if stopped => Err("not checked: the credentials failed (see above)".into()),
+            Err(e) => Err(format!("not checked: {e}")),
+            Ok(le) => request_for(access, *le, &found),
         };
-        if probe.credentials_failed() {
-            stop = Some("not checked: the credentials failed (see above)".into());
-        }
+        let probe = match request {
+            Ok(request) => Probe::send(request.header("accept", "application/json")),
+            Err(why) => Probe::Skipped(why),
+        };
+        stopped |= credentials_failed(&probe);
         learn(access, &probe, &mut found);
         probes.push((access, probe));
     }
@@ -188,182 +167,135 @@ fn token_failure_is_key(words: &str) -> bool {
         || (lower.contains("token endpoint answered 401") && !lower.contains("invalid_client"))
 }
 
-/// The subscription key check.
+/// The subscription key check, decided by the first probe that reached the
+/// gateway or failed for the key.
 pub fn key_check(probes: &[(DataAccess, Probe)]) -> Check {
-    let mut result = None;
-    for (_, probe) in probes {
-        match probe {
-            Probe::Answered(r) if api::is_subscription_key_refusal(r) => {
-                result = Some((
-                    false,
-                    format!(
-                        "Paycor's API gateway refused it ({}); {}",
-                        api::error_words(r),
-                        api::FIX_SUBSCRIPTION_KEY
-                    ),
-                ));
-                break;
-            }
-            Probe::Answered(_) => {
-                result = Some((true, "Paycor's API gateway accepted it".to_string()));
-                break;
-            }
-            Probe::Failed(words) if token_failure_is_key(words) => {
-                result = Some((
-                    false,
-                    format!(
-                        "Paycor's token endpoint refused it, so no access token could be had ({words}); {}",
-                        api::FIX_SUBSCRIPTION_KEY
-                    ),
-                ));
-                break;
-            }
-            _ => {}
-        }
-    }
+    let fix = api::FIX_SUBSCRIPTION_KEY;
+    let decided = probes.iter().find_map(|(_, probe)| match probe {
+        Probe::Answered(r) if api::is_subscription_key_refusal(r) => Some((
+            false,
+            format!(
+                "Paycor's API gateway refused it ({}); {fix}",
+                api::error_words(r)
+            ),
+        )),
+        Probe::Answered(_) => Some((true, "Paycor's API gateway accepted it".to_string())),
+        Probe::Failed(words) if token_failure_is_key(words) => Some((
+            false,
+            format!(
+                "Paycor's token endpoint refused it, so no access token could be had \
+                 ({words}); {fix}"
+            ),
+        )),
+        _ => None,
+    });
     let (ok, detail) =
-        result.unwrap_or((false, "not checked: no request reached Paycor".to_string()));
-    Check {
-        name: "subscription key".into(),
-        ok,
-        detail,
-    }
+        decided.unwrap_or((false, "not checked: no request reached Paycor".to_string()));
+    Check::new("subscription key", ok, detail)
 }
 
-/// The access token check.
+/// The access token check, decided by the first probe that was tried.
 pub fn token_check(probes: &[(DataAccess, Probe)]) -> Check {
-    let mut result = None;
-    for (_, probe) in probes {
-        match probe {
-            Probe::Answered(r) if api::is_subscription_key_refusal(r) => {
-                result = Some((
-                    false,
-                    "not checked: the subscription key was refused".into(),
-                ));
-                break;
-            }
-            Probe::Answered(r) if r.status == 401 => {
-                result = Some((
-                    false,
-                    "Paycor refused the access token even after cardhost renewed it: authorize the connection again (the app may have been deactivated)".to_string(),
-                ));
-                break;
-            }
-            Probe::Answered(_) => {
-                result = Some((true, "Paycor accepted the access token".to_string()));
-                break;
-            }
-            Probe::Failed(words) if token_failure_is_key(words) => {
-                result = Some((
-                    false,
-                    "not checked: the subscription key was refused".to_string(),
-                ));
-                break;
-            }
-            Probe::Failed(words) => {
-                let lower = words.to_ascii_lowercase();
-                let advice = if lower.contains("invalid_grant") || lower.contains("reauthoriz") {
-                    "the refresh token is no longer valid: authorize the connection again"
-                } else if lower.contains("invalid_client") {
-                    "Paycor refused the client credentials: check `client_id` and the `client_secret` secret"
-                } else {
-                    "no access token could be had"
-                };
-                result = Some((false, format!("{advice} ({words})")));
-                break;
-            }
-            Probe::Skipped(_) => {}
+    let key_refused = "not checked: the subscription key was refused".to_string();
+    let decided = probes.iter().find_map(|(_, probe)| match probe {
+        Probe::Answered(r) if api::is_subscription_key_refusal(r) => {
+            Some((false, key_refused.clone()))
         }
-    }
+        Probe::Answered(r) if r.status == 401 => Some((
+            false,
+            "Paycor refused the access token even after cardhost renewed it: \
+             authorize the connection again (the app may have been deactivated)"
+                .to_string(),
+        )),
+        Probe::Answered(_) => Some((true, "Paycor accepted the access token".to_string())),
+        Probe::Failed(words) if token_failure_is_key(words) => Some((false, key_refused.clone())),
+        Probe::Failed(words) => {
+            let lower = words.to_ascii_lowercase();
+            let advice = if lower.contains("invalid_grant") || lower.contains("reauthoriz") {
+                "the refresh token is no longer valid: authorize the connection again"
+            } else if lower.contains("invalid_client") {
+                "Paycor refused the client credentials: \
+                 check `client_id` and the `client_secret` secret"
+            } else {
+                "no access token could be had"
+            };
+            Some((false, format!("{advice} ({words})")))
+        }
+        Probe::Skipped(_) => None,
+    });
     let (ok, detail) =
-        result.unwrap_or((false, "not checked: no request reached Paycor".to_string()));
-    Check {
-        name: "access token".into(),
-        ok,
-        detail,
-    }
+        decided.unwrap_or((false, "not checked: no request reached Paycor".to_string()));
+    Check::new("access token", ok, detail)
 }
 
 /// One Data Access right's check.
 pub fn access_check(access: DataAccess, probe: &Probe, legal_entity: Option<i64>) -> Check {
-    let (ok, detail) = match probe {
-        Probe::Skipped(words) if access.writes() => (true, format!("granted in cardhost; {words}")),
-        Probe::Skipped(words) | Probe::Failed(words) => (false, words.clone()),
-        Probe::Answered(r) if r.is_success() => (true, success_words(access, r)),
-        Probe::Answered(r) => {
-            let words = api::error_words(r);
-            let detail = match r.status {
-                401 => "not checked: the credentials were refused".to_string(),
-                403 => format!(
-                    "Paycor refused it (403): add “{}” to the app's Data Access, publish, and put the new Scope Version Identifier in `scope_id`{}",
-                    access.title(),
-                    match (access, legal_entity) {
-                        (DataAccess::LegalEntityBasicInformation, Some(le)) =>
-                            format!("; or the app is not activated for legal entity {le}"),
-                        _ => String::new(),
+    let name = access.title();
+    if let (Probe::Skipped(words), true) = (probe, access.writes()) {
+        return Check::new(name, true, format!("granted in cardhost; {words}"));
+    }
+    let refused = |r: &Response| {
+        let words = api::error_words(r);
+        let entity_read = matches!(
+            access,
+            DataAccess::LegalEntityBasicInformation
+                | DataAccess::LegalEntityEmployees
+                | DataAccess::LegalEntityDepartments
+        );
+        match (r.status, legal_entity) {
+            (401, _) => "not checked: the credentials were refused".to_string(),
+            (403, le) => {
+                let inactive = match le {
+                    Some(le) if access == DataAccess::LegalEntityBasicInformation => {
+                        format!("; or the app is not activated for legal entity {le}")
                     }
-                ),
-                404 => match (access, legal_entity) {
-                    (
-                        DataAccess::LegalEntityBasicInformation
-                        | DataAccess::LegalEntityEmployees
-                        | DataAccess::LegalEntityDepartments,
-                        Some(le),
-                    ) => format!(
-                        "Paycor has no legal entity {le} ({words}): check `legal_entity_id`"
-                    ),
-                    _ => format!("Paycor found nothing to read ({words})"),
-                },
-                429 => format!("rate limited, try again later ({words})"),
-                status => format!("Paycor answered {status}: {words}"),
-            };
-            (false, detail)
+                    _ => String::new(),
+                };
+                format!(
+                    "Paycor refused it (403): add “{name}” to the app's Data Access, publish, \
+                     and put the new Scope Version Identifier in `scope_id`{inactive}"
+                )
+            }
+            (404, Some(le)) if entity_read => {
+                format!("Paycor has no legal entity {le} ({words}): check `legal_entity_id`")
+            }
+            (404, _) => format!("Paycor found nothing to read ({words})"),
+            (429, _) => format!("rate limited, try again later ({words})"),
+            (status, _) => format!("Paycor answered {status}: {words}"),
         }
     };
-    Check {
-        name: access.title().into(),
-        ok,
-        detail,
-    }
+    probe.check(name, |r| Ok(success_words(access, r)), refused)
 }
 
 fn success_words(access: DataAccess, response: &Response) -> String {
     let body = response.json().ok().map(api::normalise).unwrap_or_default();
-    match access {
+    let noun = match access {
         DataAccess::LegalEntityBasicInformation => {
-            match api::field(&body, "name").and_then(Value::as_str) {
+            return match api::field(&body, "name").and_then(Value::as_str) {
                 Some(name) => format!("can read legal entity “{name}”"),
                 None => "can read the legal entity".into(),
-            }
-        }
-        DataAccess::LegalEntityEmployees | DataAccess::LegalEntityDepartments => {
-            let noun = if access == DataAccess::LegalEntityEmployees {
-                "employees"
-            } else {
-                "departments"
             };
-            let count = api::field(&body, "records")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            let more = if api::field(&body, "hasMoreResults").and_then(Value::as_bool) == Some(true)
-            {
-                " (first page; more exist)"
-            } else {
-                ""
-            };
-            format!("can list {noun}: {count} on the first page{more}")
         }
-        _ => "can read it".into(),
-    }
+        DataAccess::LegalEntityEmployees => "employees",
+        DataAccess::LegalEntityDepartments => "departments",
+        _ => return "can read it".into(),
+    };
+    let count = api::field(&body, "records")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let more = match api::field(&body, "hasMoreResults").and_then(Value::as_bool) {
+        Some(true) => " (first page; more exist)",
+        _ => "",
+    };
+    format!("can list {noun}: {count} on the first page{more}")
 }
 
 /// Builds the report from the probes' results.
 pub fn build(ctx: &Context, probes: &[(DataAccess, Probe)]) -> ConnectionReport {
     let legal_entity = api::legal_entity_id(ctx, None).ok();
-    let environment = if ctx.fields.get("sandbox").and_then(Value::as_bool) == Some(true) {
-        "sandbox"
-    } else {
-        "production"
+    let environment = match ctx.fields.get("sandbox").and_then(Value::as_bool) {
+        Some(true) => "sandbox",
+        _ => "production",
     };
     let key = key_check(probes);
     let token = token_check(probes);
@@ -371,11 +303,7 @@ pub fn build(ctx: &Context, probes: &[(DataAccess, Probe)]) -> ConnectionReport 
         .iter()
         .map(|(a, p)| access_check(*a, p, legal_entity))
         .collect();
-    let missing: Vec<&str> = rights
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect();
+    let missing = check_names(&rights, false).join(", ");
     let ok = key.ok && token.ok && missing.is_empty() && !rights.is_empty();
     let target = match legal_entity {
         Some(le) => format!("Paycor {environment}, legal entity {le}"),
@@ -393,10 +321,7 @@ pub fn build(ctx: &Context, probes: &[(DataAccess, Probe)]) -> ConnectionReport 
     } else if ok {
         format!("Connected to {target}: every granted Data Access works")
     } else {
-        format!(
-            "Connected to {target}, but these do not work: {}",
-            missing.join(", ")
-        )
+        format!("Connected to {target}, but these do not work: {missing}")
     };
     let mut checks = vec![key, token];
     checks.extend(rights);

@@ -48,6 +48,17 @@ pub struct Check {
     pub detail: String,
 }
 
+impl Check {
+    /// A check named `name`.
+    pub fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ok,
+            detail: detail.into(),
+        }
+    }
+}
+
 /// The outcome of a connection test.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConnectionReport {
@@ -62,11 +73,7 @@ pub struct ConnectionReport {
 impl ConnectionReport {
     /// Adds a check.
     pub fn check(mut self, name: &str, ok: bool, detail: impl Into<String>) -> Self {
-        self.checks.push(Check {
-            name: name.into(),
-            ok,
-            detail: detail.into(),
-        });
+        self.checks.push(Check::new(name, ok, detail));
         self
     }
 

@@ -38,6 +38,35 @@ fn generate<T: JsonSchema>() -> Value {
     schema
 }
 
+/// Whether `text` is a calendar date `YYYY-MM-DD` that exists (a schema's
+/// `pattern` checks only the shape: `2023-02-29` fits it).
+pub fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |part: &str| -> Option<u32> {
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (Some(year), Some(month), Some(day)) =
+        (num(&text[0..4]), num(&text[5..7]), num(&text[8..10]))
+    else {
+        return false;
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
 /// The input schema of `T`: optional fields may be left out but not be
 /// `null` (see the [module docs](self)).
 pub fn input_schema<T: JsonSchema>() -> Value {
@@ -309,6 +338,15 @@ pub(crate) fn merge_object(into: &mut Map<String, Value>, from: Schema) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_must_exist() {
+        assert!(is_date("2024-02-29"));
+        assert!(!is_date("2023-02-29"));
+        assert!(!is_date("2024-13-01"));
+        assert!(!is_date("2024-1-01"));
+        assert!(!is_date("２０２4-01-01"));
+    }
     use serde_json::json;
 
     #[derive(serde::Deserialize, JsonSchema)]

@@ -400,33 +400,6 @@ pub fn list_where(
     }
 }
 
-/// Whether `text` is a calendar date `YYYY-MM-DD` that exists.
-pub fn valid_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |from: usize, to: usize| -> Option<u32> {
-        let part = &text[from..to];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())
-            .flatten()
-    };
-    let (Some(year), Some(month), Some(day)) = (num(0, 4), num(5, 7), num(8, 10)) else {
-        return false;
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,14 +521,6 @@ mod tests {
     #[test]
     fn crew_ids_are_one_segment() {
         assert_eq!(crew_path("a/../b"), "/api/v1/crews/a%2F..%2Fb");
-    }
-
-    #[test]
-    fn dates_must_exist() {
-        assert!(valid_date("2024-02-29"));
-        assert!(!valid_date("2023-02-29"));
-        assert!(!valid_date("2024-13-01"));
-        assert!(!valid_date("2024-1-01"));
     }
 
     #[test]

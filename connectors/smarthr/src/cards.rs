@@ -6,6 +6,7 @@ use crate::records::{
     User,
 };
 use cardhost_sdk::http::Request;
+use cardhost_sdk::schema::is_date;
 use cardhost_sdk::{
     Card, Context, Error, JsonSchema, List, Raw, Result, Update, Value, json, serde_json,
 };
@@ -379,7 +380,7 @@ pub struct SearchEmployeesInput {
 
 /// Checks a date input that the schema can only check for shape.
 fn check_date(field: &str, value: &str) -> Result<()> {
-    if api::valid_date(value) {
+    if is_date(value) {
         Ok(())
     } else {
         Err(Error::InvalidInput(format!(
@@ -500,7 +501,6 @@ pub struct CreateEmployeeInput {
     /// Gender as registered: male or female.
     #[schemars(extend("enum" = ["male", "female"]))]
     pub gender: Option<String>,
-    /// Email address.
     #[schemars(email, length(max = 254))]
     pub email: Option<String>,
     /// Phone number: digits, spaces, +, -, ( and ).
@@ -598,7 +598,6 @@ pub struct UpdateEmployeeInput {
     #[serde(default, skip_serializing_if = "Update::is_keep")]
     #[schemars(extend("enum" = ["male", "female"]))]
     pub gender: Update<String>,
-    /// Email address.
     #[serde(default, skip_serializing_if = "Update::is_keep")]
     #[schemars(email, length(max = 254))]
     pub email: Update<String>,

@@ -65,17 +65,14 @@ pub fn connection_schema() -> Value {
 
 /// The permissions, exactly SmartHR's per-endpoint rights.
 pub fn permissions() -> Vec<Permission> {
-    let read = |resource: Resource, title: &str, description: &str| {
-        Permission::new(resource.read_permission(), title)
-            .description(description)
-            .read(resource.path())
+    let read = |resource: Resource, what: &str| {
+        let path = resource.path();
+        Permission::new(resource.read_permission(), &format!("{path}: read"))
+            .description(&format!("{what} (GET {path})."))
+            .read(path)
     };
     vec![
-        read(
-            Resource::Users,
-            "/api/v1/users: read",
-            "List SmartHR user accounts, with their crews (GET /api/v1/users).",
-        ),
+        read(Resource::Users, "List SmartHR user accounts, with their crews"),
         Permission::new("crews-read", "/api/v1/crews: read")
             .description("Search and read employees (GET /api/v1/crews, /api/v1/crews/{id}).")
             .read("/api/v1/crews")
@@ -86,36 +83,12 @@ pub fn permissions() -> Vec<Permission> {
             )
             .write("/api/v1/crews")
             .write("/api/v1/crews/*"),
-        read(
-            Resource::BizEstablishments,
-            "/api/v1/biz_establishments: read",
-            "List business establishments (GET /api/v1/biz_establishments).",
-        ),
-        read(
-            Resource::EmploymentTypes,
-            "/api/v1/employment_types: read",
-            "List employment types (GET /api/v1/employment_types).",
-        ),
-        read(
-            Resource::Departments,
-            "/api/v1/departments: read",
-            "List departments (GET /api/v1/departments).",
-        ),
-        read(
-            Resource::JobTitles,
-            "/api/v1/job_titles: read",
-            "List job titles (GET /api/v1/job_titles).",
-        ),
-        read(
-            Resource::CustomFieldTemplates,
-            "/api/v1/crew_custom_field_templates: read",
-            "List employee custom fields (GET /api/v1/crew_custom_field_templates).",
-        ),
-        read(
-            Resource::CustomFieldTemplateGroups,
-            "/api/v1/crew_custom_field_template_groups: read",
-            "List employee custom field groups (GET /api/v1/crew_custom_field_template_groups).",
-        ),
+        read(Resource::BizEstablishments, "List business establishments"),
+        read(Resource::EmploymentTypes, "List employment types"),
+        read(Resource::Departments, "List departments"),
+        read(Resource::JobTitles, "List job titles"),
+        read(Resource::CustomFieldTemplates, "List employee custom fields"),
+        read(Resource::CustomFieldTemplateGroups, "List employee custom field groups"),
     ]
 }
 

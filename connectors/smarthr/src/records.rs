@@ -8,9 +8,7 @@ use cardhost_sdk::{JsonSchema, ListItem, Value, serde_json::Map};
 /// `{id, name}` of a related record, with whatever else SmartHR embeds.
 #[derive(JsonSchema)]
 pub struct Ref {
-    /// Its id.
     pub id: Option<String>,
-    /// Its name.
     pub name: Option<String>,
 }
 
@@ -20,7 +18,6 @@ pub struct Ref {
 pub struct Department {
     /// SmartHR's id of the department.
     pub id: String,
-    /// Name.
     pub name: String,
     /// Department code, if set.
     pub code: Option<String>,
@@ -30,9 +27,7 @@ pub struct Department {
     pub parent: Option<Ref>,
     /// Direct child departments (id, name, code, position).
     pub children: Option<Vec<Ref>>,
-    /// When it was created.
     pub created_at: Option<String>,
-    /// When it last changed.
     pub updated_at: Option<String>,
 }
 
@@ -47,9 +42,7 @@ pub struct EmploymentType {
     /// permatemp, part_timer, outsourcing_contractor, etc); null for a custom
     /// type.
     pub preset_type: Option<String>,
-    /// When it was created.
     pub created_at: Option<String>,
-    /// When it last changed.
     pub updated_at: Option<String>,
 }
 
@@ -62,24 +55,17 @@ pub struct JobTitle {
     pub name: String,
     /// Rank, 1 to 99999 (lower is senior).
     pub rank: Option<i64>,
-    /// When it was created.
     pub created_at: Option<String>,
-    /// When it last changed.
     pub updated_at: Option<String>,
 }
 
 /// An address: zip_code, pref, city, street, building, literal_yomi.
 #[derive(JsonSchema)]
 pub struct Address {
-    /// Postal code.
     pub zip_code: Option<String>,
-    /// Prefecture.
     pub pref: Option<String>,
-    /// City.
     pub city: Option<String>,
-    /// Street.
     pub street: Option<String>,
-    /// Building.
     pub building: Option<String>,
 }
 
@@ -114,9 +100,7 @@ pub struct BizEstablishment {
     pub jurisdiction_tax: Option<String>,
     /// Address of the salary payer.
     pub salary_payer_address: Option<Address>,
-    /// When it was created.
     pub created_at: Option<String>,
-    /// When it last changed.
     pub updated_at: Option<String>,
 }
 
@@ -125,17 +109,13 @@ pub struct BizEstablishment {
 pub struct CustomFieldGroup {
     /// SmartHR's id of the custom field group.
     pub id: String,
-    /// Name.
     pub name: String,
-    /// Sort position.
     pub position: Option<i64>,
     /// Who may see it: read_and_update, read_and_update_values or hidden.
     pub access_type: Option<String>,
     /// The group's custom fields (with `embed_templates`).
     pub templates: Option<Vec<Map<String, Value>>>,
-    /// When it was created.
     pub created_at: Option<String>,
-    /// When it last changed.
     pub updated_at: Option<String>,
 }
 
@@ -163,18 +143,14 @@ pub struct CustomField {
     pub separated_by_commas: Option<bool>,
     /// Sort position in its group.
     pub position: Option<i64>,
-    /// When it was created.
     pub created_at: Option<String>,
-    /// When it last changed.
     pub updated_at: Option<String>,
 }
 
 /// A crew's employment type as embedded in the crew.
 #[derive(JsonSchema)]
 pub struct CrewEmploymentType {
-    /// Its id.
     pub id: Option<String>,
-    /// Its name.
     pub name: Option<String>,
     /// The preset it derives from.
     pub preset_type: Option<String>,
@@ -183,22 +159,16 @@ pub struct CrewEmploymentType {
 /// A crew's department.
 #[derive(JsonSchema)]
 pub struct CrewDepartment {
-    /// Its id.
     pub id: Option<String>,
-    /// Its name.
     pub name: Option<String>,
-    /// Its code.
     pub code: Option<String>,
 }
 
 /// A custom field's template as embedded in a value.
 #[derive(JsonSchema)]
 pub struct CustomFieldTemplate {
-    /// Its id.
     pub id: Option<String>,
-    /// Its name.
     pub name: Option<String>,
-    /// Its input type.
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
@@ -250,9 +220,7 @@ pub struct Crew {
     pub birth_at: Option<String>,
     /// Gender as registered: male or female.
     pub gender: Option<String>,
-    /// Email address.
     pub email: Option<String>,
-    /// Phone number.
     pub tel_number: Option<String>,
     /// Deprecated: name of the first department; use `departments`.
     pub department: Option<String>,
@@ -270,18 +238,14 @@ pub struct Crew {
     pub resigned_reason: Option<String>,
     /// Custom field values: `value` and its `template` (id, name, type).
     pub custom_fields: Option<Vec<CustomFieldValue>>,
-    /// When the crew was created.
     pub created_at: Option<String>,
-    /// When the crew last changed.
     pub updated_at: Option<String>,
 }
 
 /// A SmartHR user's role.
 #[derive(JsonSchema)]
 pub struct Role {
-    /// Its id.
     pub id: Option<String>,
-    /// Its name.
     pub name: Option<String>,
 }
 
@@ -312,9 +276,7 @@ pub struct User {
     pub invitation_answered_at: Option<String>,
     /// Whether the user has set a password.
     pub has_password: Option<bool>,
-    /// When the user was created.
     pub created_at: Option<String>,
-    /// When the user last changed.
     pub updated_at: Option<String>,
 }
 

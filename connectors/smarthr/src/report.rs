@@ -7,34 +7,15 @@
 
 use crate::api::{self, Resource};
 use cardhost_sdk::http::{Request, Response};
+use cardhost_sdk::paging::total_count;
+use cardhost_sdk::probe::{Probe, check_names, first_answer, first_failure};
 use cardhost_sdk::{Check, ConnectionReport, Context};
 
-/// What one resource's probe found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    /// Not tried: the connection is not granted the resource's permission.
-    Skipped(String),
-    /// SmartHR answered with this status and body.
-    Answered(Response),
-    /// No answer: the host refused to send, or the request failed.
-    Failed(String),
-}
-
 fn probe(ctx: &Context, resource: Resource) -> Probe {
-    if !ctx.has_permission(resource.read_permission()) {
-        return Probe::Skipped(format!(
-            "not checked: this connection is not granted the permission `{}`",
-            resource.read_permission()
-        ));
-    }
-    let request = Request::get(resource.path())
-        .header("accept", "application/json")
-        .query("page", 1)
-        .query("per_page", 1);
-    match request.send() {
-        Ok(response) => Probe::Answered(response),
-        Err(e) => Probe::Failed(e.to_string()),
-    }
+    Probe::if_granted(ctx, resource.read_permission(), || {
+        let request = Request::get(resource.path()).header("accept", "application/json");
+        Probe::send(request.query("page", 1).query("per_page", 1))
+    })
 }
 
 /// Where the connection points, for messages: `https://acme.smarthr.jp`.
@@ -47,140 +28,88 @@ fn address(ctx: &Context) -> String {
     format!("https://{tenant}.{domain}")
 }
 
-fn answers(probes: &[(Resource, Probe)]) -> Vec<&Response> {
-    probes
-        .iter()
-        .filter_map(|(_, p)| match p {
-            Probe::Answered(r) => Some(r),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The token check, from what the probes saw: a 2xx or a 403 means SmartHR
 /// knew the token; a 401 that it refused it; only 404s that the tenant does
 /// not exist at this address.
 pub fn token_check(at: &str, probes: &[(Resource, Probe)]) -> Check {
-    let answered = answers(probes);
-    let accepted = answered
-        .iter()
-        .any(|r| r.is_success() || r.status == 403 || r.status == 429);
-    let (ok, detail) = if accepted {
-        (true, format!("SmartHR at {at} accepted the access token"))
-    } else if let Some(refused) = answered.iter().find(|r| r.status == 401) {
-        (
-            false,
-            format!(
-                "SmartHR at {at} refused the access token ({}): check that it was copied whole, was not revoked and belongs to this tenant",
-                api::describe(refused)
-            ),
-        )
-    } else if let Some(missing) = answered.iter().find(|r| r.status == 404) {
-        (
-            false,
-            format!(
-                "SmartHR has no tenant at {at} ({}): check `tenant_id` and `account_type`",
-                api::describe(missing)
-            ),
-        )
-    } else if let Some(other) = answered.first() {
-        (
-            false,
-            format!(
-                "SmartHR answered {}: {}",
-                other.status,
-                api::describe(other)
-            ),
-        )
-    } else if let Some(message) = probes.iter().find_map(|(_, p)| match p {
-        Probe::Failed(m) => Some(m),
-        _ => None,
-    }) {
-        (false, format!("no answer from {at}: {message}"))
-    } else {
-        (
-            false,
-            "not checked: the connection is granted no resource to read".to_string(),
-        )
-    };
-    Check {
-        name: "access token".into(),
-        ok,
-        detail,
+    let probes = || probes.iter().map(|(_, p)| p);
+    let status = |s: u16| first_answer(probes(), move |r| r.status == s);
+    let known = |r: &Response| r.is_success() || r.status == 403 || r.status == 429;
+    if first_answer(probes(), known).is_some() {
+        let detail = format!("SmartHR at {at} accepted the access token");
+        return Check::new("access token", true, detail);
     }
+    let detail = if let Some(refused) = status(401) {
+        format!(
+            "SmartHR at {at} refused the access token ({}): check that it was copied whole, \
+             was not revoked and belongs to this tenant",
+            api::describe(refused)
+        )
+    } else if let Some(missing) = status(404) {
+        format!(
+            "SmartHR has no tenant at {at} ({}): check `tenant_id` and `account_type`",
+            api::describe(missing)
+        )
+    } else if let Some(other) = first_answer(probes(), |_| true) {
+        format!(
+            "SmartHR answered {}: {}",
+            other.status,
+            api::describe(other)
+        )
+    } else if let Some(message) = first_failure(probes()) {
+        format!("no answer from {at}: {message}")
+    } else {
+        "not checked: the connection is granted no resource to read".to_string()
+    };
+    Check::new("access token", false, detail)
 }
 
 /// One resource's check.
 pub fn resource_check(resource: Resource, probe: &Probe) -> Check {
     let noun = resource.noun();
-    let (ok, detail) = match probe {
-        Probe::Skipped(words) | Probe::Failed(words) => (false, words.clone()),
-        Probe::Answered(r) if r.is_success() => {
-            let count = cardhost_sdk::paging::total_count(r)
-                .map(|n| format!(" ({n} in total)"))
-                .unwrap_or_default();
-            (true, format!("can read {noun}{count}"))
-        }
-        Probe::Answered(r) => {
-            let said = api::describe(r);
-            let detail = match r.status {
-                401 => format!("not readable: the token was refused ({said})"),
-                403 => format!(
-                    "the access token may not read {noun} ({said}); an administrator can issue a token that may"
-                ),
-                404 => format!("not found ({said}); check `tenant_id` and `account_type`"),
-                429 => format!("rate limited, try again later ({said})"),
-                status => format!("SmartHR answered {status}: {said}"),
-            };
-            (false, detail)
+    let read = |r: &Response| {
+        let count = total_count(r).map(|n| format!(" ({n} in total)"));
+        Ok(format!("can read {noun}{}", count.unwrap_or_default()))
+    };
+    let refused = |r: &Response| {
+        let said = api::describe(r);
+        match r.status {
+            401 => format!("not readable: the token was refused ({said})"),
+            403 => format!(
+                "the access token may not read {noun} ({said}); \
+                 an administrator can issue a token that may"
+            ),
+            404 => format!("not found ({said}); check `tenant_id` and `account_type`"),
+            429 => format!("rate limited, try again later ({said})"),
+            status => format!("SmartHR answered {status}: {said}"),
         }
     };
-    Check {
-        name: noun.into(),
-        ok,
-        detail,
-    }
+    probe.check(noun, read, refused)
 }
 
 /// Builds the report from the probes' results.
 pub fn build(at: &str, probes: &[(Resource, Probe)]) -> ConnectionReport {
     let token = token_check(at, probes);
-    let resources: Vec<Check> = probes
-        .iter()
-        .filter(|(_, p)| !matches!(p, Probe::Skipped(_)))
-        .map(|(r, p)| resource_check(*r, p))
-        .collect();
-    let readable: Vec<&str> = resources
-        .iter()
-        .filter(|c| c.ok)
-        .map(|c| c.name.as_str())
-        .collect();
-    let unreadable: Vec<&str> = resources
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect();
-    let ok = token.ok && !readable.is_empty();
+    let mut checks = vec![token.clone()];
+    checks.extend(
+        probes
+            .iter()
+            .filter(|(_, p)| !matches!(p, Probe::Skipped(_)))
+            .map(|(r, p)| resource_check(*r, p)),
+    );
+    let readable = check_names(&checks[1..], true).join(", ");
+    let unreadable = check_names(&checks[1..], false).join(", ");
     let summary = if !token.ok {
         format!("The connection to {at} does not work: {}", token.detail)
     } else if readable.is_empty() {
         format!("The access token works at {at} but may read none of the granted resources")
     } else if unreadable.is_empty() {
-        format!(
-            "The access token works at {at} and can read {}",
-            readable.join(", ")
-        )
+        format!("The access token works at {at} and can read {readable}")
     } else {
-        format!(
-            "The access token works at {at}; it can read {} but not {}",
-            readable.join(", "),
-            unreadable.join(", ")
-        )
+        format!("The access token works at {at}; it can read {readable} but not {unreadable}")
     };
-    let mut checks = vec![token];
-    checks.extend(resources);
     ConnectionReport {
-        ok,
+        ok: token.ok && !readable.is_empty(),
         summary,
         checks,
     }
