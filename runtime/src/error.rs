@@ -83,7 +83,7 @@ pub enum ErrorKind {
 }
 
 impl std::fmt::Display for ErrorKind {
-    /// The cause alone; [`InvokeError`] says it with the connector and card.
+    /// The cause alone; [`InvokeError`](crate::InvokeError) says it with the connector and card.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ErrorKind::UnknownConnector => write!(f, "no such connector is loaded"),

@@ -9,7 +9,7 @@
 //! assumes is written down in its README; every path can be overridden per
 //! connection for tenants that differ.
 //!
-//! - [`cards`]: the cards and their typed inputs (schemas derived from them).
+//! - [`cards`](mod@cards): the cards and their typed inputs (schemas derived from them).
 //! - [`records`]: Advanced HR's records, as the output schemas describe them.
 //! - [`api`]: paths, paging and error words of the contract.
 //! - [`report`]: the connection test, one check per data area.

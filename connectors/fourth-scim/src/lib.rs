@@ -13,7 +13,7 @@
 //! - [`filter`]: safe SCIM filter building and raw-filter checks.
 //! - [`scim`]: requests, tolerant answers, errors and paging.
 //! - [`user`]: flat user fields beside the raw resource; users from inputs.
-//! - [`cards`]: the cards and their typed inputs and outputs (schemas
+//! - [`cards`](mod@cards): the cards and their typed inputs and outputs (schemas
 //!   derived from them).
 //! - [`report`]: the connection test.
 

@@ -13,7 +13,7 @@
 //! Access rights one to one, each allowing exactly the requests the right
 //! covers.
 //!
-//! - [`cards`]: the cards and their typed inputs (schemas derived from them).
+//! - [`cards`](mod@cards): the cards and their typed inputs (schemas derived from them).
 //! - [`records`]: Paycor's records, as the output schemas describe them.
 //! - [`api`]: Data Access rights, casing, paging and error words.
 //! - [`report`]: the connection test (subscription key, token, each right).

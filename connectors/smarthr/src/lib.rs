@@ -10,7 +10,7 @@
 //! mirror SmartHR's own per-endpoint rights, so a connection can be granted
 //! exactly what its token may do (e.g. reads only).
 //!
-//! - [`cards`]: the cards and their typed inputs (schemas derived from them).
+//! - [`cards`](mod@cards): the cards and their typed inputs (schemas derived from them).
 //! - [`records`]: SmartHR's records, as the output schemas describe them.
 //! - [`api`]: paths, paging and SmartHR's error bodies.
 //! - [`report`]: the connection test, one check per resource.

@@ -1,13 +1,15 @@
 //! Running a card, as a short pipeline of named steps:
 //!
-//! 1. [`look_up`]: the connector, the connection's fit with it, the card in
+//! 1. `look_up`: the connector, the connection's fit with it, the card in
 //!    the [catalog](crate::catalog);
-//! 2. [`check_input`]: the input's size and its schema;
+//! 2. `check_input`: the schema's defaults filled in, the input's size and
+//!    its schema;
 //! 3. scope: what the card may reach, with which credentials
-//!    ([`Cardhost::scope_for`]);
+//!    (`Cardhost::scope_for`);
 //! 4. run: in the sandbox ([`crate::guest`]) for a connector's card, in the
 //!    host for a host card;
-//! 5. [`check_output`]: size, a last scrub of secrets, JSON, the schema.
+//! 5. `decode_output` and `check_output`: size, a last scrub of secrets,
+//!    JSON, the schema.
 //!
 //! Each step returns an [`ErrorKind`]; [`Cardhost::invoke`] turns the first
 //! one into an [`InvokeError`] naming the connector and card, with what was
