@@ -221,9 +221,11 @@ impl Response {
     }
 }
 
-/// The most useful words in an error body: a JSON `message`, `detail`,
-/// `error_description` or `error` field (any case), else the start of the body,
-/// else the status.
+/// The most useful words in an error answer: a JSON `message`, `detail`,
+/// `error_description`, `error` or `title` field of the body (any case);
+/// else an error header (`X-Error-Message`, `X-Error`, `Error-Message`, or
+/// the `error_description` / `error` of a `WWW-Authenticate` challenge);
+/// else the start of the body; else the status.
 pub fn error_message(response: &Response) -> String {
     if let Ok(serde_json::Value::Object(map)) =
         serde_json::from_slice::<serde_json::Value>(&response.body)
@@ -238,6 +240,9 @@ pub fn error_message(response: &Response) -> String {
             }
         }
     }
+    if let Some(text) = header_message(response) {
+        return text;
+    }
     let text = response.text();
     let text = text.trim();
     if text.is_empty() {
@@ -245,6 +250,49 @@ pub fn error_message(response: &Response) -> String {
     } else {
         text.chars().take(300).collect()
     }
+}
+
+/// An error message an upstream put in its headers.
+fn header_message(response: &Response) -> Option<String> {
+    for name in ["x-error-message", "x-error", "error-message"] {
+        if let Some(text) = response
+            .header(name)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            return Some(text.chars().take(300).collect());
+        }
+    }
+    let challenge = response.header("www-authenticate")?;
+    ["error_description", "error"]
+        .iter()
+        .find_map(|param| challenge_param(challenge, param))
+}
+
+/// The value of `param` in a `WWW-Authenticate` challenge
+/// (`Bearer error="invalid_token", error_description="expired"`).
+fn challenge_param(challenge: &str, param: &str) -> Option<String> {
+    let mut rest = challenge;
+    while let Some(at) = rest.find(param) {
+        let before = rest[..at].chars().last();
+        let after = rest[at + param.len()..].trim_start();
+        rest = &rest[at + param.len()..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let Some(value) = after.strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        let text = match value.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or_default(),
+            None => value.split([',', ' ']).next().unwrap_or_default(),
+        };
+        if !text.is_empty() {
+            return Some(text.chars().take(300).collect());
+        }
+    }
+    None
 }
 
 /// Why the host sent no request or got no answer.
@@ -316,6 +364,34 @@ mod tests {
             headers: vec![("retry-after".into(), "7".into())],
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn error_message_reads_headers_when_the_body_has_none() {
+        let with = |name: &str, value: &str| Response {
+            status: 401,
+            headers: vec![(name.into(), value.into())],
+            body: Vec::new(),
+        };
+        assert_eq!(
+            error_message(&with(
+                "www-authenticate",
+                r#"Bearer realm="api", error="invalid_token", error_description="The token expired""#
+            )),
+            "The token expired"
+        );
+        assert_eq!(
+            error_message(&with("www-authenticate", "Bearer error=invalid_token")),
+            "invalid_token"
+        );
+        assert_eq!(
+            error_message(&with("x-error-message", "Tenant is suspended")),
+            "Tenant is suspended"
+        );
+        assert_eq!(
+            error_message(&with("www-authenticate", "Basic realm=\"x\"")),
+            "HTTP 401"
+        );
     }
 
     #[test]
