@@ -955,4 +955,106 @@ mod tests {
             json!({"token_url": "https://id.example/token"})
         );
     }
+
+    fn oauth_manifest(token_url: &str, optional_secret: bool) -> wit::ConnectorManifest {
+        let secret = |name: &str, optional| wit::SecretField {
+            name: name.into(),
+            title: name.into(),
+            description: String::new(),
+            optional,
+        };
+        wit::ConnectorManifest {
+            id: "acme".into(),
+            name: "Acme".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            connection_schema:
+                json!({"type": "object", "properties": {"tenant": {"type": "string"}}}).to_string(),
+            auth_methods: vec![wit::AuthMethod {
+                id: "client".into(),
+                title: "Client".into(),
+                scheme: AuthScheme::Oauth2ClientCredentials(wit::Oauth2 {
+                    token_url: token_url.into(),
+                    scopes: Vec::new(),
+                    client_auth: wit::ClientAuth::ClientSecretPost,
+                    client_id_secret: "client_id".into(),
+                    client_secret_secret: "client_secret".into(),
+                    revocation_url: None,
+                }),
+                secrets: vec![
+                    secret("client_id", false),
+                    secret("client_secret", optional_secret),
+                ],
+                secret_headers: Vec::new(),
+                auth_failure_statuses: Vec::new(),
+            }],
+            environments: vec![wit::Environment {
+                id: "default".into(),
+                when: Vec::new(),
+                vars: Vec::new(),
+                base_url: "https://{tenant}.acme.example".into(),
+                allowed_hosts: Vec::new(),
+            }],
+            permissions: vec![wit::Permission {
+                id: "items-read".into(),
+                title: "Read items".into(),
+                description: String::new(),
+                rules: vec![wit::PermissionRule {
+                    access: vec![wit::Access::Read],
+                    path: "/items/*".into(),
+                }],
+                granted_by_default: true,
+            }],
+            cards: vec![wit::Card {
+                id: "read-item".into(),
+                title: "Read item".into(),
+                description: String::new(),
+                input_schema: json!({"type": "object"}).to_string(),
+                output_schema: json!({}).to_string(),
+                permissions: vec!["item-read".into()],
+            }],
+        }
+    }
+
+    fn problems(raw: wit::ConnectorManifest) -> Vec<String> {
+        Manifest::validate(raw).expect_err("refused").problems
+    }
+
+    #[test]
+    fn mistakes_an_author_makes_are_named_with_a_suggestion() {
+        let found = problems(oauth_manifest("https://{tenat}.acme.example/token", true));
+        let all = found.join("\n");
+        assert!(
+            all.contains("needs permission `item-read`")
+                && all.contains("did you mean `items-read`?"),
+            "{all}"
+        );
+        assert!(
+            all.contains("`{tenat}`") && all.contains("did you mean `tenant`?"),
+            "{all}"
+        );
+        assert!(
+            all.contains("client secret `client_secret` is optional"),
+            "{all}"
+        );
+        let mut fixed = oauth_manifest(
+            "https://{tenant}.acme.example/token?k={secret.client_secre}",
+            false,
+        );
+        fixed.cards[0].permissions = vec!["items-read".into()];
+        let all = problems(fixed).join("\n");
+        assert!(
+            all.contains("`client_secre`") && all.contains("did you mean `client_secret`?"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn a_card_without_permissions_is_a_warning() {
+        let mut raw = oauth_manifest("https://{tenant}.acme.example/token", false);
+        raw.cards[0].permissions = Vec::new();
+        let manifest = Manifest::validate(raw).expect("valid");
+        assert_eq!(manifest.warnings.len(), 1, "{:?}", manifest.warnings);
+        assert!(manifest.warnings[0].contains("card `read-item` names no permission"));
+    }
 }
