@@ -16,6 +16,7 @@ use crate::{Cardhost, Connection, wit};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use cardhost_runtime::broker::Journal;
+use cardhost_runtime::catalog::Runner;
 use cardhost_runtime::credentials::redact::Redactor;
 use cardhost_runtime::credentials::{ConnectionCredentials, Secret, TokenSet, TokenSink};
 use cardhost_runtime::invoke::{Invocation, InvokeError};
@@ -193,37 +194,35 @@ pub struct CardAccess {
     pub missing: Vec<String>,
 }
 
-/// The cards of `loaded` and whether a connection granted `granted` may use
-/// each. The host's Custom API Action is usable with any grant: each of its
-/// requests is checked against the grant.
+/// The cards of `loaded`, in catalog order, and whether a connection
+/// granted `granted` may use each. The host's Custom API Action is usable
+/// with any grant: each of its requests is checked against the grant.
 pub fn card_access(loaded: &LoadedConnector, granted: &[String]) -> Vec<CardAccess> {
-    let mut cards: Vec<CardAccess> = loaded
-        .manifest
-        .cards
-        .values()
-        .map(|spec| {
-            let missing: Vec<String> = spec
-                .card
-                .permissions
-                .iter()
-                .filter(|p| !granted.contains(p))
-                .cloned()
-                .collect();
+    loaded
+        .catalog
+        .iter()
+        .map(|card| {
+            let spec = &card.spec.card;
+            let (usable, missing) = match card.runner {
+                Runner::CustomApiAction => (!granted.is_empty(), Vec::new()),
+                Runner::Guest => {
+                    let missing: Vec<String> = spec
+                        .permissions
+                        .iter()
+                        .filter(|p| !granted.contains(p))
+                        .cloned()
+                        .collect();
+                    (missing.is_empty(), missing)
+                }
+            };
             CardAccess {
-                card: spec.card.id.clone(),
-                title: spec.card.title.clone(),
-                usable: missing.is_empty(),
+                card: spec.id.clone(),
+                title: spec.title.clone(),
+                usable,
                 missing,
             }
         })
-        .collect();
-    cards.push(CardAccess {
-        card: crate::CUSTOM_API_ACTION.into(),
-        title: "Custom API Action".into(),
-        usable: !granted.is_empty(),
-        missing: Vec::new(),
-    });
-    cards
+        .collect()
 }
 
 /// Connections of one store, served by one runtime.
