@@ -83,7 +83,8 @@ pub enum ErrorKind {
 }
 
 impl std::fmt::Display for ErrorKind {
-    /// The cause alone; [`InvokeError`](crate::InvokeError) says it with the connector and card.
+    /// The cause alone, worded to follow `connector/card `;
+    /// [`InvokeError`](crate::InvokeError) says it with them.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ErrorKind::UnknownConnector => write!(f, "no such connector is loaded"),
@@ -98,14 +99,17 @@ impl std::fmt::Display for ErrorKind {
                 write!(f, "the connection cannot be used: {message}")
             }
             ErrorKind::Denied { kind, message } => write!(f, "request refused ({kind}): {message}"),
-            ErrorKind::Card(failure) => write!(f, "{failure}"),
+            ErrorKind::Card(failure) => write!(f, "failed: {failure}"),
             ErrorKind::InvalidOutput { violations } => write!(
                 f,
-                "output does not match its schema: {}",
+                "returned output that does not match its schema: {}",
                 pointers(violations)
             ),
             ErrorKind::OutputTooLarge { size, limit } => {
-                write!(f, "{size} bytes of output, over the {limit}-byte limit")
+                write!(
+                    f,
+                    "returned {size} bytes, over the {limit}-byte output limit"
+                )
             }
             ErrorKind::DeadlineExceeded { deadline_ms } => {
                 write!(f, "did not finish within its {deadline_ms} ms deadline")

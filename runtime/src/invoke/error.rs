@@ -66,37 +66,53 @@ impl std::fmt::Display for InvokeError {
             ErrorKind::Denied { kind, message } => {
                 write!(f, "{connector}/{card}: request refused ({kind}): {message}")
             }
-            ErrorKind::Card(failure) => write!(f, "{connector}/{card} failed: {failure}"),
-            ErrorKind::InvalidOutput { violations } => write!(
-                f,
-                "{connector}/{card} returned output that does not match its schema: {}",
-                pointers(violations)
-            ),
-            ErrorKind::OutputTooLarge { size, limit } => write!(
-                f,
-                "{connector}/{card} returned {size} bytes, over the {limit}-byte output limit"
-            ),
-            ErrorKind::DeadlineExceeded { deadline_ms } => write!(
-                f,
-                "{connector}/{card} did not finish within its {deadline_ms} ms deadline"
-            ),
-            ErrorKind::MemoryLimit { limit_bytes } => write!(
-                f,
-                "{connector}/{card} exceeded its {limit_bytes}-byte memory limit"
-            ),
-            ErrorKind::Trap { message } => write!(f, "{connector}/{card} crashed: {message}"),
-            ErrorKind::LimitExceeded { limit, message } => write!(
-                f,
-                "{connector}/{card} went over the `{limit}` limit: {message}"
-            ),
-            ErrorKind::Saturated { message } => {
-                write!(f, "{connector}/{card} could not start: {message}")
-            }
             ErrorKind::Host { message } => {
                 write!(f, "host error running {connector}/{card}: {message}")
             }
+            // The rest read as the kind's own words after `connector/card`.
+            kind => write!(f, "{connector}/{card} {kind}"),
         }
     }
 }
 
 impl std::error::Error for InvokeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::CardFailure;
+
+    fn said(kind: ErrorKind) -> String {
+        InvokeError::new("acme", "read-item", kind).to_string()
+    }
+
+    #[test]
+    fn each_failure_names_the_connector_and_card() {
+        assert_eq!(
+            said(ErrorKind::MemoryLimit { limit_bytes: 64 }),
+            "acme/read-item exceeded its 64-byte memory limit"
+        );
+        assert_eq!(
+            said(ErrorKind::OutputTooLarge { size: 9, limit: 4 }),
+            "acme/read-item returned 9 bytes, over the 4-byte output limit"
+        );
+        assert_eq!(
+            said(ErrorKind::Card(CardFailure::NotFound {
+                message: "no item 7".into()
+            })),
+            "acme/read-item failed: not found: no item 7"
+        );
+        assert_eq!(
+            said(ErrorKind::UnknownCard {
+                did_you_mean: Some("read-items".into())
+            }),
+            "connector `acme` has no card `read-item`; did you mean `read-items`?"
+        );
+        assert_eq!(
+            said(ErrorKind::Host {
+                message: "lost".into()
+            }),
+            "host error running acme/read-item: lost"
+        );
+    }
+}
