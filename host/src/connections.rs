@@ -552,13 +552,18 @@ impl Connections {
         loaded: &LoadedConnector,
         method: &wit::AuthMethod,
     ) -> Result<(), ConnectionError> {
-        use cardhost_runtime::credentials::destinations::{diff, pin};
+        use cardhost_runtime::credentials::destinations::{diff, pin, pin_holds};
         let current = pin(&loaded.manifest, method, &record.fields);
         let Some(pinned) = self.store.credential_pin(&record.id)? else {
             self.store.set_credential_pin(&record.id, &current, None)?;
             return Ok(());
         };
-        if pinned.digest == current.digest {
+        if pin_holds(&pinned, &current) {
+            if pinned.digest != current.digest {
+                // Pinned by an older host, in an older layout: the same
+                // destinations, now written the current way.
+                self.store.set_credential_pin(&record.id, &current, None)?;
+            }
             return Ok(());
         }
         let changes = diff(&pinned.parts, &current.parts);
@@ -587,13 +592,13 @@ impl Connections {
     /// What approving the connector's current credential parts for a
     /// connection would change, one line each (empty: nothing to approve).
     pub fn pending_approval(&self, id_or_name: &str) -> Result<Vec<String>, ConnectionError> {
-        use cardhost_runtime::credentials::destinations::{diff, pin};
+        use cardhost_runtime::credentials::destinations::{diff, pin, pin_holds};
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         let current = pin(&loaded.manifest, method, &record.fields);
         Ok(match self.store.credential_pin(&record.id)? {
-            Some(pinned) if pinned.digest != current.digest => diff(&pinned.parts, &current.parts),
+            Some(pinned) if !pin_holds(&pinned, &current) => diff(&pinned.parts, &current.parts),
             _ => Vec::new(),
         })
     }
@@ -607,13 +612,15 @@ impl Connections {
         id_or_name: &str,
         secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
-        use cardhost_runtime::credentials::destinations::{Destinations, destinations, pin};
+        use cardhost_runtime::credentials::destinations::{
+            Destinations, destinations, pin, pin_holds,
+        };
         let record = self.store.connection(id_or_name)?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         let current = pin(&loaded.manifest, method, &record.fields);
         let pinned = self.store.credential_pin(&record.id)?;
-        if pinned.as_ref().is_some_and(|p| p.digest == current.digest)
+        if pinned.as_ref().is_some_and(|p| pin_holds(p, &current))
             && record.state != ConnectionState::NeedsApproval
         {
             return Err(ConnectionError::Invalid(format!(
@@ -841,9 +848,23 @@ impl Connections {
             .manifest
             .environment_for(&record.fields)
             .map_err(|e| e.message)?;
+        // Tokens go only where the connection was approved to send them.
+        let method = auth_method(loaded, record.auth_method.as_deref()).map_err(|e| e.to_string())?;
+        let current = cardhost_runtime::credentials::destinations::pin(&loaded.manifest, method, &record.fields);
+        if let Some(pinned) = self.store.credential_pin(&record.id).map_err(|e| e.to_string())?
+            && !cardhost_runtime::credentials::destinations::pin_holds(&pinned, &current)
+        {
+            return Err(format!(
+                "not revoked: connector `{}` {} changed where this connection's credentials go, and the change was not approved",
+                record.connector, loaded.manifest.raw.version
+            ));
+        }
         let lookup = |n: &str| secrets.get(n).map(|s| s.expose().to_string());
         let url = manifest::render_secret_template(template, &record.fields, &env.vars, &lookup)?;
         let url = url::Url::parse(&url).map_err(|e| format!("revocation URL: {e}"))?;
+        cardhost_runtime::net::transport::check_host_url(&url, self.host.config().network.allow_http)
+            .map_err(|e| format!("the revocation URL: {e}"))?;
+        env.check_auth_endpoint("revocation URL", &url)?;
         let credentials = self.host.credentials(
             loaded,
             record.auth_method.as_deref(),
@@ -1082,7 +1103,7 @@ impl Connections {
             .map_err(|e| ConnectionError::Invalid(e.message))?;
         let lookup = |n: &str| secrets.get(n).map(|s| s.expose().to_string());
         let client =
-            cardhost_runtime::host::oauth_client(&ac.oauth2, &record.fields, &env.vars, &secrets)
+            cardhost_runtime::host::oauth_client(&ac.oauth2, &record.fields, &env, &secrets)
                 .map_err(ConnectionError::Invalid)?;
         let authorize =
             manifest::render_secret_template(&ac.authorize_url, &record.fields, &env.vars, &lookup)
@@ -1096,6 +1117,8 @@ impl Connections {
             self.host.config().network.allow_http,
         )
         .map_err(|e| ConnectionError::Invalid(format!("the authorize URL: {e}")))?;
+        env.check_auth_endpoint("authorization URL", &url)
+            .map_err(ConnectionError::Invalid)?;
         let challenge = pkce_challenge(verifier);
         {
             let mut q = url.query_pairs_mut();

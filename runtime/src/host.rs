@@ -208,12 +208,18 @@ impl Cardhost {
         };
         let tokens = match oauth {
             Some((o, grant)) => {
-                let client = oauth_client(o, fields, &env.vars, &secrets)?;
+                let client = oauth_client(o, fields, &env, &secrets)?;
                 Some(Arc::new(TokenManager::new(client, grant, tokens, sink)))
             }
             None => None,
         };
-        Ok(ConnectionCredentials::new(method.clone(), secrets, tokens))
+        Ok(ConnectionCredentials::new(
+            method.clone(),
+            secrets,
+            tokens,
+            fields,
+            &env.vars,
+        ))
     }
 
     pub(crate) fn scope_for(
@@ -259,6 +265,7 @@ impl Cardhost {
             usable,
             declared,
             credentials,
+            default_headers: loaded.manifest.default_headers.clone(),
             deadline: tokio::time::Instant::now() + self.config.limits.deadline(),
             network: true,
             journal: std::sync::Mutex::new(Journal::default()),
@@ -302,13 +309,15 @@ pub fn find_auth_method<'a>(
 pub fn oauth_client(
     o: &wit::Oauth2,
     fields: &Value,
-    env_vars: &[(String, String)],
+    env: &manifest::ResolvedEnvironment,
     secrets: &BTreeMap<String, Secret>,
 ) -> Result<OAuthClient, String> {
+    let env_vars = &env.vars;
     let secret = |name: &str| secrets.get(name).map(|s| s.expose().to_string());
     let token_url = manifest::render_secret_template(&o.token_url, fields, env_vars, &secret)?;
     let token_url =
         url::Url::parse(&token_url).map_err(|e| format!("token URL is not a URL: {e}"))?;
+    env.check_auth_endpoint("token URL", &token_url)?;
     let client_id = credentials::secret_or_field(secrets, fields, &o.client_id_secret)
         .ok_or_else(|| format!("client id `{}` is not set", o.client_id_secret))?;
     let client_secret = secret(&o.client_secret_secret)

@@ -67,7 +67,7 @@ pub mod registry;
 pub mod text;
 
 pub use bindings::types as wit;
-pub use bindings::{WIT_PACKAGE, WIT_VERSION};
+pub use bindings::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, WitVersion};
 pub use catalog::CUSTOM_API_ACTION;
 pub use config::{Limits, NetworkPolicy, Route, RuntimeConfig};
 pub use credentials::{ConnectionCredentials, Secret};

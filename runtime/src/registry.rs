@@ -6,7 +6,7 @@
 //! manifest → validate the manifest. A bad file is skipped with a message
 //! naming the file and the reason; the rest still load.
 
-use crate::bindings::{ConnectorWorldPre, WIT_PACKAGE, WIT_VERSION};
+use crate::bindings::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, WitVersion, WorldPre};
 use crate::broker::{Broker, RequestScope};
 use crate::catalog::Catalog;
 use crate::engine::{Runtime, check_is_component};
@@ -51,7 +51,7 @@ pub struct LoadedConnector {
     pub catalog: Catalog,
     /// What loads but is probably a mistake (see `cardhost validate`).
     pub warnings: Vec<String>,
-    pub(crate) pre: ConnectorWorldPre<GuestState>,
+    pub(crate) pre: WorldPre,
 }
 
 impl std::fmt::Debug for LoadedConnector {
@@ -102,25 +102,23 @@ pub fn wit_version(component: &Component, engine: &wasmtime::Engine) -> Result<S
     ))
 }
 
-/// Whether a connector's WIT version can run on this host: same major, and
-/// before 1.0 the same minor (semver's rule for 0.x).
-pub fn check_wit_version(version: &str) -> Result<(), String> {
-    let parse = |v: &str| -> Option<(u64, u64)> {
-        let mut parts = v.split(['.', '-', '+']);
-        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-    };
-    let (ours, theirs) = (parse(WIT_VERSION), parse(version));
-    match (ours, theirs) {
-        (Some((0, om)), Some((0, tm))) if om == tm => Ok(()),
-        (Some((our_major, _)), Some((their_major, _)))
-            if our_major == their_major && our_major > 0 =>
-        {
-            Ok(())
-        }
-        _ => Err(format!(
-            "built against {WIT_PACKAGE}@{version}, but this host implements {WIT_PACKAGE}@{WIT_VERSION}; \
-             rebuild the connector with a cardhost-sdk for {WIT_VERSION}"
-        )),
+/// The WIT version a connector was built against, if this host loads it:
+/// same major, and before 1.0 a minor the host lists (semver's rule for
+/// 0.x).
+pub fn check_wit_version(version: &str) -> Result<WitVersion, String> {
+    WitVersion::of(version).ok_or_else(|| {
+        format!(
+            "built against {WIT_PACKAGE}@{version}, but this host loads {WIT_PACKAGE}@{}; \
+             rebuild the connector with a cardhost-sdk for {WIT_VERSION}",
+            WIT_VERSIONS.join(", @")
+        )
+    })
+}
+
+impl LoadedConnector {
+    /// The WIT version the connector was built against.
+    pub fn wit_version(&self) -> WitVersion {
+        self.pre.version()
     }
 }
 
@@ -334,13 +332,13 @@ pub async fn load_one(
         .map_err(|e| fail(explain_compile_error(&format!("{e:#}"))))?;
     let needed = check_resources(&component, bytes, limits).map_err(fail)?;
     let version = wit_version(&component, runtime.engine()).map_err(fail)?;
-    check_wit_version(&version).map_err(fail)?;
+    let version = check_wit_version(&version).map_err(fail)?;
     let pre = linker.instantiate_pre(&component).map_err(|e| {
         fail(format!(
             "it imports something cardhost does not provide (connectors may use only WASI basics, `http` and `log`): {e:#}"
         ))
     })?;
-    let pre = ConnectorWorldPre::new(pre).map_err(|e| {
+    let pre = WorldPre::new(version, pre).map_err(|e| {
         fail(format!(
             "its exports do not match the connector world: {e:#}"
         ))
@@ -362,10 +360,7 @@ pub async fn load_one(
         manifest_limits,
         |world, store| {
             Box::pin(async move {
-                world
-                    .cardhost_connector_connector()
-                    .call_manifest(store)
-                    .await
+                world.call_manifest(store).await
             })
         },
     )
@@ -401,10 +396,11 @@ mod tests {
 
     #[test]
     fn wit_versions_follow_semver() {
-        assert!(check_wit_version("0.1.0").is_ok());
-        assert!(check_wit_version("0.1.7").is_ok());
-        let err = check_wit_version("0.2.0").unwrap_err();
-        assert!(err.contains("0.2.0") && err.contains(WIT_VERSION), "{err}");
+        assert_eq!(check_wit_version("0.1.0"), Ok(WitVersion::V0_1));
+        assert_eq!(check_wit_version("0.1.7"), Ok(WitVersion::V0_1));
+        assert_eq!(check_wit_version("0.2.0"), Ok(WitVersion::V0_2));
+        let err = check_wit_version("0.3.0").unwrap_err();
+        assert!(err.contains("0.3.0") && err.contains(WIT_VERSION), "{err}");
         assert!(check_wit_version("1.0.0").is_err());
         assert!(check_wit_version("garbage").is_err());
     }

@@ -113,6 +113,9 @@ pub struct RequestScope {
     pub declared: Vec<CompiledPermission>,
     /// Credentials of the connection, if any.
     pub credentials: Option<std::sync::Arc<ConnectionCredentials>>,
+    /// The manifest's default headers, added where a request sets none of
+    /// that name.
+    pub default_headers: std::sync::Arc<[(HeaderName, HeaderValue)]>,
     /// When the invocation must end.
     pub deadline: Instant,
     /// Whether requests are allowed at all (not while reading a manifest).
@@ -141,6 +144,7 @@ impl RequestScope {
             usable: Vec::new(),
             declared: Vec::new(),
             credentials: None,
+            default_headers: std::sync::Arc::from(Vec::new()),
             deadline,
             network: false,
             journal: Mutex::new(Journal::default()),
@@ -426,6 +430,11 @@ impl Broker {
             })?;
             map.append(header, value);
         }
+        for (name, value) in scope.default_headers.iter() {
+            if !map.contains_key(name) {
+                map.insert(name.clone(), value.clone());
+            }
+        }
         Ok(map)
     }
 
@@ -509,12 +518,15 @@ impl Broker {
         body: Option<Vec<u8>>,
     ) -> Result<Response, HttpError> {
         let retry = RetryPolicy::from(&self.policy);
-        // Credentials go to the base URL's origin only: never to another
-        // allowed origin, whether the card named it or a redirect did.
-        let credentialed = scope.environment.as_ref().map(|e| e.base_url.origin());
+        // Credentials go to the base URL's origin and the origins the
+        // manifest marks as credentialed only: never to another allowed
+        // origin, whether the card named it or a redirect did.
         let mut redirects = 0;
         loop {
-            let with_credentials = credentialed.as_ref() == Some(&url.origin());
+            let with_credentials = scope
+                .environment
+                .as_ref()
+                .is_some_and(|e| e.is_credentialed(&url));
             let outcome = self
                 .attempt_with_retries(
                     scope,

@@ -11,7 +11,7 @@
 //! given again when a change moves a destination.
 
 use crate::bindings::types::{AuthMethod, AuthScheme};
-use crate::manifest::{Manifest, render_secret_template};
+use crate::manifest::{Manifest, credential_templates, referenced_secrets, render_secret_template};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -34,6 +34,9 @@ pub struct Destinations {
     /// Origin API requests carry credentials to (the base URL's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_origin: Option<String>,
+    /// Other origins the manifest marks as credentialed, rendered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentialed_origins: Vec<String>,
     /// OAuth2 token endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
@@ -43,6 +46,10 @@ pub struct Destinations {
     /// OAuth2 revocation endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<String>,
+    /// The environment's auth hosts, rendered: where the three endpoints
+    /// above may be. Not part of what is recorded.
+    #[serde(skip)]
+    auth_hosts: Option<(String, Vec<crate::net::allow::OriginPattern>)>,
 }
 
 /// Renders a template with fields, keeping secret references as written.
@@ -55,12 +62,7 @@ fn render(template: &str, fields: &Value, vars: &[(String, String)]) -> Option<S
 
 /// Names of the secrets a template sends (`{secret.name}`).
 fn referenced(template: &str) -> impl Iterator<Item = String> + '_ {
-    template
-        .match_indices("{secret.")
-        .filter_map(move |(at, _)| {
-            let rest = &template[at + "{secret.".len()..];
-            rest.find('}').map(|end| rest[..end].to_string())
-        })
+    referenced_secrets(template).into_iter().map(str::to_string)
 }
 
 /// Where `method`'s secrets go for a connection with `fields`.
@@ -71,6 +73,10 @@ pub fn destinations(manifest: &Manifest, method: &AuthMethod, fields: &Value) ->
         api_origin: env
             .as_ref()
             .map(|e| e.base_url.origin().ascii_serialization()),
+        credentialed_origins: env.as_ref().map_or_else(Vec::new, |e| {
+            e.credentialed.iter().skip(1).map(|o| o.to_string()).collect()
+        }),
+        auth_hosts: env.as_ref().map(|e| (e.id.clone(), e.auth_hosts.clone())),
         ..Destinations::default()
     };
     let (oauth, authorize) = match &method.scheme {
@@ -100,8 +106,8 @@ pub fn destinations(manifest: &Manifest, method: &AuthMethod, fields: &Value) ->
 
 impl Destinations {
     /// Refuses a token, authorization or revocation URL that breaks the
-    /// rules API requests obey (https unless `allow_http`, no user info),
-    /// naming it.
+    /// rules API requests obey (https unless `allow_http`, no user info) or
+    /// lies outside the environment's auth hosts, naming it.
     pub fn check(&self, allow_http: bool) -> Result<(), String> {
         for (what, url) in [
             ("token URL", &self.token_url),
@@ -114,6 +120,11 @@ impl Destinations {
                 url::Url::parse(first).map_err(|e| format!("the {what} is not a URL: {e}"))?;
             crate::net::transport::check_host_url(&parsed, allow_http)
                 .map_err(|e| format!("the {what}: {e}"))?;
+            if let Some((env, hosts)) = &self.auth_hosts
+                && !hosts.iter().any(|o| o.matches(&parsed))
+            {
+                return Err(crate::manifest::outside_auth_hosts(what, &parsed, env, hosts));
+            }
         }
         Ok(())
     }
@@ -148,23 +159,23 @@ pub fn moved_secrets(method: &AuthMethod, old: &Destinations, new: &Destinations
         AuthScheme::Oauth2AuthorizationCode(ac) => Some(&ac.oauth2),
         _ => None,
     };
-    if old.api_origin != new.api_origin {
+    let api_moved = old.api_origin != new.api_origin;
+    if api_moved {
         out.moved.push("the API origin");
-        match &method.scheme {
-            AuthScheme::Bearer(name) => {
-                out.secrets.insert(name.clone());
-            }
-            AuthScheme::Basic((user, password)) => {
-                out.secrets.insert(user.clone());
-                out.secrets.insert(password.clone());
-            }
-            AuthScheme::ApiKey((name, _)) => {
-                out.secrets.insert(name.clone());
-            }
-            _ => {}
+    }
+    // Credentials also go to the credentialed origins: one that is new
+    // moves them as the base origin does.
+    let credentialed_moved = new
+        .credentialed_origins
+        .iter()
+        .any(|o| !old.credentialed_origins.contains(o));
+    if credentialed_moved {
+        out.moved.push("the credentialed origins");
+    }
+    if api_moved || credentialed_moved {
+        for (_, template) in credential_templates(method) {
+            out.secrets.extend(referenced(template));
         }
-        out.secrets
-            .extend(method.secret_headers.iter().map(|h| h.secret.clone()));
         out.tokens |= oauth.is_some();
     }
     if let Some(o) = oauth {
@@ -204,23 +215,37 @@ pub fn moved_secrets(method: &AuthMethod, old: &Destinations, new: &Destinations
 /// templates: what the catalog, `cardhost cards` and `cardhost validate`
 /// show, so whoever enters a secret sees where it will be sent.
 pub fn describe(manifest: &Manifest, method: &AuthMethod) -> Value {
-    use crate::bindings::types::{ApiKeyLocation, ClientAuth};
-    let origins: Vec<String> = manifest
-        .raw
-        .environments
-        .iter()
-        .map(|e| e.base_url.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let api = format!(
-        "to the base URL's origin only ({})",
-        if origins.is_empty() {
+    use crate::bindings::types::ClientAuth;
+    let collect = |f: &dyn Fn(&crate::bindings::types::Environment) -> Vec<String>| -> Vec<String> {
+        manifest
+            .raw
+            .environments
+            .iter()
+            .flat_map(f)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let bases = collect(&|e| vec![e.base_url.clone()]);
+    let credentialed = collect(&|e| e.credentialed_hosts.clone());
+    let auth_hosts = collect(&|e| e.auth_hosts.clone());
+    let list = |l: &[String]| {
+        if l.is_empty() {
             "none declared".to_string()
         } else {
-            origins.join(" or ")
+            l.join(" or ")
         }
-    );
+    };
+    let api = if credentialed.is_empty() {
+        format!("to the base URL's origin only ({})", list(&bases))
+    } else {
+        format!(
+            "to the base URL's origin ({}) and the credentialed origins ({})",
+            list(&bases),
+            credentialed.join(", ")
+        )
+    };
+    let origins: Vec<String> = bases.iter().chain(&credentialed).cloned().collect();
     let mut goes: std::collections::BTreeMap<String, Vec<String>> = method
         .secrets
         .iter()
@@ -231,23 +256,10 @@ pub fn describe(manifest: &Manifest, method: &AuthMethod) -> Value {
             list.push(text);
         }
     };
-    match &method.scheme {
-        AuthScheme::Bearer(name) => add(name, format!("`Authorization: Bearer` header, {api}")),
-        AuthScheme::Basic((user, password)) => {
-            for n in [user, password] {
-                add(n, format!("`Authorization: Basic` header, {api}"));
-            }
+    for (what, template) in credential_templates(method) {
+        for name in referenced(template) {
+            add(&name, format!("{what}, {api}"));
         }
-        AuthScheme::ApiKey((name, ApiKeyLocation::Header(h))) => {
-            add(name, format!("`{h}` header, {api}"))
-        }
-        AuthScheme::ApiKey((name, ApiKeyLocation::Query(q))) => {
-            add(name, format!("`{q}` query parameter, {api}"))
-        }
-        _ => {}
-    }
-    for h in &method.secret_headers {
-        add(&h.secret, format!("`{}` header, {api}", h.header));
     }
     let (oauth, authorize) = match &method.scheme {
         AuthScheme::Oauth2ClientCredentials(o) => (Some(o), None),
@@ -291,6 +303,7 @@ pub fn describe(manifest: &Manifest, method: &AuthMethod) -> Value {
     }
     serde_json::json!({
         "credentialed_origins": origins,
+        "auth_hosts": auth_hosts,
         "tokens": oauth.map(|o| format!("access tokens {api}; refresh tokens to token URL `{}`", o.token_url)),
         "secrets": goes
             .into_iter()
@@ -299,24 +312,122 @@ pub fn describe(manifest: &Manifest, method: &AuthMethod) -> Value {
     })
 }
 
-/// The credential-relevant parts of a manifest for a connection using
-/// `method`: the auth method itself (scheme, secrets, secret headers,
-/// token, authorization and revocation URL templates, scopes) and every
-/// environment (base URL and allowed-host templates, conditions,
-/// variables). Their digest is pinned when a connection is made; a
-/// connector whose parts differ needs the connection's approval. The pin
-/// also records where the secrets went (`destinations`), outside the digest.
-pub fn pin(manifest: &Manifest, method: &AuthMethod, fields: &Value) -> CredentialPin {
+/// The layout of the pinned parts this host writes. Pins written before
+/// WIT 0.2 have no `layout` and the 0.1 shapes; [`upgraded`] reads them in
+/// this one.
+const LAYOUT: u64 = 2;
+
+fn digest_of(parts: &Value) -> String {
     use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(parts.to_string().as_bytes()))
+}
+
+/// The credential-relevant parts of a manifest for a connection using
+/// `method`: the auth method itself (scheme, secrets, auth headers,
+/// token, authorization and revocation URL templates, scopes) and every
+/// environment (base URL, allowed, credentialed and auth host templates,
+/// conditions, variables). Their digest is pinned when a connection is
+/// made; a connector whose parts differ needs the connection's approval.
+/// The pin also records where the secrets went (`destinations`), outside
+/// the digest.
+pub fn pin(manifest: &Manifest, method: &AuthMethod, fields: &Value) -> CredentialPin {
     let parts = serde_json::json!({
+        "layout": LAYOUT,
         "auth_method": method,
         "environments": manifest.raw.environments,
     });
-    let digest = hex::encode(Sha256::digest(parts.to_string().as_bytes()));
+    let digest = digest_of(&parts);
     let mut parts = parts;
     parts["destinations"] =
         serde_json::to_value(destinations(manifest, method, fields)).unwrap_or(Value::Null);
     CredentialPin { digest, parts }
+}
+
+/// Whether a connection pinned with `pinned` may go on with `current`
+/// without approval: the same digest, or a pin from before WIT 0.2 that
+/// says the same once read in the current layout. A host upgrade alone
+/// never asks for approval.
+pub fn pin_holds(pinned: &CredentialPin, current: &CredentialPin) -> bool {
+    if pinned.digest == current.digest {
+        return true;
+    }
+    if pinned.parts.get("layout").is_some() {
+        return false;
+    }
+    let mut parts = upgraded(&pinned.parts);
+    if let Some(o) = parts.as_object_mut() {
+        o.remove("destinations");
+    }
+    digest_of(&parts) == current.digest
+}
+
+/// Pinned parts in the current layout. Parts written before WIT 0.2 name
+/// secrets where 0.2 has templates (`"Bearer": "token"` is now
+/// `"Bearer": "{secret.token}"`), have `secret_headers` where 0.2 has
+/// `headers`, and no credentialed or auth hosts: those are filled in as a
+/// 0.1 connector is read today (no credentialed hosts; the origins of the
+/// method's OAuth2 endpoint templates as auth hosts).
+pub fn upgraded(parts: &Value) -> Value {
+    use serde_json::json;
+    if parts.get("layout").is_some() {
+        return parts.clone();
+    }
+    let secret = |v: &Value| Value::String(format!("{{secret.{}}}", v.as_str().unwrap_or("")));
+    let mut out = parts.clone();
+    let method = &mut out["auth_method"];
+    let scheme = method["scheme"].clone();
+    method["scheme"] = match scheme {
+        Value::Object(o) if o.contains_key("Bearer") => json!({"Bearer": secret(&o["Bearer"])}),
+        Value::Object(o) if o.contains_key("Basic") => json!({"Basic": {
+            "username": secret(&o["Basic"][0]),
+            "password": secret(&o["Basic"][1]),
+        }}),
+        Value::Object(o) if o.contains_key("ApiKey") => json!({"ApiKey": {
+            "value": secret(&o["ApiKey"][0]),
+            "location": o["ApiKey"][1].clone(),
+        }}),
+        other => other,
+    };
+    let headers: Vec<Value> = method["secret_headers"]
+        .as_array()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| json!({"name": h["header"], "value": secret(&h["secret"])}))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(m) = method.as_object_mut() {
+        m.remove("secret_headers");
+        m.insert("headers".into(), Value::Array(headers));
+    }
+    let mut endpoints: Vec<String> = Vec::new();
+    let scheme = &out["auth_method"]["scheme"];
+    let oauth = scheme
+        .get("Oauth2ClientCredentials")
+        .or_else(|| scheme.pointer("/Oauth2AuthorizationCode/oauth2"));
+    if let Some(o) = oauth {
+        let templates = [
+            o.get("token_url"),
+            o.get("revocation_url"),
+            scheme.pointer("/Oauth2AuthorizationCode/authorize_url"),
+        ];
+        for t in templates.into_iter().flatten().filter_map(Value::as_str) {
+            let origin = crate::bindings::v0_1::origin_template(t);
+            if !endpoints.contains(&origin) {
+                endpoints.push(origin);
+            }
+        }
+    }
+    if let Some(envs) = out["environments"].as_array_mut() {
+        for env in envs.iter_mut().filter_map(Value::as_object_mut) {
+            env.insert("credentialed_hosts".into(), json!([]));
+            env.insert("auth_hosts".into(), json!(endpoints));
+        }
+    }
+    // Objects keep their keys sorted, so where a key is inserted does not
+    // change the digest.
+    out["layout"] = json!(LAYOUT);
+    out
 }
 
 /// What differs between two pinned parts, one line per JSON pointer:
@@ -351,7 +462,7 @@ pub fn diff(old: &Value, new: &Value) -> Vec<String> {
         }
         v
     };
-    walk("", &strip(old), &strip(new), &mut out);
+    walk("", &strip(&upgraded(old)), &strip(new), &mut out);
     out
 }
 

@@ -58,9 +58,80 @@ pub struct ConnectionCredentials {
     method: AuthMethod,
     secrets: BTreeMap<String, Secret>,
     tokens: Option<Arc<TokenManager>>,
+    /// What every request carries besides an OAuth2 token, rendered once
+    /// from the method's templates; or why it cannot be.
+    rendered: Result<Rendered, CredentialError>,
     /// The redactor for the values known when it was built: building one is
     /// the costly part, so invocations share it until a token changes.
     redactor: std::sync::Mutex<Option<(Vec<String>, crate::credentials::redact::Redactor)>>,
+}
+
+/// The method's credential templates, rendered for one connection.
+#[derive(Default)]
+struct Rendered {
+    /// Headers, values marked sensitive.
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// An API key in the query: name and value.
+    query: Option<(String, String)>,
+    /// Values composed from secrets that an upstream could echo in a form
+    /// the secrets' own do not cover: the Basic `user:password` pair.
+    composed: Vec<String>,
+}
+
+impl Rendered {
+    fn of(
+        method: &AuthMethod,
+        secrets: &BTreeMap<String, Secret>,
+        fields: &Value,
+        env_vars: &[(String, String)],
+    ) -> Result<Self, CredentialError> {
+        let lookup = |name: &str| secrets.get(name).map(|s| s.expose().to_string());
+        let render = |template: &str| {
+            crate::manifest::render_credential(template, fields, env_vars, &lookup)
+                .map_err(|e| CredentialError::Unavailable(format!("{e} on this connection")))
+        };
+        let header = |name: &str, value: String| -> Result<(HeaderName, HeaderValue), CredentialError> {
+            let name = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                CredentialError::Unavailable(format!("invalid header name `{name}`"))
+            })?;
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                CredentialError::Unavailable(format!(
+                    "the `{name}` header would hold characters not allowed in a header"
+                ))
+            })?;
+            value.set_sensitive(true);
+            Ok((name, value))
+        };
+        let mut out = Self::default();
+        match &method.scheme {
+            AuthScheme::Bearer(t) => {
+                out.headers
+                    .push(header(AUTHORIZATION.as_str(), format!("Bearer {}", render(t)?))?);
+            }
+            AuthScheme::Basic(b) => {
+                let pair = format!("{}:{}", render(&b.username)?, render(&b.password)?);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(&pair);
+                out.headers
+                    .push(header(AUTHORIZATION.as_str(), format!("Basic {encoded}"))?);
+                out.composed.push(pair);
+            }
+            AuthScheme::ApiKey(k) => {
+                let key = render(&k.value)?;
+                match &k.location {
+                    ApiKeyLocation::Header(h) => out.headers.push(header(h, key)?),
+                    ApiKeyLocation::Query(q) => out.query = Some((q.clone(), key)),
+                }
+            }
+            AuthScheme::None
+            | AuthScheme::Oauth2ClientCredentials(_)
+            | AuthScheme::Oauth2AuthorizationCode(_) => {}
+        }
+        for h in &method.headers {
+            let value = render(&h.value)?;
+            out.headers.push(header(&h.name, value)?);
+        }
+        Ok(out)
+    }
 }
 
 impl fmt::Debug for ConnectionCredentials {
@@ -88,16 +159,21 @@ pub fn secret_or_field(
 
 impl ConnectionCredentials {
     /// Credentials for `method` from these secrets, with `tokens` for the
-    /// OAuth2 schemes.
+    /// OAuth2 schemes; `fields` and `env_vars` fill the templates' other
+    /// placeholders.
     pub fn new(
         method: AuthMethod,
         secrets: BTreeMap<String, Secret>,
         tokens: Option<Arc<TokenManager>>,
+        fields: &Value,
+        env_vars: &[(String, String)],
     ) -> Self {
+        let rendered = Rendered::of(&method, &secrets, fields, env_vars);
         Self {
             method,
             secrets,
             tokens,
+            rendered,
             redactor: std::sync::Mutex::new(None),
         }
     }
@@ -116,11 +192,13 @@ impl ConnectionCredentials {
     pub fn owned_headers(&self) -> Vec<String> {
         let mut owned: Vec<String> = self
             .method
-            .secret_headers
+            .headers
             .iter()
-            .map(|h| h.header.to_ascii_lowercase())
+            .map(|h| h.name.to_ascii_lowercase())
             .collect();
-        if let AuthScheme::ApiKey((_, ApiKeyLocation::Header(h))) = &self.method.scheme {
+        if let AuthScheme::ApiKey(k) = &self.method.scheme
+            && let ApiKeyLocation::Header(h) = &k.location
+        {
             owned.push(h.to_ascii_lowercase());
         }
         owned
@@ -129,7 +207,10 @@ impl ConnectionCredentials {
     /// Query parameter names that carry secrets (redacted wherever shown).
     pub fn secret_query_names(&self) -> Vec<String> {
         match &self.method.scheme {
-            AuthScheme::ApiKey((_, ApiKeyLocation::Query(q))) => vec![q.clone()],
+            AuthScheme::ApiKey(k) => match &k.location {
+                ApiKeyLocation::Query(q) => vec![q.clone()],
+                ApiKeyLocation::Header(_) => Vec::new(),
+            },
             _ => Vec::new(),
         }
     }
@@ -151,8 +232,8 @@ impl ConnectionCredentials {
 
     /// Every secret value known now, for redaction: each secret but an
     /// OAuth2 client id (an identifier every authorize URL shows, not a
-    /// credential), the `user:password` pair a Basic header encodes, and
-    /// every token.
+    /// credential), what the method composes from secrets (the
+    /// `user:password` pair a Basic header encodes) and every token.
     pub fn secret_values(&self) -> Vec<String> {
         let client_id = match &self.method.scheme {
             AuthScheme::Oauth2ClientCredentials(o) => Some(o.client_id_secret.as_str()),
@@ -165,22 +246,13 @@ impl ConnectionCredentials {
             .filter(|(name, _)| Some(name.as_str()) != client_id)
             .map(|(_, s)| s.expose().to_string())
             .collect();
-        if let AuthScheme::Basic((user, password)) = &self.method.scheme
-            && let (Some(user), Some(password)) =
-                (self.secrets.get(user), self.secrets.get(password))
-        {
-            values.push(format!("{}:{}", user.expose(), password.expose()));
+        if let Ok(rendered) = &self.rendered {
+            values.extend(rendered.composed.iter().cloned());
         }
         if let Some(t) = &self.tokens {
             values.extend(t.known_values());
         }
         values
-    }
-
-    fn secret(&self, name: &str) -> Result<&str, CredentialError> {
-        self.secrets.get(name).map(Secret::expose).ok_or_else(|| {
-            CredentialError::Unavailable(format!("secret `{name}` is not set on this connection"))
-        })
     }
 
     /// Whether `status` means the credentials went bad.
@@ -218,62 +290,28 @@ impl ConnectionCredentials {
         url: &mut Url,
         transport: &Transport,
     ) -> Result<(), CredentialError> {
-        let header = |value: String| {
-            HeaderValue::from_str(&value)
-                .map(|mut v| {
-                    v.set_sensitive(true);
-                    v
-                })
-                .map_err(|_| {
-                    CredentialError::Unavailable(
-                        "a secret holds characters not allowed in a header".into(),
-                    )
-                })
-        };
-        match &self.method.scheme {
-            AuthScheme::None => {}
-            AuthScheme::Bearer(name) => {
-                headers.insert(
-                    AUTHORIZATION,
-                    header(format!("Bearer {}", self.secret(name)?))?,
-                );
-            }
-            AuthScheme::Basic((user, password)) => {
-                let raw = format!("{}:{}", self.secret(user)?, self.secret(password)?);
-                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-                headers.insert(AUTHORIZATION, header(format!("Basic {encoded}"))?);
-            }
-            AuthScheme::ApiKey((name, location)) => {
-                let key = self.secret(name)?;
-                match location {
-                    ApiKeyLocation::Header(h) => {
-                        let name = HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes())
-                            .map_err(|_| {
-                                CredentialError::Unavailable(format!(
-                                    "invalid API key header `{h}`"
-                                ))
-                            })?;
-                        headers.insert(name, header(key.to_string())?);
-                    }
-                    ApiKeyLocation::Query(q) => {
-                        crate::net::url::append_query(url, q, key);
-                    }
-                }
-            }
-            AuthScheme::Oauth2ClientCredentials(_) | AuthScheme::Oauth2AuthorizationCode(_) => {
-                let tokens = self.tokens.as_ref().ok_or_else(|| {
-                    CredentialError::Unavailable("this connection has no OAuth2 token yet".into())
-                })?;
-                let token = tokens.access_token(transport).await?;
-                headers.insert(AUTHORIZATION, header(format!("Bearer {token}"))?);
-            }
+        let rendered = self.rendered.as_ref().map_err(Clone::clone)?;
+        if matches!(
+            self.method.scheme,
+            AuthScheme::Oauth2ClientCredentials(_) | AuthScheme::Oauth2AuthorizationCode(_)
+        ) {
+            let tokens = self.tokens.as_ref().ok_or_else(|| {
+                CredentialError::Unavailable("this connection has no OAuth2 token yet".into())
+            })?;
+            let token = tokens.access_token(transport).await?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                CredentialError::Unavailable(
+                    "the access token holds characters not allowed in a header".into(),
+                )
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
-        for h in &self.method.secret_headers {
-            let name =
-                HeaderName::from_bytes(h.header.to_ascii_lowercase().as_bytes()).map_err(|_| {
-                    CredentialError::Unavailable(format!("invalid header name `{}`", h.header))
-                })?;
-            headers.insert(name, header(self.secret(&h.secret)?.to_string())?);
+        for (name, value) in &rendered.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        if let Some((name, value)) = &rendered.query {
+            crate::net::url::append_query(url, name, value);
         }
         Ok(())
     }

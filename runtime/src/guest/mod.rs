@@ -13,7 +13,7 @@ pub mod http;
 pub mod log;
 pub mod sandbox;
 
-use crate::bindings::ConnectorWorld;
+use crate::bindings::{ConnectorWorld, v0_1};
 use crate::broker::{Broker, RequestScope};
 use log::Capture;
 use sandbox::GuestLimiter;
@@ -48,11 +48,13 @@ impl crate::bindings::types::Host for GuestState {}
 
 /// Builds the linker every connector is instantiated with: WASI (only what
 /// std needs is usable: no preopens, env, sockets or DNS) and the cardhost
-/// imports.
+/// imports of every WIT version the host loads.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     ConnectorWorld::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    v0_1::ConnectorWorld::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }

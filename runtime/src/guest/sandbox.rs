@@ -6,7 +6,7 @@
 
 use super::GuestState;
 use super::log::{Capture, CapturedStream, GuestOutput, collect_output};
-use crate::bindings::{ConnectorWorld, ConnectorWorldPre};
+use crate::bindings::{World, WorldPre};
 use crate::broker::{Broker, RequestScope};
 use crate::error::ErrorKind;
 use crate::executor::GuestExecutor;
@@ -299,7 +299,7 @@ fn stderr_tail(output: &GuestOutput) -> String {
 pub(crate) async fn run<T, F>(
     engine: &Engine,
     executor: &GuestExecutor,
-    pre: &ConnectorWorldPre<GuestState>,
+    pre: &WorldPre,
     scope: Arc<RequestScope>,
     broker: Arc<Broker>,
     limits: CallLimits,
@@ -307,7 +307,7 @@ pub(crate) async fn run<T, F>(
 ) -> CallResult<T>
 where
     F: for<'a> FnOnce(
-            &'a ConnectorWorld,
+            &'a World,
             &'a mut Store<GuestState>,
         ) -> Pin<
             Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,

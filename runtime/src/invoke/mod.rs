@@ -183,6 +183,16 @@ pub(crate) fn guest_context(
         connection_id: connection.map(str::to_string),
         connection_fields: fields.to_string(),
         permissions: scope.usable.iter().map(|p| p.id.clone()).collect(),
+        environment: scope
+            .environment
+            .as_ref()
+            .map(|e| e.id.clone())
+            .unwrap_or_default(),
+        base_url: scope
+            .environment
+            .as_ref()
+            .map(|e| e.base_url.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -278,7 +288,6 @@ impl Cardhost {
                     .run_guest(&loaded, scope.clone(), move |world, store| {
                         Box::pin(async move {
                             world
-                                .cardhost_connector_connector()
                                 .call_invoke(store, &card_id, &input_text, &ctx)
                                 .await
                         })
@@ -304,7 +313,7 @@ impl Cardhost {
     ) -> sandbox::CallResult<T>
     where
         F: for<'a> FnOnce(
-                &'a crate::bindings::ConnectorWorld,
+                &'a crate::bindings::World,
                 &'a mut wasmtime::Store<crate::guest::GuestState>,
             ) -> std::pin::Pin<
                 Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
@@ -365,10 +374,7 @@ impl Cardhost {
         let call = self
             .run_guest(&loaded, scope.clone(), move |world, store| {
                 Box::pin(async move {
-                    world
-                        .cardhost_connector_connector()
-                        .call_test_connection(store, &ctx)
-                        .await
+                    world.call_test_connection(store, &ctx).await
                 })
             })
             .await;

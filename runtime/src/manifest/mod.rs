@@ -36,6 +36,8 @@ pub struct Manifest {
     pub permissions: BTreeMap<String, CompiledPermission>,
     /// What is allowed but probably a mistake, for `cardhost validate`.
     pub warnings: Vec<String>,
+    /// The default headers, compiled.
+    pub default_headers: Arc<[(reqwest::header::HeaderName, reqwest::header::HeaderValue)]>,
 }
 
 /// One card, with its schemas parsed and compiled.
@@ -264,6 +266,7 @@ impl Manifest {
 
         validate_auth(&raw, &field_names, &mut problems);
         validate_environments(&raw, &field_names, &mut problems);
+        let default_headers = compile_default_headers(&raw, &mut problems);
 
         match (problems.is_empty(), connection) {
             (true, Some((connection_schema, connection_validator))) => Ok(Self {
@@ -273,6 +276,7 @@ impl Manifest {
                 connection_validator,
                 cards,
                 permissions,
+                default_headers: default_headers.into(),
             }),
             _ => Err(ManifestError { problems }),
         }
@@ -317,29 +321,20 @@ impl Manifest {
             env_vars: &env.vars,
         };
         let base_url = render_url(&env.base_url, &vars)?;
-        let mut allowed = Vec::new();
-        if let Some(origin) = OriginPattern::of_url(&base_url) {
-            allowed.push(origin);
-        }
-        for pattern in &env.allowed_hosts {
-            let rendered = render_url(pattern, &vars)?;
-            let origin = rendered.origin().ascii_serialization();
-            let pattern_text = if pattern.contains("://*.") {
-                origin.replacen("://", "://*.", 1)
-            } else {
-                origin
-            };
-            allowed.push(
-                OriginPattern::parse(&pattern_text).map_err(|message| TemplateError {
-                    pointer: String::new(),
-                    message,
-                })?,
-            );
-        }
+        let base = OriginPattern::of_url(&base_url);
+        let credentialed: Vec<OriginPattern> = base
+            .iter()
+            .cloned()
+            .chain(render_origins(&env.credentialed_hosts, &vars)?)
+            .collect();
+        let mut allowed = credentialed.clone();
+        allowed.extend(render_origins(&env.allowed_hosts, &vars)?);
         Ok(ResolvedEnvironment {
             id: env.id.clone(),
             base_url,
             allowed,
+            credentialed,
+            auth_hosts: render_origins(&env.auth_hosts, &vars)?,
             vars: env.vars.clone(),
         })
     }
@@ -405,8 +400,67 @@ pub struct ResolvedEnvironment {
     pub base_url: Url,
     /// Allowed origins, base URL's first.
     pub allowed: Vec<OriginPattern>,
+    /// Origins whose requests carry credentials, base URL's first.
+    pub credentialed: Vec<OriginPattern>,
+    /// Origins the OAuth2 endpoints may be on.
+    pub auth_hosts: Vec<OriginPattern>,
     /// Environment template variables.
     pub vars: Vec<(String, String)>,
+}
+
+impl ResolvedEnvironment {
+    /// Whether requests to `url` carry the connection's credentials.
+    pub fn is_credentialed(&self, url: &Url) -> bool {
+        self.credentialed.iter().any(|o| o.matches(url))
+    }
+
+    /// Refuses an OAuth2 endpoint (`what`: "token URL", …) outside the
+    /// environment's auth hosts.
+    pub fn check_auth_endpoint(&self, what: &str, url: &Url) -> Result<(), String> {
+        if self.auth_hosts.iter().any(|o| o.matches(url)) {
+            return Ok(());
+        }
+        Err(outside_auth_hosts(what, url, &self.id, &self.auth_hosts))
+    }
+}
+
+/// Why an OAuth2 endpoint (`what`) at `url` is refused in environment `env`.
+pub fn outside_auth_hosts(what: &str, url: &Url, env: &str, hosts: &[OriginPattern]) -> String {
+    let hosts: Vec<String> = hosts.iter().map(|o| o.to_string()).collect();
+    format!(
+        "the {what} `{}` is not on an auth host of environment `{env}` ({})",
+        url.origin().ascii_serialization(),
+        if hosts.is_empty() {
+            "it declares none".to_string()
+        } else {
+            hosts.join(", ")
+        }
+    )
+}
+
+/// Renders origin-pattern templates (`https://{api_host}`,
+/// `https://*.example.com`, or a whole-URL field such as `{token_url}`,
+/// which stands for that URL's origin).
+fn render_origins(
+    templates: &[String],
+    vars: &TemplateVars<'_>,
+) -> Result<Vec<OriginPattern>, TemplateError> {
+    templates
+        .iter()
+        .map(|pattern| {
+            let rendered = render_url(pattern, vars)?;
+            let origin = rendered.origin().ascii_serialization();
+            let pattern_text = if pattern.contains("://*.") {
+                origin.replacen("://", "://*.", 1)
+            } else {
+                origin
+            };
+            OriginPattern::parse(&pattern_text).map_err(|message| TemplateError {
+                pointer: String::new(),
+                message,
+            })
+        })
+        .collect()
 }
 
 /// What a manifest may declare but an author probably did not mean.
@@ -477,13 +531,6 @@ fn validate_auth(
             }
         };
         match &method.scheme {
-            AuthScheme::None => {}
-            AuthScheme::Bearer(s) => need(s, "bearer secret", false),
-            AuthScheme::Basic((u, p)) => {
-                need(u, "username secret", true);
-                need(p, "password secret", false);
-            }
-            AuthScheme::ApiKey((s, _)) => need(s, "API key secret", false),
             AuthScheme::Oauth2ClientCredentials(o) => {
                 need(&o.client_id_secret, "client id", true);
                 need(&o.client_secret_secret, "client secret", false);
@@ -492,31 +539,32 @@ fn validate_auth(
                 need(&ac.oauth2.client_id_secret, "client id", true);
                 need(&ac.oauth2.client_secret_secret, "client secret", false);
             }
-        }
-        for h in &method.secret_headers {
-            need(&h.secret, "header secret", false);
+            _ => {}
         }
         let oauth = match &method.scheme {
             AuthScheme::Oauth2ClientCredentials(o) => Some((o, None)),
             AuthScheme::Oauth2AuthorizationCode(ac) => Some((&ac.oauth2, Some(ac))),
             _ => None,
         };
+        let mut templates: Vec<(String, &str)> = credential_templates(method);
         if let Some((o, code)) = oauth {
-            let mut templates: Vec<(&str, &str)> = vec![("token URL", o.token_url.as_str())];
-            templates.extend(o.scopes.iter().map(|t| ("scope", t.as_str())));
+            templates.push(("token URL".into(), o.token_url.as_str()));
+            templates.extend(o.scopes.iter().map(|t| ("scope".into(), t.as_str())));
             templates.extend(
                 o.revocation_url
                     .iter()
-                    .map(|t| ("revocation URL", t.as_str())),
+                    .map(|t| ("revocation URL".into(), t.as_str())),
             );
             if let Some(ac) = code {
-                templates.push(("authorize URL", ac.authorize_url.as_str()));
+                templates.push(("authorize URL".into(), ac.authorize_url.as_str()));
                 templates.extend(
                     ac.authorize_params
                         .iter()
-                        .map(|(_, v)| ("authorize parameter", v.as_str())),
+                        .map(|(_, v)| ("authorize parameter".into(), v.as_str())),
                 );
             }
+        }
+        {
             let vars: HashSet<&str> = raw
                 .environments
                 .iter()
@@ -547,15 +595,54 @@ fn validate_auth(
             }
         }
         problems.append(&mut missing);
-        for h in &method.secret_headers {
-            if crate::net::url::is_reserved_header(&h.header) {
+        for h in &method.headers {
+            if crate::net::url::is_reserved_header(&h.name) {
                 problems.push(format!(
                     "auth method `{}`: header `{}` is reserved for the host",
-                    method.id, h.header
+                    method.id, h.name
+                ));
+            } else if reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+                problems.push(format!(
+                    "auth method `{}`: `{}` is not a valid header name",
+                    method.id, h.name
                 ));
             }
         }
     }
+}
+
+/// The manifest's default headers, compiled; problems named.
+fn compile_default_headers(
+    raw: &wit::ConnectorManifest,
+    problems: &mut Vec<String>,
+) -> Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)> {
+    use reqwest::header::{HeaderName, HeaderValue};
+    let mut out = Vec::new();
+    for (name, value) in &raw.default_headers {
+        let lower = name.to_ascii_lowercase();
+        let auth_sets = raw.auth_methods.iter().any(|m| {
+            m.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+                || matches!(&m.scheme, AuthScheme::ApiKey(k)
+                    if matches!(&k.location, wit::ApiKeyLocation::Header(h) if h.eq_ignore_ascii_case(name)))
+        });
+        if crate::net::url::is_reserved_header(&lower) || auth_sets {
+            problems.push(format!(
+                "default header `{name}` is one the host or an auth method sets"
+            ));
+            continue;
+        }
+        match (
+            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => out.push((n, v)),
+            (Err(_), _) => problems.push(format!("default header `{name}` is not a valid header name")),
+            (_, Err(_)) => problems.push(format!(
+                "default header `{name}` has a value with characters not allowed in a header"
+            )),
+        }
+    }
+    out
 }
 
 fn validate_environments(
@@ -579,7 +666,13 @@ fn validate_environments(
                 ));
             }
         }
-        for template in std::iter::once(&env.base_url).chain(env.allowed_hosts.iter()) {
+        let host_templates = || {
+            env.allowed_hosts
+                .iter()
+                .chain(&env.credentialed_hosts)
+                .chain(&env.auth_hosts)
+        };
+        for template in std::iter::once(&env.base_url).chain(host_templates()) {
             match placeholders(template) {
                 Ok(names) => {
                     for name in names {
@@ -599,12 +692,77 @@ fn validate_environments(
                 Err(e) => problems.push(format!("environment `{}`: {e}", env.id)),
             }
         }
-        for pattern in &env.allowed_hosts {
+        for pattern in host_templates() {
             if !pattern.contains('{')
                 && let Err(e) = OriginPattern::parse(pattern)
             {
                 problems.push(format!("environment `{}`: {e}", env.id));
             }
+        }
+        validate_auth_hosts(raw, env, problems);
+    }
+}
+
+/// Every environment of a manifest with OAuth2 declares where its
+/// endpoints may be, and a fixed endpoint lies on a fixed auth host.
+fn validate_auth_hosts(
+    raw: &wit::ConnectorManifest,
+    env: &wit::Environment,
+    problems: &mut Vec<String>,
+) {
+    let endpoints: Vec<(&str, &str)> = raw
+        .auth_methods
+        .iter()
+        .flat_map(|m| match &m.scheme {
+            AuthScheme::Oauth2ClientCredentials(o) => {
+                let mut v = vec![("token URL", o.token_url.as_str())];
+                v.extend(o.revocation_url.as_deref().map(|r| ("revocation URL", r)));
+                v
+            }
+            AuthScheme::Oauth2AuthorizationCode(ac) => {
+                let o = &ac.oauth2;
+                let mut v = vec![
+                    ("token URL", o.token_url.as_str()),
+                    ("authorize URL", ac.authorize_url.as_str()),
+                ];
+                v.extend(o.revocation_url.as_deref().map(|r| ("revocation URL", r)));
+                v
+            }
+            _ => Vec::new(),
+        })
+        .collect();
+    if endpoints.is_empty() {
+        return;
+    }
+    if env.auth_hosts.is_empty() {
+        problems.push(format!(
+            "environment `{}` declares no auth hosts, but an auth method uses OAuth2: name the origins its token{} URLs may be on",
+            env.id,
+            if endpoints.len() > 1 { ", authorize and revocation" } else { "" }
+        ));
+        return;
+    }
+    let fixed: Vec<OriginPattern> = env
+        .auth_hosts
+        .iter()
+        .filter(|p| !p.contains('{'))
+        .filter_map(|p| OriginPattern::parse(p).ok())
+        .collect();
+    if fixed.len() != env.auth_hosts.len() {
+        return; // a templated auth host is checked per connection
+    }
+    for (what, template) in endpoints {
+        if template.contains('{') {
+            continue;
+        }
+        if let Ok(url) = Url::parse(template)
+            && !fixed.iter().any(|o| o.matches(&url))
+        {
+            problems.push(format!(
+                "environment `{}`: the {what} `{template}` is not on one of its auth hosts ({})",
+                env.id,
+                env.auth_hosts.join(", ")
+            ));
         }
     }
 }
@@ -645,11 +803,25 @@ pub fn with_defaults<'a>(schema: &Value, value: &'a Value) -> std::borrow::Cow<'
     Cow::Owned(Value::Object(filled))
 }
 
-/// Placeholder names in a template (`{tenant_id}` → `tenant_id`).
-pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
+/// One piece of a template: literal text or a placeholder's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Literal text.
+    Text(&'a str),
+    /// `{name}`: a connection field or environment variable.
+    Var(&'a str),
+    /// `{secret.name}`: a secret.
+    Secret(&'a str),
+}
+
+/// A template split into its pieces, or why it is malformed.
+pub fn pieces(template: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
+        if open > 0 {
+            out.push(Piece::Text(&rest[..open]));
+        }
         let after = &rest[open + 1..];
         let close = after
             .find('}')
@@ -660,13 +832,102 @@ pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
                 "template `{template}` has an empty or nested placeholder"
             ));
         }
-        names.push(name.to_string());
+        out.push(match name.strip_prefix("secret.") {
+            Some(secret) => Piece::Secret(secret),
+            None => Piece::Var(name),
+        });
         rest = &after[close + 1..];
     }
     if rest.contains('}') {
         return Err(format!("template `{template}` has a stray `}}`"));
     }
-    Ok(names)
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    Ok(out)
+}
+
+/// Placeholder names in a template (`{tenant_id}` → `tenant_id`,
+/// `{secret.key}` → `secret.key`).
+pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
+    Ok(pieces(template)?
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Text(_) => None,
+            Piece::Var(name) => Some(name.to_string()),
+            Piece::Secret(name) => Some(format!("secret.{name}")),
+        })
+        .collect())
+}
+
+/// Names of the secrets a template uses (`{secret.name}`); none for a
+/// malformed template, which validation refuses.
+pub fn referenced_secrets(template: &str) -> Vec<&str> {
+    pieces(template)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Secret(name) => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every credential template of `method` that goes with API requests (the
+/// scheme's and the auth headers'), each with what it is, in words.
+pub fn credential_templates(method: &wit::AuthMethod) -> Vec<(String, &str)> {
+    use wit::ApiKeyLocation;
+    let mut out: Vec<(String, &str)> = match &method.scheme {
+        AuthScheme::Bearer(t) => vec![("`Authorization: Bearer` header".into(), t.as_str())],
+        AuthScheme::Basic(b) => vec![
+            ("`Authorization: Basic` user name".into(), b.username.as_str()),
+            ("`Authorization: Basic` password".into(), b.password.as_str()),
+        ],
+        AuthScheme::ApiKey(k) => vec![(
+            match &k.location {
+                ApiKeyLocation::Header(h) => format!("`{h}` header"),
+                ApiKeyLocation::Query(q) => format!("`{q}` query parameter"),
+            },
+            k.value.as_str(),
+        )],
+        _ => Vec::new(),
+    };
+    out.extend(
+        method
+            .headers
+            .iter()
+            .map(|h| (format!("`{}` header", h.name), h.value.as_str())),
+    );
+    out
+}
+
+/// Renders a credential template (a header value, a Basic part, an API
+/// key) with fields, environment variables and secrets, as plain text.
+pub fn render_credential(
+    template: &str,
+    fields: &Value,
+    env_vars: &[(String, String)],
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    for piece in pieces(template)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Secret(s) => {
+                out.push_str(&secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?)
+            }
+            Piece::Var(name) => out.push_str(&var_text(fields, env_vars, name)?),
+        }
+    }
+    Ok(out)
+}
+
+fn var_text(fields: &Value, env_vars: &[(String, String)], name: &str) -> Result<String, String> {
+    match env_vars.iter().find(|(k, _)| k == name) {
+        Some((_, v)) => Ok(v.clone()),
+        None => field_text(fields, name)
+            .ok_or_else(|| format!("connection field `{name}` is not set")),
+    }
 }
 
 /// A connection field rendered as template text: strings as they are,
@@ -820,31 +1081,21 @@ pub fn render_secret_template(
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
     let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..]
-            .find('}')
-            .map(|c| open + c)
-            .ok_or_else(|| format!("template `{template}` has an unclosed `{{`"))?;
-        let name = &rest[open + 1..close];
-        let value = if let Some(s) = name.strip_prefix("secret.") {
-            secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?
-        } else if let Some((_, v)) = env_vars.iter().find(|(k, _)| k == name) {
-            v.clone()
-        } else {
-            field_text(fields, name)
-                .ok_or_else(|| format!("connection field `{name}` is not set"))?
+    for piece in pieces(template)? {
+        let value = match piece {
+            Piece::Text(t) => {
+                out.push_str(t);
+                continue;
+            }
+            Piece::Secret(s) => secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?,
+            Piece::Var(name) => var_text(fields, env_vars, name)?,
         };
-        out.push_str(&rest[..open]);
-        let in_query = out.contains('?');
-        if in_query {
+        if out.contains('?') {
             out.push_str(&crate::net::url::encode_component(&value));
         } else {
             out.push_str(&value);
         }
-        rest = &rest[close + 1..];
     }
-    out.push_str(rest);
     Ok(out)
 }
 

@@ -1,0 +1,192 @@
+//! Host-side bindings of the `cardhost:connector` WIT worlds.
+//!
+//! The host implements the current version ([`WIT_VERSION`]) and every
+//! older minor it still loads ([`v0_1`]). The rest of the host speaks only
+//! the current version's types: an older connector's manifest, context,
+//! requests and answers are converted at this boundary, into the current
+//! declaration with the same meaning, so nothing past here knows which
+//! version a connector was built for.
+
+wasmtime::component::bindgen!({
+    path: "../connectors/sdk/wit/v0.2.0",
+    world: "cardhost:connector/connector-world",
+    imports: {
+        "cardhost:connector/http.send": async | trappable,
+        default: trappable,
+    },
+    exports: { default: async },
+    additional_derives: [serde::Serialize],
+});
+
+pub mod v0_1;
+
+use crate::guest::GuestState;
+use wasmtime::Store;
+
+pub use self::cardhost::connector::types;
+pub use self::cardhost::connector::{http, log};
+
+/// The WIT package this host implements; connectors built against another
+/// major (or, before 1.0, a minor it does not list) are refused at load.
+pub const WIT_PACKAGE: &str = "cardhost:connector";
+/// The current version of [`WIT_PACKAGE`]: what the SDK builds.
+pub const WIT_VERSION: &str = "0.2.0";
+/// Every version of [`WIT_PACKAGE`] this host loads, newest first.
+pub const WIT_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
+
+/// A WIT version this host loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum WitVersion {
+    /// `0.1.x`.
+    V0_1,
+    /// `0.2.x`, the current one.
+    V0_2,
+}
+
+impl WitVersion {
+    /// The version a connector declares (`0.2.0`, `0.1.3`), if this host
+    /// loads it: same major, and before 1.0 the same minor (semver's rule
+    /// for 0.x).
+    pub fn of(version: &str) -> Option<Self> {
+        let mut parts = version.split(['.', '-', '+']);
+        let major: u64 = parts.next()?.parse().ok()?;
+        let minor: u64 = parts.next()?.parse().ok()?;
+        match (major, minor) {
+            (0, 1) => Some(Self::V0_1),
+            (0, 2) => Some(Self::V0_2),
+            _ => None,
+        }
+    }
+
+    /// The version as the WIT package names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1 => "0.1.0",
+            Self::V0_2 => "0.2.0",
+        }
+    }
+}
+
+/// A connector component ready to instantiate, in the world it was built for.
+#[derive(Clone)]
+pub enum WorldPre {
+    /// Built against 0.1.
+    V0_1(v0_1::ConnectorWorldPre<GuestState>),
+    /// Built against 0.2.
+    V0_2(ConnectorWorldPre<GuestState>),
+}
+
+/// An instantiated connector.
+pub enum World {
+    /// Built against 0.1.
+    V0_1(v0_1::ConnectorWorld),
+    /// Built against 0.2.
+    V0_2(ConnectorWorld),
+}
+
+impl WorldPre {
+    /// Checks that `pre` exports the connector world of `version`.
+    pub fn new(
+        version: WitVersion,
+        pre: wasmtime::component::InstancePre<GuestState>,
+    ) -> wasmtime::Result<Self> {
+        Ok(match version {
+            WitVersion::V0_1 => Self::V0_1(v0_1::ConnectorWorldPre::new(pre)?),
+            WitVersion::V0_2 => Self::V0_2(ConnectorWorldPre::new(pre)?),
+        })
+    }
+
+    /// The WIT version the connector was built against.
+    pub fn version(&self) -> WitVersion {
+        match self {
+            Self::V0_1(_) => WitVersion::V0_1,
+            Self::V0_2(_) => WitVersion::V0_2,
+        }
+    }
+
+    /// Instantiates the component in `store`.
+    pub async fn instantiate_async(&self, store: &mut Store<GuestState>) -> wasmtime::Result<World> {
+        Ok(match self {
+            Self::V0_1(pre) => World::V0_1(pre.instantiate_async(store).await?),
+            Self::V0_2(pre) => World::V0_2(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl World {
+    /// The connector's manifest, as the current version declares it.
+    pub async fn call_manifest(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<types::ConnectorManifest> {
+        match self {
+            Self::V0_1(w) => Ok(w
+                .cardhost_connector_connector()
+                .call_manifest(store)
+                .await?
+                .into()),
+            Self::V0_2(w) => w.cardhost_connector_connector().call_manifest(store).await,
+        }
+    }
+
+    /// Runs one card.
+    pub async fn call_invoke(
+        &self,
+        store: &mut Store<GuestState>,
+        card: &str,
+        input: &str,
+        context: &types::Context,
+    ) -> wasmtime::Result<Result<String, types::ConnectorError>> {
+        match self {
+            Self::V0_1(w) => Ok(w
+                .cardhost_connector_connector()
+                .call_invoke(store, card, input, &context.clone().into())
+                .await?
+                .map_err(Into::into)),
+            Self::V0_2(w) => {
+                w.cardhost_connector_connector()
+                    .call_invoke(store, card, input, context)
+                    .await
+            }
+        }
+    }
+
+    /// Runs the connection test.
+    pub async fn call_test_connection(
+        &self,
+        store: &mut Store<GuestState>,
+        context: &types::Context,
+    ) -> wasmtime::Result<types::ConnectionReport> {
+        match self {
+            Self::V0_1(w) => Ok(w
+                .cardhost_connector_connector()
+                .call_test_connection(store, &context.clone().into())
+                .await?
+                .into()),
+            Self::V0_2(w) => {
+                w.cardhost_connector_connector()
+                    .call_test_connection(store, context)
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_semver_for_0x() {
+        assert_eq!(WitVersion::of("0.1.0"), Some(WitVersion::V0_1));
+        assert_eq!(WitVersion::of("0.1.7"), Some(WitVersion::V0_1));
+        assert_eq!(WitVersion::of("0.2.0"), Some(WitVersion::V0_2));
+        assert_eq!(WitVersion::of("0.2.1-rc.1"), Some(WitVersion::V0_2));
+        assert_eq!(WitVersion::of("0.3.0"), None);
+        assert_eq!(WitVersion::of("1.0.0"), None);
+        assert_eq!(WitVersion::of("garbage"), None);
+        for v in WIT_VERSIONS {
+            assert_eq!(WitVersion::of(v).map(WitVersion::as_str), Some(*v));
+        }
+    }
+}
