@@ -32,6 +32,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("fixture-transform", "fixture_transform", "TRANSFORM"),
     ("fixture-flood", "fixture_flood", "FLOOD"),
     (
+        "fixture-legacy-v0-1",
+        "fixture_legacy_v0_1",
+        "LEGACY_V0_1",
+    ),
+    (
         "connector-advanced-hr",
         "connector_advanced_hr",
         "ADVANCED_HR",

@@ -331,10 +331,21 @@ fn digest_of(parts: &Value) -> String {
 /// The pin also records where the secrets went (`destinations`), outside
 /// the digest.
 pub fn pin(manifest: &Manifest, method: &AuthMethod, fields: &Value) -> CredentialPin {
+    let mut environments = manifest.raw.environments.clone();
+    let oauth = matches!(
+        method.scheme,
+        AuthScheme::Oauth2ClientCredentials(_) | AuthScheme::Oauth2AuthorizationCode(_)
+    );
+    if !oauth {
+        // Auth hosts bound OAuth2 endpoints only: nothing of this method's.
+        for env in &mut environments {
+            env.auth_hosts.clear();
+        }
+    }
     let parts = serde_json::json!({
         "layout": LAYOUT,
         "auth_method": method,
-        "environments": manifest.raw.environments,
+        "environments": environments,
     });
     let digest = digest_of(&parts);
     let mut parts = parts;
@@ -366,20 +377,33 @@ pub fn pin_holds(pinned: &CredentialPin, current: &CredentialPin) -> bool {
 /// `"Bearer": "{secret.token}"`), have `secret_headers` where 0.2 has
 /// `headers`, and no credentialed or auth hosts: those are filled in as a
 /// 0.1 connector is read today (no credentialed hosts; the origins of the
-/// method's OAuth2 endpoint templates as auth hosts).
+/// method's OAuth2 endpoint templates as auth hosts). A 0.1 connector with
+/// two OAuth2 methods on different hosts gets the origins of both as auth
+/// hosts, which its pins did not record: such a connection needs approval
+/// once, with the added hosts as the difference.
 pub fn upgraded(parts: &Value) -> Value {
     use serde_json::json;
-    if parts.get("layout").is_some() {
+    if parts.get("layout").is_some() || !parts["auth_method"].is_object() {
         return parts.clone();
     }
     let secret = |v: &Value| Value::String(format!("{{secret.{}}}", v.as_str().unwrap_or("")));
+    let is_secret = |v: &Value| {
+        parts["auth_method"]["secrets"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|s| s["name"] == *v))
+    };
     let mut out = parts.clone();
     let method = &mut out["auth_method"];
     let scheme = method["scheme"].clone();
     method["scheme"] = match scheme {
         Value::Object(o) if o.contains_key("Bearer") => json!({"Bearer": secret(&o["Bearer"])}),
+        // 0.1 let the user name be a connection field.
         Value::Object(o) if o.contains_key("Basic") => json!({"Basic": {
-            "username": secret(&o["Basic"][0]),
+            "username": if is_secret(&o["Basic"][0]) {
+                secret(&o["Basic"][0])
+            } else {
+                Value::String(format!("{{{}}}", o["Basic"][0].as_str().unwrap_or("")))
+            },
             "password": secret(&o["Basic"][1]),
         }}),
         Value::Object(o) if o.contains_key("ApiKey") => json!({"ApiKey": {

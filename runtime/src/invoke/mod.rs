@@ -446,6 +446,7 @@ mod tests {
             environments: Vec::new(),
             permissions: Vec::new(),
             cards: vec![card],
+            default_headers: Vec::new(),
         })
         .expect("a valid manifest")
     }

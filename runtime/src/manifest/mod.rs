@@ -1236,7 +1236,7 @@ mod tests {
                     secret("client_id", false),
                     secret("client_secret", optional_secret),
                 ],
-                secret_headers: Vec::new(),
+                headers: Vec::new(),
                 auth_failure_statuses: Vec::new(),
             }],
             environments: vec![wit::Environment {
@@ -1245,6 +1245,8 @@ mod tests {
                 vars: Vec::new(),
                 base_url: "https://{tenant}.acme.example".into(),
                 allowed_hosts: Vec::new(),
+                credentialed_hosts: Vec::new(),
+                auth_hosts: vec![crate::bindings::v0_1::origin_template(token_url)],
             }],
             permissions: vec![wit::Permission {
                 id: "items-read".into(),
@@ -1264,6 +1266,7 @@ mod tests {
                 output_schema: json!({}).to_string(),
                 permissions: vec!["item-read".into()],
             }],
+            default_headers: Vec::new(),
         }
     }
 
