@@ -30,12 +30,13 @@ const GUESTS: &[(&str, &str, &str)] = &[
         "OAUTH_APP_UPGRADED",
     ),
     ("fixture-transform", "fixture_transform", "TRANSFORM"),
-    ("fixture-flood", "fixture_flood", "FLOOD"),
     (
-        "fixture-legacy-v0-1",
-        "fixture_legacy_v0_1",
-        "LEGACY_V0_1",
+        "fixture-templated-auth",
+        "fixture_templated_auth",
+        "TEMPLATED_AUTH",
     ),
+    ("fixture-flood", "fixture_flood", "FLOOD"),
+    ("fixture-legacy-v0-1", "fixture_legacy_v0_1", "LEGACY_V0_1"),
     (
         "connector-advanced-hr",
         "connector_advanced_hr",

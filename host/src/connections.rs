@@ -849,9 +849,17 @@ impl Connections {
             .environment_for(&record.fields)
             .map_err(|e| e.message)?;
         // Tokens go only where the connection was approved to send them.
-        let method = auth_method(loaded, record.auth_method.as_deref()).map_err(|e| e.to_string())?;
-        let current = cardhost_runtime::credentials::destinations::pin(&loaded.manifest, method, &record.fields);
-        if let Some(pinned) = self.store.credential_pin(&record.id).map_err(|e| e.to_string())?
+        let method =
+            auth_method(loaded, record.auth_method.as_deref()).map_err(|e| e.to_string())?;
+        let current = cardhost_runtime::credentials::destinations::pin(
+            &loaded.manifest,
+            method,
+            &record.fields,
+        );
+        if let Some(pinned) = self
+            .store
+            .credential_pin(&record.id)
+            .map_err(|e| e.to_string())?
             && !cardhost_runtime::credentials::destinations::pin_holds(&pinned, &current)
         {
             return Err(format!(
@@ -862,8 +870,11 @@ impl Connections {
         let lookup = |n: &str| secrets.get(n).map(|s| s.expose().to_string());
         let url = manifest::render_secret_template(template, &record.fields, &env.vars, &lookup)?;
         let url = url::Url::parse(&url).map_err(|e| format!("revocation URL: {e}"))?;
-        cardhost_runtime::net::transport::check_host_url(&url, self.host.config().network.allow_http)
-            .map_err(|e| format!("the revocation URL: {e}"))?;
+        cardhost_runtime::net::transport::check_host_url(
+            &url,
+            self.host.config().network.allow_http,
+        )
+        .map_err(|e| format!("the revocation URL: {e}"))?;
         env.check_auth_endpoint("revocation URL", &url)?;
         let credentials = self.host.credentials(
             loaded,

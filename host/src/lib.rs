@@ -18,9 +18,9 @@ pub mod connections;
 pub mod server;
 
 pub use cardhost_runtime::{
-    CUSTOM_API_ACTION, CardFailure, Cardhost, Connection, ErrorKind, Invocation, InvokeError,
-    Limits, LoadedConnector, NetworkPolicy, Registry, Route, RuntimeConfig, Secret, Source,
-    WIT_VERSION, WIT_VERSIONS, WitVersion, wit,
+    CUSTOM_API_ACTION, CardFailure, Cardhost, Connection, ConnectionCredentials, ErrorKind,
+    Invocation, InvokeError, Limits, LoadedConnector, NetworkPolicy, Registry, Route,
+    RuntimeConfig, Secret, Source, WIT_VERSION, WIT_VERSIONS, WitVersion, wit,
 };
 pub use cardhost_store as store;
 

@@ -358,11 +358,7 @@ pub async fn load_one(
         scope,
         broker.clone(),
         manifest_limits,
-        |world, store| {
-            Box::pin(async move {
-                world.call_manifest(store).await
-            })
-        },
+        |world, store| Box::pin(async move { world.call_manifest(store).await }),
     )
     .await;
     let raw = call

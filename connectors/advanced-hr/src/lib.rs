@@ -157,7 +157,7 @@ impl Connector for AdvancedHr {
             )
             .connection_schema(connection_schema())
             .auth(auth())
-            .environment(Environment::new("default", "{api_base_url}"))
+            .environment(Environment::new("default", "{api_base_url}").auth_host("{token_url}"))
             .permissions(permissions())
             .cards(Self::CARDS)
     }

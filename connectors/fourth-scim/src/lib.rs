@@ -162,7 +162,7 @@ impl Connector for FourthScim {
             )
             .connection_schema(connection_schema())
             .auth(auth())
-            .environment(Environment::new("default", "{base_url}"))
+            .environment(Environment::new("default", "{base_url}").auth_host("{token_url}"))
             .permissions(permissions())
             .cards(Self::CARDS)
     }

@@ -186,17 +186,22 @@ impl Connector for Paycor {
                  and its APIm subscription key; cardhost permissions mirror the app's Data Access.",
             )
             .connection_schema(connection_schema())
+            .default_header("Accept", "application/json")
             .auth(auth())
             .environment(
                 Environment::new("sandbox", "https://{api_host}")
                     .when("sandbox", "true")
                     .var("api_host", "apis-sandbox.paycor.com")
-                    .var("authorize_host", "hcm-demo.paycor.com"),
+                    .var("authorize_host", "hcm-demo.paycor.com")
+                    .auth_host("https://{api_host}")
+                    .auth_host("https://{authorize_host}"),
             )
             .environment(
                 Environment::new("production", "https://{api_host}")
                     .var("api_host", "apis.paycor.com")
-                    .var("authorize_host", "hcm.paycor.com"),
+                    .var("authorize_host", "hcm.paycor.com")
+                    .auth_host("https://{api_host}")
+                    .auth_host("https://{authorize_host}"),
             )
             .permissions(permissions())
             .cards(Self::CARDS)
@@ -303,10 +308,10 @@ mod tests {
         }
         let auth = &m.auth_methods[0];
         assert_eq!(
-            auth.secret_headers,
+            auth.headers,
             vec![(
                 "Ocp-Apim-Subscription-Key".to_string(),
-                "subscription_key".to_string()
+                "{secret.subscription_key}".to_string()
             )]
         );
         match &auth.scheme {

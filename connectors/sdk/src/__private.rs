@@ -31,10 +31,10 @@ pub fn manifest<C: Connector>() -> wit::ConnectorManifest {
                         optional: s.optional,
                     })
                     .collect(),
-                secret_headers: a
-                    .secret_headers
+                headers: a
+                    .headers
                     .into_iter()
-                    .map(|(header, secret)| wit::SecretHeader { header, secret })
+                    .map(|(name, value)| wit::AuthHeader { name, value })
                     .collect(),
                 auth_failure_statuses: a.auth_failure_statuses,
             })
@@ -52,6 +52,8 @@ pub fn manifest<C: Connector>() -> wit::ConnectorManifest {
                 vars: e.vars,
                 base_url: e.base_url,
                 allowed_hosts: e.allowed_hosts,
+                credentialed_hosts: e.credentialed_hosts,
+                auth_hosts: e.auth_hosts,
             })
             .collect(),
         permissions: m
@@ -91,6 +93,7 @@ pub fn manifest<C: Connector>() -> wit::ConnectorManifest {
                 permissions: c.permissions,
             })
             .collect(),
+        default_headers: m.default_headers,
     }
 }
 
@@ -111,15 +114,17 @@ fn oauth2(o: OAuth2) -> wit::Oauth2 {
 fn scheme(s: AuthScheme) -> wit::AuthScheme {
     match s {
         AuthScheme::None => wit::AuthScheme::None,
-        AuthScheme::Bearer { secret } => wit::AuthScheme::Bearer(secret),
-        AuthScheme::Basic { username, password } => wit::AuthScheme::Basic((username, password)),
-        AuthScheme::ApiKey { secret, location } => wit::AuthScheme::ApiKey((
-            secret,
-            match location {
+        AuthScheme::Bearer { token } => wit::AuthScheme::Bearer(token),
+        AuthScheme::Basic { username, password } => {
+            wit::AuthScheme::Basic(wit::BasicCredentials { username, password })
+        }
+        AuthScheme::ApiKey { value, location } => wit::AuthScheme::ApiKey(wit::ApiKey {
+            value,
+            location: match location {
                 ApiKeyLocation::Header(h) => wit::ApiKeyLocation::Header(h),
                 ApiKeyLocation::Query(q) => wit::ApiKeyLocation::Query(q),
             },
-        )),
+        }),
         AuthScheme::OAuth2ClientCredentials(o) => {
             wit::AuthScheme::Oauth2ClientCredentials(oauth2(o))
         }
@@ -141,6 +146,8 @@ fn context(c: wit::Context) -> Context {
         connection_id: c.connection_id,
         fields: serde_json::from_str(&c.connection_fields).unwrap_or(serde_json::Value::Null),
         permissions: c.permissions,
+        environment: c.environment,
+        base_url: c.base_url,
     }
 }
 

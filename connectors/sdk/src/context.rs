@@ -13,6 +13,12 @@ pub struct Context {
     pub fields: Value,
     /// Permissions usable in this invocation (card's ∩ connection's grant).
     pub permissions: Vec<String>,
+    /// Id of the environment the connection's fields selected (`sandbox`);
+    /// empty without a connection.
+    pub environment: String,
+    /// The base URL relative request paths resolve against; empty without
+    /// a connection.
+    pub base_url: String,
 }
 
 impl Context {
@@ -23,6 +29,8 @@ impl Context {
             connection_id: None,
             fields,
             permissions: Vec::new(),
+            environment: String::new(),
+            base_url: String::new(),
         }
     }
 

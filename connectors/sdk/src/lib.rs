@@ -131,7 +131,7 @@ pub use error::{Error, Result};
 pub use list::{List, ListItem, Total};
 pub use manifest::{
     Access, ApiKeyLocation, AuthMethod, AuthScheme, CardEntry, ClientAuth, Environment, Manifest,
-    OAuth2, Permission, Rule, SecretField,
+    OAuth2, Permission, Rule, SecretField, secret,
 };
 pub use schema::{NoInput, Raw, Update};
 pub use schemars::{self, JsonSchema};
@@ -232,7 +232,7 @@ macro_rules! export_connector {
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit/v0.1.0",
+        path: "wit/v0.2.0",
         world: "cardhost:connector/connector-world",
         pub_export_macro: true,
         default_bindings_module: "::cardhost_sdk::bindings",

@@ -199,27 +199,37 @@ impl OAuth2 {
     }
 }
 
-/// How the host authenticates requests.
+/// The credential template `{secret.name}`: the value of secret `name`.
+///
+/// Credential templates are text the host renders when it sends a
+/// request: `{secret.name}` is a secret, `{name}` a connection field or
+/// environment variable, and everything else is literal.
+pub fn secret(name: &str) -> String {
+    format!("{{secret.{name}}}")
+}
+
+/// How the host authenticates requests. Each credential is a template
+/// (see [`secret`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthScheme {
     /// Nothing is added.
     None,
-    /// `Authorization: Bearer` from the named secret.
+    /// `Authorization: Bearer <token>`.
     Bearer {
-        /// Secret name.
-        secret: String,
+        /// The token, e.g. `{secret.access_token}`.
+        token: String,
     },
-    /// `Authorization: Basic` from two secrets.
+    /// `Authorization: Basic`.
     Basic {
-        /// Secret holding the user name.
+        /// The user name, e.g. `{secret.username}` or `{secret.api_key}`.
         username: String,
-        /// Secret holding the password.
+        /// The password, e.g. `{secret.password}`, or a fixed `x`.
         password: String,
     },
-    /// An API key from the named secret.
+    /// An API key.
     ApiKey {
-        /// Secret name.
-        secret: String,
+        /// The key, e.g. `{secret.api_key}`.
+        value: String,
         /// Where it goes.
         location: ApiKeyLocation,
     },
@@ -247,8 +257,8 @@ pub struct AuthMethod {
     pub scheme: AuthScheme,
     /// Secrets the user enters.
     pub secrets: Vec<SecretField>,
-    /// Headers added from secrets.
-    pub secret_headers: Vec<(String, String)>,
+    /// Headers added to every credentialed request: name and template.
+    pub headers: Vec<(String, String)>,
     /// Statuses besides 401 meaning the token went bad.
     pub auth_failure_statuses: Vec<u16>,
 }
@@ -261,7 +271,7 @@ impl AuthMethod {
             title: title.into(),
             scheme,
             secrets: Vec::new(),
-            secret_headers: Vec::new(),
+            headers: Vec::new(),
             auth_failure_statuses: Vec::new(),
         }
     }
@@ -269,7 +279,7 @@ impl AuthMethod {
     /// A bearer-token method reading secret `secret`, which the user enters.
     pub fn bearer(id: &str, title: &str, secret: SecretField) -> Self {
         let scheme = AuthScheme::Bearer {
-            secret: secret.name.clone(),
+            token: self::secret(&secret.name),
         };
         Self::new(id, title, scheme).secret(secret)
     }
@@ -280,9 +290,16 @@ impl AuthMethod {
         self
     }
 
-    /// Adds header `header` with the value of secret `secret` to every request.
-    pub fn secret_header(mut self, header: &str, secret: &str) -> Self {
-        self.secret_headers.push((header.into(), secret.into()));
+    /// Adds header `header` with the value of secret `secret` to every
+    /// credentialed request.
+    pub fn secret_header(self, header: &str, secret: &str) -> Self {
+        self.header(header, &self::secret(secret))
+    }
+
+    /// Adds header `name` with the rendered `template` (see [`secret`]) to
+    /// every credentialed request.
+    pub fn header(mut self, name: &str, template: &str) -> Self {
+        self.headers.push((name.into(), template.into()));
         self
     }
 
@@ -306,6 +323,12 @@ pub struct Environment {
     pub base_url: String,
     /// Allowed origin templates beside the base URL's.
     pub allowed_hosts: Vec<String>,
+    /// Origin templates whose requests carry credentials besides the base
+    /// URL's origin.
+    pub credentialed_hosts: Vec<String>,
+    /// Origin templates the OAuth2 token, authorize and revocation URLs
+    /// may be on (required with OAuth2).
+    pub auth_hosts: Vec<String>,
 }
 
 impl Environment {
@@ -317,6 +340,8 @@ impl Environment {
             vars: Vec::new(),
             base_url: base_url.into(),
             allowed_hosts: Vec::new(),
+            credentialed_hosts: Vec::new(),
+            auth_hosts: Vec::new(),
         }
     }
 
@@ -335,6 +360,21 @@ impl Environment {
     /// Allows another origin template.
     pub fn allow_host(mut self, origin: &str) -> Self {
         self.allowed_hosts.push(origin.into());
+        self
+    }
+
+    /// Allows another origin template whose requests carry the
+    /// connection's credentials, as the base URL's do.
+    pub fn credentialed_host(mut self, origin: &str) -> Self {
+        self.credentialed_hosts.push(origin.into());
+        self
+    }
+
+    /// Lets OAuth2 endpoints be on this origin template, e.g.
+    /// `https://login.example.com`, or `{token_url}` for the origin of
+    /// whatever URL the user enters in that field.
+    pub fn auth_host(mut self, origin: &str) -> Self {
+        self.auth_hosts.push(origin.into());
         self
     }
 }
@@ -417,6 +457,8 @@ pub struct Manifest {
     pub permissions: Vec<Permission>,
     /// Cards.
     pub cards: Vec<CardEntry>,
+    /// Headers every request gets unless it sets them (fixed text).
+    pub default_headers: Vec<(String, String)>,
 }
 
 impl Manifest {
@@ -434,6 +476,7 @@ impl Manifest {
             environments: Vec::new(),
             permissions: Vec::new(),
             cards: Vec::new(),
+            default_headers: Vec::new(),
         }
     }
 
@@ -452,6 +495,13 @@ impl Manifest {
     /// Adds an auth method.
     pub fn auth(mut self, method: AuthMethod) -> Self {
         self.auth_methods.push(method);
+        self
+    }
+
+    /// Sends header `name: value` with every upstream request that does not
+    /// set it, e.g. `("Accept", "application/json")`.
+    pub fn default_header(mut self, name: &str, value: &str) -> Self {
+        self.default_headers.push((name.into(), value.into()));
         self
     }
 

@@ -502,7 +502,23 @@ pub fn manifest_problems(manifest: &Manifest, cards: crate::Cards) -> Vec<String
                 ));
             }
         }
-        let templates = std::iter::once(&env.base_url).chain(&env.allowed_hosts);
+        let uses_oauth = manifest.auth_methods.iter().any(|m| {
+            matches!(
+                m.scheme,
+                crate::AuthScheme::OAuth2ClientCredentials(_)
+                    | crate::AuthScheme::OAuth2AuthorizationCode { .. }
+            )
+        });
+        if uses_oauth && env.auth_hosts.is_empty() {
+            problem(format!(
+                "environment `{}` declares no auth hosts, but an auth method uses OAuth2: add `.auth_host(..)` with the origins of its token URLs",
+                env.id
+            ));
+        }
+        let templates = std::iter::once(&env.base_url)
+            .chain(&env.allowed_hosts)
+            .chain(&env.credentialed_hosts)
+            .chain(&env.auth_hosts);
         for name in templates.flat_map(|t| placeholders(t)) {
             if !fields.iter().any(|f| f == name) && !vars.contains(&name) {
                 problem(format!(

@@ -534,6 +534,13 @@ fn print_destinations(c: &crate::LoadedConnector) -> anyhow::Result<()> {
         }
         if let Some(tokens) = method["tokens"].as_str() {
             outln!("  tokens: {tokens}")?;
+            let hosts: Vec<&str> = method["auth_hosts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            outln!("  OAuth2 endpoints only on: {}", hosts.join(", "))?;
         }
     }
     Ok(())

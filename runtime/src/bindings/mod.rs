@@ -105,7 +105,10 @@ impl WorldPre {
     }
 
     /// Instantiates the component in `store`.
-    pub async fn instantiate_async(&self, store: &mut Store<GuestState>) -> wasmtime::Result<World> {
+    pub async fn instantiate_async(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> wasmtime::Result<World> {
         Ok(match self {
             Self::V0_1(pre) => World::V0_1(pre.instantiate_async(store).await?),
             Self::V0_2(pre) => World::V0_2(pre.instantiate_async(store).await?),

@@ -99,12 +99,10 @@ impl From<old::AuthScheme> for new::AuthScheme {
         match s {
             old::AuthScheme::None => Self::None,
             old::AuthScheme::Bearer(name) => Self::Bearer(secret(name)),
-            old::AuthScheme::Basic((username, password)) => {
-                Self::Basic(new::BasicCredentials {
-                    username: secret(username),
-                    password: secret(password),
-                })
-            }
+            old::AuthScheme::Basic((username, password)) => Self::Basic(new::BasicCredentials {
+                username: secret(username),
+                password: secret(password),
+            }),
             old::AuthScheme::ApiKey((name, location)) => Self::ApiKey(new::ApiKey {
                 value: secret(name),
                 location: match location {
@@ -112,9 +110,7 @@ impl From<old::AuthScheme> for new::AuthScheme {
                     old::ApiKeyLocation::Query(q) => new::ApiKeyLocation::Query(q),
                 },
             }),
-            old::AuthScheme::Oauth2ClientCredentials(o) => {
-                Self::Oauth2ClientCredentials(o.into())
-            }
+            old::AuthScheme::Oauth2ClientCredentials(o) => Self::Oauth2ClientCredentials(o.into()),
             old::AuthScheme::Oauth2AuthorizationCode(ac) => {
                 Self::Oauth2AuthorizationCode(new::Oauth2AuthorizationCode {
                     oauth2: ac.oauth2.into(),
@@ -400,18 +396,20 @@ mod tests {
                 old::AuthMethod {
                     id: "oauth".into(),
                     title: "OAuth".into(),
-                    scheme: old::AuthScheme::Oauth2AuthorizationCode(old::Oauth2AuthorizationCode {
-                        oauth2: old::Oauth2 {
-                            token_url: format!("https://{token_host}/token?key={{secret.key}}"),
-                            scopes: vec!["read".into()],
-                            client_auth: old::ClientAuth::ClientSecretBasic,
-                            client_id_secret: "client_id".into(),
-                            client_secret_secret: "client_secret".into(),
-                            revocation_url: Some(format!("https://{token_host}/revoke")),
+                    scheme: old::AuthScheme::Oauth2AuthorizationCode(
+                        old::Oauth2AuthorizationCode {
+                            oauth2: old::Oauth2 {
+                                token_url: format!("https://{token_host}/token?key={{secret.key}}"),
+                                scopes: vec!["read".into()],
+                                client_auth: old::ClientAuth::ClientSecretBasic,
+                                client_id_secret: "client_id".into(),
+                                client_secret_secret: "client_secret".into(),
+                                revocation_url: Some(format!("https://{token_host}/revoke")),
+                            },
+                            authorize_url: "https://login.acme.example/authorize".into(),
+                            authorize_params: vec![("key".into(), "{secret.key}".into())],
                         },
-                        authorize_url: "https://login.acme.example/authorize".into(),
-                        authorize_params: vec![("key".into(), "{secret.key}".into())],
-                    }),
+                    ),
                     secrets: vec![secret("client_id"), secret("client_secret"), secret("key")],
                     secret_headers: vec![old::SecretHeader {
                         header: "X-Key".into(),

@@ -74,7 +74,11 @@ pub fn destinations(manifest: &Manifest, method: &AuthMethod, fields: &Value) ->
             .as_ref()
             .map(|e| e.base_url.origin().ascii_serialization()),
         credentialed_origins: env.as_ref().map_or_else(Vec::new, |e| {
-            e.credentialed.iter().skip(1).map(|o| o.to_string()).collect()
+            e.credentialed
+                .iter()
+                .skip(1)
+                .map(|o| o.to_string())
+                .collect()
         }),
         auth_hosts: env.as_ref().map(|e| (e.id.clone(), e.auth_hosts.clone())),
         ..Destinations::default()
@@ -123,7 +127,9 @@ impl Destinations {
             if let Some((env, hosts)) = &self.auth_hosts
                 && !hosts.iter().any(|o| o.matches(&parsed))
             {
-                return Err(crate::manifest::outside_auth_hosts(what, &parsed, env, hosts));
+                return Err(crate::manifest::outside_auth_hosts(
+                    what, &parsed, env, hosts,
+                ));
             }
         }
         Ok(())

@@ -90,23 +90,27 @@ impl Rendered {
             crate::manifest::render_credential(template, fields, env_vars, &lookup)
                 .map_err(|e| CredentialError::Unavailable(format!("{e} on this connection")))
         };
-        let header = |name: &str, value: String| -> Result<(HeaderName, HeaderValue), CredentialError> {
-            let name = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
-                CredentialError::Unavailable(format!("invalid header name `{name}`"))
-            })?;
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                CredentialError::Unavailable(format!(
-                    "the `{name}` header would hold characters not allowed in a header"
-                ))
-            })?;
-            value.set_sensitive(true);
-            Ok((name, value))
-        };
+        let header =
+            |name: &str, value: String| -> Result<(HeaderName, HeaderValue), CredentialError> {
+                let name =
+                    HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                        CredentialError::Unavailable(format!("invalid header name `{name}`"))
+                    })?;
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    CredentialError::Unavailable(format!(
+                        "the `{name}` header would hold characters not allowed in a header"
+                    ))
+                })?;
+                value.set_sensitive(true);
+                Ok((name, value))
+            };
         let mut out = Self::default();
         match &method.scheme {
             AuthScheme::Bearer(t) => {
-                out.headers
-                    .push(header(AUTHORIZATION.as_str(), format!("Bearer {}", render(t)?))?);
+                out.headers.push(header(
+                    AUTHORIZATION.as_str(),
+                    format!("Bearer {}", render(t)?),
+                )?);
             }
             AuthScheme::Basic(b) => {
                 let pair = format!("{}:{}", render(&b.username)?, render(&b.password)?);

@@ -287,9 +287,7 @@ impl Cardhost {
                 let call = self
                     .run_guest(&loaded, scope.clone(), move |world, store| {
                         Box::pin(async move {
-                            world
-                                .call_invoke(store, &card_id, &input_text, &ctx)
-                                .await
+                            world.call_invoke(store, &card_id, &input_text, &ctx).await
                         })
                     })
                     .await;
@@ -373,9 +371,7 @@ impl Cardhost {
         let ctx = guest_context(id, connection.id.as_deref(), &connection.fields, &scope);
         let call = self
             .run_guest(&loaded, scope.clone(), move |world, store| {
-                Box::pin(async move {
-                    world.call_test_connection(store, &ctx).await
-                })
+                Box::pin(async move { world.call_test_connection(store, &ctx).await })
             })
             .await;
         record.keep(&scope, call.output);

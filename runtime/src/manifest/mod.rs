@@ -636,7 +636,9 @@ fn compile_default_headers(
             HeaderValue::from_str(value),
         ) {
             (Ok(n), Ok(v)) => out.push((n, v)),
-            (Err(_), _) => problems.push(format!("default header `{name}` is not a valid header name")),
+            (Err(_), _) => problems.push(format!(
+                "default header `{name}` is not a valid header name"
+            )),
             (_, Err(_)) => problems.push(format!(
                 "default header `{name}` has a value with characters not allowed in a header"
             )),
@@ -880,8 +882,14 @@ pub fn credential_templates(method: &wit::AuthMethod) -> Vec<(String, &str)> {
     let mut out: Vec<(String, &str)> = match &method.scheme {
         AuthScheme::Bearer(t) => vec![("`Authorization: Bearer` header".into(), t.as_str())],
         AuthScheme::Basic(b) => vec![
-            ("`Authorization: Basic` user name".into(), b.username.as_str()),
-            ("`Authorization: Basic` password".into(), b.password.as_str()),
+            (
+                "`Authorization: Basic` user name".into(),
+                b.username.as_str(),
+            ),
+            (
+                "`Authorization: Basic` password".into(),
+                b.password.as_str(),
+            ),
         ],
         AuthScheme::ApiKey(k) => vec![(
             match &k.location {
@@ -925,8 +933,9 @@ pub fn render_credential(
 fn var_text(fields: &Value, env_vars: &[(String, String)], name: &str) -> Result<String, String> {
     match env_vars.iter().find(|(k, _)| k == name) {
         Some((_, v)) => Ok(v.clone()),
-        None => field_text(fields, name)
-            .ok_or_else(|| format!("connection field `{name}` is not set")),
+        None => {
+            field_text(fields, name).ok_or_else(|| format!("connection field `{name}` is not set"))
+        }
     }
 }
 
@@ -1301,6 +1310,67 @@ mod tests {
             all.contains("`client_secre`") && all.contains("did you mean `client_secret`?"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn credential_templates_default_headers_and_auth_hosts_are_checked() {
+        let mut m = oauth_manifest("https://{tenant}.acme.example/token", false);
+        m.cards[0].permissions = vec!["items-read".into()];
+        let secret = |name: &str, optional| wit::SecretField {
+            name: name.into(),
+            title: name.into(),
+            description: String::new(),
+            optional,
+        };
+        m.auth_methods.push(wit::AuthMethod {
+            id: "key".into(),
+            title: "Key".into(),
+            scheme: AuthScheme::Basic(wit::BasicCredentials {
+                username: "{secret.key}".into(),
+                password: "{secret.pin}".into(),
+            }),
+            secrets: vec![secret("key", false), secret("pin", true)],
+            headers: vec![wit::AuthHeader {
+                name: "X-Account".into(),
+                value: "{tenat}".into(),
+            }],
+            auth_failure_statuses: Vec::new(),
+        });
+        m.default_headers = vec![
+            ("Authorization".into(), "Basic abc".into()),
+            ("X-Account".into(), "a".into()),
+            ("Bad Header".into(), "a".into()),
+            ("Accept".into(), "application/json".into()),
+        ];
+        let all = problems(m.clone()).join("\n");
+        for expected in [
+            "`pin` is optional, but the scheme sends it",
+            "`{tenat}`",
+            "did you mean `tenant`?",
+            "default header `Authorization` is one the host or an auth method sets",
+            "default header `X-Account` is one the host or an auth method sets",
+            "default header `Bad Header` is not a valid header name",
+        ] {
+            assert!(all.contains(expected), "{expected} in:\n{all}");
+        }
+        assert!(!all.contains("`Accept`"), "{all}");
+
+        // OAuth2 needs auth hosts, and a fixed endpoint must be on one.
+        let mut m = oauth_manifest("https://login.acme.example/token", false);
+        m.cards[0].permissions = vec!["items-read".into()];
+        m.environments[0].auth_hosts.clear();
+        let all = problems(m.clone()).join("\n");
+        assert!(all.contains("declares no auth hosts"), "{all}");
+        m.environments[0].auth_hosts = vec!["https://id.acme.example".into()];
+        let all = problems(m.clone()).join("\n");
+        assert!(
+            all.contains(
+                "the token URL `https://login.acme.example/token` is not on one of its auth hosts"
+            ),
+            "{all}"
+        );
+        m.environments[0].auth_hosts = vec!["https://*.acme.example".into()];
+        Manifest::validate(m).expect("the endpoint is on a wildcard auth host");
     }
 
     #[test]
