@@ -51,7 +51,7 @@ pub struct LoadedConnector {
     pub catalog: Catalog,
     /// What loads but is probably a mistake (see `cardhost validate`).
     pub warnings: Vec<String>,
-    pub(crate) pre: WorldPre,
+    pub(crate) pre: WorldPre<GuestState>,
 }
 
 impl std::fmt::Debug for LoadedConnector {

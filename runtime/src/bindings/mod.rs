@@ -20,7 +20,6 @@ wasmtime::component::bindgen!({
 
 pub mod v0_1;
 
-use crate::guest::GuestState;
 use wasmtime::Store;
 
 pub use self::cardhost::connector::types;
@@ -68,12 +67,20 @@ impl WitVersion {
 }
 
 /// A connector component ready to instantiate, in the world it was built for.
-#[derive(Clone)]
-pub enum WorldPre {
+pub enum WorldPre<T: 'static> {
     /// Built against 0.1.
-    V0_1(v0_1::ConnectorWorldPre<GuestState>),
+    V0_1(v0_1::ConnectorWorldPre<T>),
     /// Built against 0.2.
-    V0_2(ConnectorWorldPre<GuestState>),
+    V0_2(ConnectorWorldPre<T>),
+}
+
+impl<T: 'static> Clone for WorldPre<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::V0_1(pre) => Self::V0_1(pre.clone()),
+            Self::V0_2(pre) => Self::V0_2(pre.clone()),
+        }
+    }
 }
 
 /// An instantiated connector.
@@ -84,11 +91,11 @@ pub enum World {
     V0_2(ConnectorWorld),
 }
 
-impl WorldPre {
+impl<T: Send + 'static> WorldPre<T> {
     /// Checks that `pre` exports the connector world of `version`.
     pub fn new(
         version: WitVersion,
-        pre: wasmtime::component::InstancePre<GuestState>,
+        pre: wasmtime::component::InstancePre<T>,
     ) -> wasmtime::Result<Self> {
         Ok(match version {
             WitVersion::V0_1 => Self::V0_1(v0_1::ConnectorWorldPre::new(pre)?),
@@ -105,10 +112,7 @@ impl WorldPre {
     }
 
     /// Instantiates the component in `store`.
-    pub async fn instantiate_async(
-        &self,
-        store: &mut Store<GuestState>,
-    ) -> wasmtime::Result<World> {
+    pub async fn instantiate_async(&self, store: &mut Store<T>) -> wasmtime::Result<World> {
         Ok(match self {
             Self::V0_1(pre) => World::V0_1(pre.instantiate_async(store).await?),
             Self::V0_2(pre) => World::V0_2(pre.instantiate_async(store).await?),
@@ -117,10 +121,11 @@ impl WorldPre {
 }
 
 impl World {
+    // Each call takes the store of whatever data the instance was made in.
     /// The connector's manifest, as the current version declares it.
-    pub async fn call_manifest(
+    pub async fn call_manifest<T: Send>(
         &self,
-        store: &mut Store<GuestState>,
+        store: &mut Store<T>,
     ) -> wasmtime::Result<types::ConnectorManifest> {
         match self {
             Self::V0_1(w) => Ok(w
@@ -133,9 +138,9 @@ impl World {
     }
 
     /// Runs one card.
-    pub async fn call_invoke(
+    pub async fn call_invoke<T: Send>(
         &self,
-        store: &mut Store<GuestState>,
+        store: &mut Store<T>,
         card: &str,
         input: &str,
         context: &types::Context,
@@ -155,9 +160,9 @@ impl World {
     }
 
     /// Runs the connection test.
-    pub async fn call_test_connection(
+    pub async fn call_test_connection<T: Send>(
         &self,
-        store: &mut Store<GuestState>,
+        store: &mut Store<T>,
         context: &types::Context,
     ) -> wasmtime::Result<types::ConnectionReport> {
         match self {

@@ -22,7 +22,6 @@ wasmtime::component::bindgen!({
 
 use self::cardhost::connector::{http as old_http, log as old_log, types as old};
 use super::{http as new_http, log as new_log, types as new};
-use crate::guest::GuestState;
 
 fn secret(name: String) -> String {
     format!("{{secret.{name}}}")
@@ -289,6 +288,39 @@ impl From<old::ConnectionReport> for new::ConnectionReport {
     }
 }
 
+impl From<old_http::Request> for new_http::Request {
+    fn from(r: old_http::Request) -> Self {
+        Self {
+            method: r.method.into(),
+            url: r.url,
+            query: r.query,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl From<new_http::Response> for old_http::Response {
+    fn from(r: new_http::Response) -> Self {
+        Self {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl From<old_log::Level> for new_log::Level {
+    fn from(level: old_log::Level) -> Self {
+        match level {
+            old_log::Level::Debug => Self::Debug,
+            old_log::Level::Info => Self::Info,
+            old_log::Level::Warn => Self::Warn,
+            old_log::Level::Error => Self::Error,
+        }
+    }
+}
+
 impl From<new_http::DenialKind> for old_http::DenialKind {
     fn from(k: new_http::DenialKind) -> Self {
         use new_http::DenialKind as N;
@@ -321,43 +353,6 @@ impl From<new_http::HttpError> for old_http::HttpError {
     }
 }
 
-impl old::Host for GuestState {}
-
-impl old_http::Host for GuestState {
-    async fn send(
-        &mut self,
-        request: old_http::Request,
-    ) -> wasmtime::Result<Result<old_http::Response, old_http::HttpError>> {
-        let request = new_http::Request {
-            method: request.method.into(),
-            url: request.url,
-            query: request.query,
-            headers: request.headers,
-            body: request.body,
-        };
-        let answer = new_http::Host::send(self, request).await?;
-        Ok(answer
-            .map(|r| old_http::Response {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            })
-            .map_err(Into::into))
-    }
-}
-
-impl old_log::Host for GuestState {
-    fn log(&mut self, level: old_log::Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            old_log::Level::Debug => new_log::Level::Debug,
-            old_log::Level::Info => new_log::Level::Info,
-            old_log::Level::Warn => new_log::Level::Warn,
-            old_log::Level::Error => new_log::Level::Error,
-        };
-        new_log::Host::log(self, level, message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,101 +369,6 @@ mod tests {
             origin_template("https://id.example:8443?x=1"),
             "https://id.example:8443"
         );
-    }
-
-    fn legacy_manifest(token_host: &str) -> old::ConnectorManifest {
-        let secret = |name: &str| old::SecretField {
-            name: name.into(),
-            title: name.into(),
-            description: String::new(),
-            optional: false,
-        };
-        old::ConnectorManifest {
-            id: "acme".into(),
-            name: "Acme".into(),
-            version: "1.0.0".into(),
-            description: String::new(),
-            connection_schema: serde_json::json!({"type": "object", "properties": {
-                "tenant": {"type": "string"}, "user": {"type": "string"}
-            }})
-            .to_string(),
-            auth_methods: vec![
-                old::AuthMethod {
-                    id: "oauth".into(),
-                    title: "OAuth".into(),
-                    scheme: old::AuthScheme::Oauth2AuthorizationCode(
-                        old::Oauth2AuthorizationCode {
-                            oauth2: old::Oauth2 {
-                                token_url: format!("https://{token_host}/token?key={{secret.key}}"),
-                                scopes: vec!["read".into()],
-                                client_auth: old::ClientAuth::ClientSecretBasic,
-                                client_id_secret: "client_id".into(),
-                                client_secret_secret: "client_secret".into(),
-                                revocation_url: Some(format!("https://{token_host}/revoke")),
-                            },
-                            authorize_url: "https://login.acme.example/authorize".into(),
-                            authorize_params: vec![("key".into(), "{secret.key}".into())],
-                        },
-                    ),
-                    secrets: vec![secret("client_id"), secret("client_secret"), secret("key")],
-                    secret_headers: vec![old::SecretHeader {
-                        header: "X-Key".into(),
-                        secret: "key".into(),
-                    }],
-                    auth_failure_statuses: vec![403],
-                },
-                old::AuthMethod {
-                    id: "basic".into(),
-                    title: "Basic".into(),
-                    scheme: old::AuthScheme::Basic(("user".into(), "password".into())),
-                    secrets: vec![secret("password")],
-                    secret_headers: Vec::new(),
-                    auth_failure_statuses: Vec::new(),
-                },
-            ],
-            environments: vec![old::Environment {
-                id: "default".into(),
-                when: Vec::new(),
-                vars: Vec::new(),
-                base_url: "https://{tenant}.acme.example".into(),
-                allowed_hosts: vec!["https://files.acme.example".into()],
-            }],
-            permissions: Vec::new(),
-            cards: Vec::new(),
-        }
-    }
-
-    /// The pin a host before 0.2 wrote: the 0.1 shapes, no layout.
-    fn legacy_pin(m: &old::ConnectorManifest, method: usize) -> crate::credentials::CredentialPin {
-        use sha2::{Digest, Sha256};
-        let parts = serde_json::json!({
-            "auth_method": m.auth_methods[method],
-            "environments": m.environments,
-        });
-        let digest = hex::encode(Sha256::digest(parts.to_string().as_bytes()));
-        crate::credentials::CredentialPin { digest, parts }
-    }
-
-    #[test]
-    fn pins_written_before_0_2_hold_for_the_same_connector() {
-        use crate::credentials::destinations::{diff, pin, pin_holds};
-        let fields = serde_json::json!({"tenant": "t", "user": "u"});
-        let old = legacy_manifest("id.acme.example");
-        let manifest = crate::manifest::Manifest::validate(old.clone().into()).expect("valid");
-        for (i, method) in manifest.raw.auth_methods.iter().enumerate() {
-            let pinned = legacy_pin(&old, i);
-            let current = pin(&manifest, method, &fields);
-            assert!(pin_holds(&pinned, &current), "method {}", method.id);
-            assert!(diff(&pinned.parts, &current.parts).is_empty());
-        }
-        // A legacy pin still catches a real change.
-        let moved = legacy_manifest("evil.example");
-        let manifest = crate::manifest::Manifest::validate(moved.into()).expect("valid");
-        let current = pin(&manifest, &manifest.raw.auth_methods[0], &fields);
-        let pinned = legacy_pin(&old, 0);
-        assert!(!pin_holds(&pinned, &current));
-        let changes = diff(&pinned.parts, &current.parts).join("\n");
-        assert!(changes.contains("evil.example"), "{changes}");
     }
 
     #[test]

@@ -518,4 +518,101 @@ mod tests {
                 .collect();
         assert_eq!(found, ["subscription_key", "b"]);
     }
+
+    use crate::bindings::v0_1::cardhost::connector::types as old;
+
+    fn legacy_manifest(token_host: &str) -> old::ConnectorManifest {
+        let secret = |name: &str| old::SecretField {
+            name: name.into(),
+            title: name.into(),
+            description: String::new(),
+            optional: false,
+        };
+        old::ConnectorManifest {
+            id: "acme".into(),
+            name: "Acme".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            connection_schema: serde_json::json!({"type": "object", "properties": {
+                "tenant": {"type": "string"}, "user": {"type": "string"}
+            }})
+            .to_string(),
+            auth_methods: vec![
+                old::AuthMethod {
+                    id: "oauth".into(),
+                    title: "OAuth".into(),
+                    scheme: old::AuthScheme::Oauth2AuthorizationCode(
+                        old::Oauth2AuthorizationCode {
+                            oauth2: old::Oauth2 {
+                                token_url: format!("https://{token_host}/token?key={{secret.key}}"),
+                                scopes: vec!["read".into()],
+                                client_auth: old::ClientAuth::ClientSecretBasic,
+                                client_id_secret: "client_id".into(),
+                                client_secret_secret: "client_secret".into(),
+                                revocation_url: Some(format!("https://{token_host}/revoke")),
+                            },
+                            authorize_url: "https://login.acme.example/authorize".into(),
+                            authorize_params: vec![("key".into(), "{secret.key}".into())],
+                        },
+                    ),
+                    secrets: vec![secret("client_id"), secret("client_secret"), secret("key")],
+                    secret_headers: vec![old::SecretHeader {
+                        header: "X-Key".into(),
+                        secret: "key".into(),
+                    }],
+                    auth_failure_statuses: vec![403],
+                },
+                old::AuthMethod {
+                    id: "basic".into(),
+                    title: "Basic".into(),
+                    scheme: old::AuthScheme::Basic(("user".into(), "password".into())),
+                    secrets: vec![secret("password")],
+                    secret_headers: Vec::new(),
+                    auth_failure_statuses: Vec::new(),
+                },
+            ],
+            environments: vec![old::Environment {
+                id: "default".into(),
+                when: Vec::new(),
+                vars: Vec::new(),
+                base_url: "https://{tenant}.acme.example".into(),
+                allowed_hosts: vec!["https://files.acme.example".into()],
+            }],
+            permissions: Vec::new(),
+            cards: Vec::new(),
+        }
+    }
+
+    /// The pin a host before 0.2 wrote: the 0.1 shapes, no layout.
+    fn legacy_pin(m: &old::ConnectorManifest, method: usize) -> CredentialPin {
+        use sha2::{Digest, Sha256};
+        let parts = serde_json::json!({
+            "auth_method": m.auth_methods[method],
+            "environments": m.environments,
+        });
+        let digest = hex::encode(Sha256::digest(parts.to_string().as_bytes()));
+        CredentialPin { digest, parts }
+    }
+
+    #[test]
+    fn pins_written_before_0_2_hold_for_the_same_connector() {
+        use super::{diff, pin, pin_holds};
+        let fields = serde_json::json!({"tenant": "t", "user": "u"});
+        let old = legacy_manifest("id.acme.example");
+        let manifest = crate::manifest::Manifest::validate(old.clone().into()).expect("valid");
+        for (i, method) in manifest.raw.auth_methods.iter().enumerate() {
+            let pinned = legacy_pin(&old, i);
+            let current = pin(&manifest, method, &fields);
+            assert!(pin_holds(&pinned, &current), "method {}", method.id);
+            assert!(diff(&pinned.parts, &current.parts).is_empty());
+        }
+        // A legacy pin still catches a real change.
+        let moved = legacy_manifest("evil.example");
+        let manifest = crate::manifest::Manifest::validate(moved.into()).expect("valid");
+        let current = pin(&manifest, &manifest.raw.auth_methods[0], &fields);
+        let pinned = legacy_pin(&old, 0);
+        assert!(!pin_holds(&pinned, &current));
+        let changes = diff(&pinned.parts, &current.parts).join("\n");
+        assert!(changes.contains("evil.example"), "{changes}");
+    }
 }

@@ -26,3 +26,19 @@ impl crate::bindings::http::Host for GuestState {
         })
     }
 }
+
+/// A 0.1 connector's request, sent as the same request in 0.2.
+impl crate::bindings::v0_1::cardhost::connector::http::Host for GuestState {
+    async fn send(
+        &mut self,
+        request: crate::bindings::v0_1::cardhost::connector::http::Request,
+    ) -> wasmtime::Result<
+        Result<
+            crate::bindings::v0_1::cardhost::connector::http::Response,
+            crate::bindings::v0_1::cardhost::connector::http::HttpError,
+        >,
+    > {
+        let answer = crate::bindings::http::Host::send(self, request.into()).await?;
+        Ok(answer.map(Into::into).map_err(Into::into))
+    }
+}

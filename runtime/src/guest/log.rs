@@ -110,6 +110,17 @@ impl tokio::io::AsyncWrite for CapturedStream {
     }
 }
 
+/// A 0.1 connector's log line, kept as the same line in 0.2.
+impl crate::bindings::v0_1::cardhost::connector::log::Host for GuestState {
+    fn log(
+        &mut self,
+        level: crate::bindings::v0_1::cardhost::connector::log::Level,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        crate::bindings::log::Host::log(self, level.into(), message)
+    }
+}
+
 impl crate::bindings::log::Host for GuestState {
     fn log(&mut self, level: crate::bindings::log::Level, message: String) -> wasmtime::Result<()> {
         use crate::bindings::log::Level;

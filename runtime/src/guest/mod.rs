@@ -45,6 +45,7 @@ impl WasiView for GuestState {
 }
 
 impl crate::bindings::types::Host for GuestState {}
+impl crate::bindings::v0_1::cardhost::connector::types::Host for GuestState {}
 
 /// Builds the linker every connector is instantiated with: WASI (only what
 /// std needs is usable: no preopens, env, sockets or DNS) and the cardhost

@@ -299,7 +299,7 @@ fn stderr_tail(output: &GuestOutput) -> String {
 pub(crate) async fn run<T, F>(
     engine: &Engine,
     executor: &GuestExecutor,
-    pre: &WorldPre,
+    pre: &WorldPre<GuestState>,
     scope: Arc<RequestScope>,
     broker: Arc<Broker>,
     limits: CallLimits,
