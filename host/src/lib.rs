@@ -20,7 +20,7 @@ pub mod server;
 pub use cardhost_runtime::{
     CUSTOM_API_ACTION, CardFailure, Cardhost, Connection, ConnectionCredentials, ErrorKind,
     Invocation, InvokeError, Limits, LoadedConnector, NetworkPolicy, Registry, Route,
-    RuntimeConfig, Secret, Source, WIT_VERSION, WIT_VERSIONS, WitVersion, wit,
+    RuntimeConfig, Secret, Source, WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, WitVersion, wit,
 };
 pub use cardhost_store as store;
 

@@ -263,17 +263,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let m = &loaded.manifest.raw;
             if cli.json {
                 term::out_json(
-                    &json!({"ok": true, "id": m.id, "version": m.version, "cards": m.cards.len(), "sha256": loaded.sha256, "credentials": credential_destinations(loaded), "warnings": loaded.warnings})
+                    &json!({"ok": true, "id": m.id, "version": m.version, "wit": format!("{}@{}", crate::WIT_PACKAGE, loaded.wit_version().as_str()), "cards": m.cards.len(), "sha256": loaded.sha256, "credentials": credential_destinations(loaded), "warnings": loaded.warnings})
                         .to_string(),
                 )?;
             } else {
                 outln!(
-                    "ok: {} {} ({}), {} cards, {} permissions",
+                    "ok: {} {} ({}), {} cards, {} permissions, built for {}@{}",
                     m.id,
                     m.version,
                     m.name,
                     m.cards.len(),
-                    m.permissions.len()
+                    m.permissions.len(),
+                    crate::WIT_PACKAGE,
+                    loaded.wit_version().as_str()
                 )?;
                 for warning in &loaded.warnings {
                     errln!("warning: {warning}");
