@@ -147,36 +147,10 @@ pub fn dispatch(cards: Cards, card: &str, input: Value, ctx: &Context) -> Result
     }
 }
 
-/// `"; did you mean `x`?"` when one of `known` is close to `word`, else `""`.
+/// `"; did you mean `x`?"` when one of `known` is close to `word` (the
+/// host's rule), else `""`.
 pub fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> String {
-    let best = known
-        .into_iter()
-        .map(|k| (distance(word, k), k))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((d, k)) if d <= (word.chars().count() / 3).max(2) => {
-            format!("; did you mean `{k}`?")
-        }
-        _ => String::new(),
-    }
-}
-
-/// Levenshtein distance, by characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
+    cardhost_rules::text::suggestion(word, known)
 }
 
 #[cfg(test)]
@@ -229,12 +203,5 @@ mod tests {
             e.output_schema,
             json!({"$schema": "https://json-schema.org/draft/2020-12/schema"})
         );
-    }
-
-    #[test]
-    fn distance_counts_edits() {
-        assert_eq!(distance("kitten", "sitting"), 3);
-        assert_eq!(distance("", "abc"), 3);
-        assert_eq!(distance("crews-read", "crews-read"), 0);
     }
 }

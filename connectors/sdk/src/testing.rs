@@ -22,6 +22,10 @@ use crate::card::did_you_mean;
 use crate::http::{HttpError, Method, Request, Response};
 use crate::manifest::{Access, Manifest, Permission};
 use crate::{Connector, Context, Error, Result, Value};
+use cardhost_rules::defaults::with_defaults;
+use cardhost_rules::names::{is_kebab_id, is_name, is_semver};
+use cardhost_rules::path::PathPattern;
+use cardhost_rules::template::placeholders;
 use std::cell::RefCell;
 
 pub use crate::transport::{mock_http, take_logs};
@@ -73,73 +77,22 @@ fn request_path(url: &str) -> &str {
     rest.split(['?', '#']).next().unwrap_or(rest)
 }
 
-/// Splits a path into percent-decoded segments as the host does, refusing
-/// `.`/`..` segments (also with `;` parameters), encoded slashes and
-/// backslashes.
+/// Splits a path into segments exactly as the host does (a relative one
+/// as if under the base URL).
 fn normalise(path: &str) -> std::result::Result<Vec<String>, String> {
     let path = if path.starts_with('/') {
         path.to_string()
     } else {
         format!("/{path}")
     };
-    if path.contains('\\') {
-        return Err(format!("path `{path}` has a backslash"));
-    }
-    let mut segments = Vec::new();
-    for raw in path[1..].split('/') {
-        let decoded = percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| format!("path `{path}` does not decode to UTF-8"))?;
-        if decoded.contains(['/', '\\']) {
-            return Err(format!("path `{path}` has an encoded slash or backslash"));
-        }
-        let bare = decoded.split(';').next().unwrap_or_default();
-        if bare == "." || bare == ".." {
-            return Err(format!("path `{path}` has a `.` or `..` segment"));
-        }
-        segments.push(decoded.into_owned());
-    }
-    if segments.last().is_some_and(String::is_empty) {
-        segments.pop();
-    }
-    Ok(segments)
-}
-
-/// Whether permission path `pattern` matches normalised `path`.
-fn pattern_matches(pattern: &str, path: &[String]) -> bool {
-    let parts: Vec<&str> = pattern
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .collect();
-    let mut i = 0;
-    for (n, part) in parts.iter().enumerate() {
-        if *part == "**" && n + 1 == parts.len() {
-            return true;
-        }
-        let Some(segment) = path.get(i) else {
-            return false;
-        };
-        let one = *part == "*" || (part.starts_with('{') && part.ends_with('}'));
-        let fits = if one {
-            !segment.is_empty()
-        } else {
-            segment == part
-        };
-        if !fits {
-            return false;
-        }
-        i += 1;
-    }
-    i == path.len()
+    cardhost_rules::path::normalise(&path).map_err(|e| e.to_string())
 }
 
 fn allows(permission: &Permission, access: Access, path: &[String]) -> bool {
-    permission
-        .rules
-        .iter()
-        .any(|r| r.access.contains(&access) && pattern_matches(&r.path, path))
+    permission.rules.iter().any(|r| {
+        r.access.contains(&access)
+            && PathPattern::parse(&r.path).is_ok_and(|pattern| pattern.matches(path))
+    })
 }
 
 fn access_of(method: Method) -> Access {
@@ -211,27 +164,6 @@ fn violations(schema: &Value, value: &Value) -> Vec<String> {
     }
 }
 
-/// `input` with the schema's top-level `default`s filled in where a
-/// property is missing, as the host fills them before a card runs.
-fn with_defaults(schema: &Value, mut input: Value) -> Value {
-    if input.is_null() {
-        input = Value::Object(Default::default());
-    }
-    if let (Some(props), Some(obj)) = (
-        schema.get("properties").and_then(Value::as_object),
-        input.as_object_mut(),
-    ) {
-        for (name, prop) in props {
-            if let Some(default) = prop.get("default")
-                && !obj.contains_key(name)
-            {
-                obj.insert(name.clone(), default.clone());
-            }
-        }
-    }
-    input
-}
-
 /// Whether `input` fits the input schema of card `card` of `C`; the error
 /// lists each violation with its JSON pointer, as the host's would.
 pub fn check_input<C: Connector>(
@@ -270,7 +202,7 @@ pub fn invoke<C: Connector>(card: &str, input: Value, ctx: &Context) -> Result<V
             did_you_mean(card, manifest.cards.iter().map(|c| c.id.as_str()))
         )));
     };
-    let input = with_defaults(&entry.input_schema, input);
+    let input = with_defaults(&entry.input_schema, &input).into_owned();
     let refused = violations(&entry.input_schema, &input);
     if !refused.is_empty() {
         return Err(Error::InvalidInput(format!(
@@ -309,81 +241,6 @@ pub fn invoke<C: Connector>(card: &str, input: Value, ctx: &Context) -> Result<V
         )));
     }
     Ok(output)
-}
-
-fn is_kebab_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && !id.contains("--")
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-fn is_name(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
-fn is_semver(v: &str) -> bool {
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-}
-
-fn pattern_problem(pattern: &str) -> Option<String> {
-    if !pattern.starts_with('/') {
-        return Some(format!("path pattern `{pattern}` must start with `/`"));
-    }
-    let body = pattern[1..].trim_end_matches('/');
-    let parts: Vec<&str> = if body.is_empty() {
-        Vec::new()
-    } else {
-        body.split('/').collect()
-    };
-    for (i, part) in parts.iter().enumerate() {
-        match *part {
-            "**" if i + 1 == parts.len() => {}
-            "**" => return Some(format!("`**` must be the last segment of `{pattern}`")),
-            "*" => {}
-            "" | "." | ".." => {
-                return Some(format!(
-                    "path pattern `{pattern}` has an empty or dot segment"
-                ));
-            }
-            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {}
-            p if p.contains(['{', '}', '*', '?', '#', '\\', '%']) => {
-                return Some(format!(
-                    "path pattern `{pattern}` has a segment `{p}` mixing wildcards and text"
-                ));
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// `{name}` placeholders of a template, `secret.` ones included.
-fn placeholders(template: &str) -> Vec<&str> {
-    let mut found = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            break;
-        };
-        found.push(&rest[open + 1..open + close]);
-        rest = &rest[open + close + 1..];
-    }
-    found
 }
 
 /// Every problem the host's registry would find in `manifest`, plus cards of
@@ -435,7 +292,7 @@ pub fn manifest_problems(manifest: &Manifest, cards: crate::Cards) -> Vec<String
             if rule.access.is_empty() {
                 problem(format!("permission `{}` has a rule with no access", p.id));
             }
-            if let Some(why) = pattern_problem(&rule.path) {
+            if let Err(why) = PathPattern::parse(&rule.path) {
                 problem(format!("permission `{}`: {why}", p.id));
             }
         }
@@ -519,13 +376,13 @@ pub fn manifest_problems(manifest: &Manifest, cards: crate::Cards) -> Vec<String
             .chain(&env.allowed_hosts)
             .chain(&env.credentialed_hosts)
             .chain(&env.auth_hosts);
-        for name in templates.flat_map(|t| placeholders(t)) {
-            if !fields.iter().any(|f| f == name) && !vars.contains(&name) {
+        for name in templates.flat_map(|t| placeholders(t).unwrap_or_default()) {
+            if !fields.iter().any(|f| *f == name) && !vars.contains(&name.as_str()) {
                 problem(format!(
                     "environment `{}` uses `{{{name}}}`, which is neither a connection field nor a variable{}",
                     env.id,
                     did_you_mean(
-                        name,
+                        &name,
                         fields
                             .iter()
                             .map(String::as_str)
@@ -556,36 +413,12 @@ mod tests {
     use crate::{Card, CardEntry, Cards, NoInput, cards, manifest};
     use serde_json::json;
 
-    fn segs(path: &str) -> Vec<String> {
-        normalise(path).unwrap()
-    }
-
     #[test]
-    fn patterns_match_like_the_host() {
-        assert!(pattern_matches(
-            "/v1/le/{id}/employees",
-            &segs("/v1/le/42/employees")
-        ));
-        assert!(!pattern_matches(
-            "/v1/le/{id}/employees",
-            &segs("/v1/le/42/employees/7")
-        ));
-        assert!(!pattern_matches(
-            "/v1/le/{id}/employees",
-            &segs("/v1/le//employees")
-        ));
-        assert!(pattern_matches("/users/*", &segs("/users/abc")));
-        assert!(!pattern_matches("/users/*", &segs("/users")));
-        assert!(pattern_matches("/items/**", &segs("/items")));
-        assert!(pattern_matches("/items/**", &segs("/items/a/b")));
-        assert!(!pattern_matches("/items/**", &segs("/itemsx")));
-        assert!(pattern_matches("/**", &segs("/anything/at/all")));
-        assert!(pattern_matches("/crews", &segs("/crews/")));
-        assert!(normalise("/users/../crews").is_err());
-        assert!(normalise("/users/%2e%2e;x/crews").is_err());
-        assert!(normalise("/users%2Fcrews").is_err());
+    fn the_path_a_permission_sees() {
         assert_eq!(request_path("https://h.example/a/b?c=d"), "/a/b");
         assert_eq!(request_path("/a?x=/y"), "/a");
+        assert_eq!(normalise("items/a").unwrap(), ["items", "a"]);
+        assert!(normalise("/users/%2e%2e;x/crews").is_err());
     }
 
     struct Fetch;

@@ -15,6 +15,11 @@ use url::Url;
 
 pub mod permission;
 
+pub use cardhost_rules::defaults::with_defaults;
+use cardhost_rules::names::is_semver;
+pub use cardhost_rules::names::{is_kebab_id, is_name};
+pub use cardhost_rules::template::{Piece, pieces, placeholders, referenced_secrets};
+
 /// Id of the raw-request card the host adds to every connector; no
 /// connector may declare a card with it.
 pub const CUSTOM_API_ACTION: &str = "custom-api-action";
@@ -114,38 +119,6 @@ fn compile_schema(
             None
         }
     }
-}
-
-/// Whether `id` is lowercase kebab-case (`[a-z][a-z0-9]*(-[a-z0-9]+)*`), up to 64 chars.
-pub fn is_kebab_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && !id.contains("--")
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-/// Whether `id` is a permission, secret or field id: lowercase letters,
-/// digits, `-` and `_`, starting with a letter, up to 64 chars.
-pub fn is_name(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
-fn is_semver(v: &str) -> bool {
-    let core = v.split(['-', '+']).next().unwrap_or("");
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn text_size(m: &wit::ConnectorManifest) -> usize {
@@ -777,102 +750,6 @@ pub struct TemplateError {
     pub pointer: String,
     /// What is wrong.
     pub message: String,
-}
-
-/// `value` with the top-level `default`s of `schema` filled in where a
-/// property is missing (`null` counts as an empty object). Borrowed when
-/// nothing was missing, so the common case copies nothing.
-pub fn with_defaults<'a>(schema: &Value, value: &'a Value) -> std::borrow::Cow<'a, Value> {
-    use std::borrow::Cow;
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return Cow::Borrowed(value);
-    };
-    let present = match value {
-        Value::Object(obj) => Some(obj),
-        Value::Null => None,
-        _ => return Cow::Borrowed(value),
-    };
-    let missing: Vec<(String, Value)> = props
-        .iter()
-        .filter(|(name, _)| !present.is_some_and(|o| o.contains_key(*name)))
-        .filter_map(|(name, prop)| Some((name.clone(), prop.get("default")?.clone())))
-        .collect();
-    if missing.is_empty() && present.is_some() {
-        return Cow::Borrowed(value);
-    }
-    let mut filled = present.cloned().unwrap_or_default();
-    filled.extend(missing);
-    Cow::Owned(Value::Object(filled))
-}
-
-/// One piece of a template: literal text or a placeholder's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Piece<'a> {
-    /// Literal text.
-    Text(&'a str),
-    /// `{name}`: a connection field or environment variable.
-    Var(&'a str),
-    /// `{secret.name}`: a secret.
-    Secret(&'a str),
-}
-
-/// A template split into its pieces, or why it is malformed.
-pub fn pieces(template: &str) -> Result<Vec<Piece<'_>>, String> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        if open > 0 {
-            out.push(Piece::Text(&rest[..open]));
-        }
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("template `{template}` has an unclosed `{{`"))?;
-        let name = &after[..close];
-        if name.is_empty() || name.contains('{') {
-            return Err(format!(
-                "template `{template}` has an empty or nested placeholder"
-            ));
-        }
-        out.push(match name.strip_prefix("secret.") {
-            Some(secret) => Piece::Secret(secret),
-            None => Piece::Var(name),
-        });
-        rest = &after[close + 1..];
-    }
-    if rest.contains('}') {
-        return Err(format!("template `{template}` has a stray `}}`"));
-    }
-    if !rest.is_empty() {
-        out.push(Piece::Text(rest));
-    }
-    Ok(out)
-}
-
-/// Placeholder names in a template (`{tenant_id}` → `tenant_id`,
-/// `{secret.key}` → `secret.key`).
-pub fn placeholders(template: &str) -> Result<Vec<String>, String> {
-    Ok(pieces(template)?
-        .into_iter()
-        .filter_map(|p| match p {
-            Piece::Text(_) => None,
-            Piece::Var(name) => Some(name.to_string()),
-            Piece::Secret(name) => Some(format!("secret.{name}")),
-        })
-        .collect())
-}
-
-/// Names of the secrets a template uses (`{secret.name}`); none for a
-/// malformed template, which validation refuses.
-pub fn referenced_secrets(template: &str) -> Vec<&str> {
-    pieces(template)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| match p {
-            Piece::Secret(name) => Some(name),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Every credential template of `method` that goes with API requests (the
