@@ -461,191 +461,147 @@ pub struct CustomFieldInput {
     pub value: Value,
 }
 
-/// Create Employee's input: the crew's fields, SmartHR's names.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateEmployeeInput {
-    /// Employee code (社員番号), unique in the tenant.
-    #[schemars(length(max = 255))]
-    pub emp_code: Option<String>,
-    /// employed, absent (on leave) or retired.
-    #[schemars(extend("enum" = EMP_STATUSES))]
-    pub emp_status: Option<String>,
-    /// Family name (legal).
-    #[schemars(length(min = 1, max = 255))]
-    pub last_name: String,
-    /// Given name (legal).
-    #[schemars(length(min = 1, max = 255))]
-    pub first_name: String,
-    /// Family name in katakana.
-    #[schemars(length(max = 255))]
-    pub last_name_yomi: Option<String>,
-    /// Given name in katakana.
-    #[schemars(length(max = 255))]
-    pub first_name_yomi: Option<String>,
-    /// Family name used at work.
-    #[schemars(length(max = 255))]
-    pub business_last_name: Option<String>,
-    /// Given name used at work.
-    #[schemars(length(max = 255))]
-    pub business_first_name: Option<String>,
-    /// Business family name in katakana.
-    #[schemars(length(max = 255))]
-    pub business_last_name_yomi: Option<String>,
-    /// Business given name in katakana.
-    #[schemars(length(max = 255))]
-    pub business_first_name_yomi: Option<String>,
-    /// Date of birth, YYYY-MM-DD.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub birth_at: Option<String>,
-    /// Gender as registered: male or female.
-    #[schemars(extend("enum" = ["male", "female"]))]
-    pub gender: Option<String>,
-    #[schemars(email, length(max = 254))]
-    pub email: Option<String>,
-    /// Phone number: digits, spaces, +, -, ( and ).
-    #[schemars(regex(pattern = "^[0-9+() -]{1,30}$"))]
-    pub tel_number: Option<String>,
-    /// Date the crew joined, YYYY-MM-DD.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub entered_at: Option<String>,
-    /// Date the crew left, YYYY-MM-DD.
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub resigned_at: Option<String>,
-    /// Why the crew left.
-    #[schemars(length(max = 1000))]
-    pub resigned_reason: Option<String>,
-    /// Job title (役職) as text.
-    #[schemars(length(max = 255))]
-    pub position: Option<String>,
-    /// Occupation / duties (業務内容).
-    #[schemars(length(max = 1000))]
-    pub occupation: Option<String>,
-    /// Id of the employment type (from List Employment Types).
-    #[schemars(regex(pattern = ID_PATTERN))]
-    pub employment_type_id: Option<String>,
-    /// Id of the business establishment (from List Business Establishments).
-    #[schemars(regex(pattern = ID_PATTERN))]
-    pub biz_establishment_id: Option<String>,
-    /// Ids of the crew's departments (from List Departments); replaces the
-    /// current ones.
-    #[schemars(
-        length(max = 50),
-        inner(regex(pattern = ID_PATTERN)),
-        extend("uniqueItems" = true)
-    )]
-    pub department_ids: Option<Vec<String>>,
-    /// Custom field values to set; fields not listed keep their values.
-    #[schemars(length(max = 200))]
-    pub custom_fields: Option<Vec<CustomFieldInput>>,
+/// Declares Create Employee's and Update Employee's inputs from one list of
+/// the crew fields both can set: optional when creating, and in an update
+/// kept when absent and cleared by `null` ([`Update`]). Each input adds its
+/// own fields first.
+macro_rules! crew_write_inputs {
+    (
+        create { $($create:tt)* }
+        update { $($update:tt)* }
+        fields { $( $(#[$attr:meta])* $field:ident, )* }
+    ) => {
+        /// Create Employee's input: the crew's fields, SmartHR's names.
+        #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct CreateEmployeeInput {
+            $($create)*
+            $( $(#[$attr])* pub $field: Option<String>, )*
+        }
+
+        /// Update Employee's input: the crew id and at least one field to
+        /// change; `null` clears a field.
+        #[derive(Debug, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[schemars(extend("minProperties" = 2))]
+        pub struct UpdateEmployeeInput {
+            $($update)*
+            $(
+                $(#[$attr])*
+                #[serde(default, skip_serializing_if = "Update::is_keep")]
+                pub $field: Update<String>,
+            )*
+        }
+    };
 }
 
-/// Update Employee's input: the crew id and at least one field to change;
-/// `null` clears a field.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(extend("minProperties" = 2))]
-pub struct UpdateEmployeeInput {
-    /// SmartHR's id of the crew (a UUID, from Search Employees).
-    #[schemars(regex(pattern = ID_PATTERN))]
-    #[serde(skip_serializing)]
-    pub id: String,
-    /// Employee code (社員番号), unique in the tenant.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub emp_code: Update<String>,
-    /// employed, absent (on leave) or retired.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(extend("enum" = EMP_STATUSES))]
-    pub emp_status: Update<String>,
-    /// Family name (legal).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255))]
-    pub last_name: Option<String>,
-    /// Given name (legal).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 255))]
-    pub first_name: Option<String>,
-    /// Family name in katakana.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub last_name_yomi: Update<String>,
-    /// Given name in katakana.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub first_name_yomi: Update<String>,
-    /// Family name used at work.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub business_last_name: Update<String>,
-    /// Given name used at work.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub business_first_name: Update<String>,
-    /// Business family name in katakana.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub business_last_name_yomi: Update<String>,
-    /// Business given name in katakana.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub business_first_name_yomi: Update<String>,
-    /// Date of birth, YYYY-MM-DD.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub birth_at: Update<String>,
-    /// Gender as registered: male or female.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(extend("enum" = ["male", "female"]))]
-    pub gender: Update<String>,
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(email, length(max = 254))]
-    pub email: Update<String>,
-    /// Phone number: digits, spaces, +, -, ( and ).
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(regex(pattern = "^[0-9+() -]{1,30}$"))]
-    pub tel_number: Update<String>,
-    /// Date the crew joined, YYYY-MM-DD.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub entered_at: Update<String>,
-    /// Date the crew left, YYYY-MM-DD.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
-    pub resigned_at: Update<String>,
-    /// Why the crew left.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 1000))]
-    pub resigned_reason: Update<String>,
-    /// Job title (役職) as text.
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 255))]
-    pub position: Update<String>,
-    /// Occupation / duties (業務内容).
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(length(max = 1000))]
-    pub occupation: Update<String>,
-    /// Id of the employment type (from List Employment Types).
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(regex(pattern = ID_PATTERN))]
-    pub employment_type_id: Update<String>,
-    /// Id of the business establishment (from List Business Establishments).
-    #[serde(default, skip_serializing_if = "Update::is_keep")]
-    #[schemars(regex(pattern = ID_PATTERN))]
-    pub biz_establishment_id: Update<String>,
-    /// Ids of the crew's departments (from List Departments); replaces the
-    /// current ones.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(max = 50),
-        inner(regex(pattern = ID_PATTERN)),
-        extend("uniqueItems" = true)
-    )]
-    pub department_ids: Option<Vec<String>>,
-    /// Custom field values to set; fields not listed keep their values.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 200))]
-    pub custom_fields: Option<Vec<CustomFieldInput>>,
+crew_write_inputs! {
+    create {
+        /// Family name (legal).
+        #[schemars(length(min = 1, max = 255))]
+        pub last_name: String,
+        /// Given name (legal).
+        #[schemars(length(min = 1, max = 255))]
+        pub first_name: String,
+        /// Ids of the crew's departments (from List Departments); replaces
+        /// the current ones.
+        #[schemars(
+            length(max = 50),
+            inner(regex(pattern = ID_PATTERN)),
+            extend("uniqueItems" = true)
+        )]
+        pub department_ids: Option<Vec<String>>,
+        /// Custom field values to set; fields not listed keep their values.
+        #[schemars(length(max = 200))]
+        pub custom_fields: Option<Vec<CustomFieldInput>>,
+    }
+    update {
+        /// SmartHR's id of the crew (a UUID, from Search Employees).
+        #[schemars(regex(pattern = ID_PATTERN))]
+        #[serde(skip_serializing)]
+        pub id: String,
+        /// Family name (legal).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 255))]
+        pub last_name: Option<String>,
+        /// Given name (legal).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 255))]
+        pub first_name: Option<String>,
+        /// Ids of the crew's departments (from List Departments); replaces
+        /// the current ones.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(
+            length(max = 50),
+            inner(regex(pattern = ID_PATTERN)),
+            extend("uniqueItems" = true)
+        )]
+        pub department_ids: Option<Vec<String>>,
+        /// Custom field values to set; fields not listed keep their values.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 200))]
+        pub custom_fields: Option<Vec<CustomFieldInput>>,
+    }
+    fields {
+        /// Employee code (社員番号), unique in the tenant.
+        #[schemars(length(max = 255))]
+        emp_code,
+        /// employed, absent (on leave) or retired.
+        #[schemars(extend("enum" = EMP_STATUSES))]
+        emp_status,
+        /// Family name in katakana.
+        #[schemars(length(max = 255))]
+        last_name_yomi,
+        /// Given name in katakana.
+        #[schemars(length(max = 255))]
+        first_name_yomi,
+        /// Family name used at work.
+        #[schemars(length(max = 255))]
+        business_last_name,
+        /// Given name used at work.
+        #[schemars(length(max = 255))]
+        business_first_name,
+        /// Business family name in katakana.
+        #[schemars(length(max = 255))]
+        business_last_name_yomi,
+        /// Business given name in katakana.
+        #[schemars(length(max = 255))]
+        business_first_name_yomi,
+        /// Date of birth, YYYY-MM-DD.
+        #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+        birth_at,
+        /// Gender as registered: male or female.
+        #[schemars(extend("enum" = ["male", "female"]))]
+        gender,
+        /// Email address.
+        #[schemars(email, length(max = 254))]
+        email,
+        /// Phone number: digits, spaces, +, -, ( and ).
+        #[schemars(regex(pattern = "^[0-9+() -]{1,30}$"))]
+        tel_number,
+        /// Date the crew joined, YYYY-MM-DD.
+        #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+        entered_at,
+        /// Date the crew left, YYYY-MM-DD.
+        #[schemars(regex(pattern = DATE_PATTERN), extend("format" = "date"))]
+        resigned_at,
+        /// Why the crew left.
+        #[schemars(length(max = 1000))]
+        resigned_reason,
+        /// Job title (役職) as text.
+        #[schemars(length(max = 255))]
+        position,
+        /// Occupation / duties (業務内容).
+        #[schemars(length(max = 1000))]
+        occupation,
+        /// Id of the employment type (from List Employment Types).
+        #[schemars(regex(pattern = ID_PATTERN))]
+        employment_type_id,
+        /// Id of the business establishment (from List Business
+        /// Establishments).
+        #[schemars(regex(pattern = ID_PATTERN))]
+        biz_establishment_id,
+    }
 }
 
 /// A crew write as SmartHR's body: the fields given, nothing else.
