@@ -7,45 +7,13 @@
 
 mod common;
 
-use axum::Router;
-use axum::http::HeaderMap;
-use axum::routing::get;
 use base64::Engine as _;
 use cardhost::{Connection, NetworkPolicy, Secret, WitVersion};
 use cardhost_e2e::guests;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-type Seen = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
-
-/// An upstream that records the headers of every request.
-async fn recording_upstream() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    let router = Router::new().fallback(get(move |headers: HeaderMap| {
-        let record = record.clone();
-        async move {
-            record.lock().unwrap().push(
-                headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                    .collect(),
-            );
-            axum::Json(json!({"ok": true}))
-        }
-    }));
-    (serve(router).await, seen)
-}
-
-fn last(seen: &Seen) -> BTreeMap<String, String> {
-    seen.lock()
-        .unwrap()
-        .last()
-        .cloned()
-        .expect("a request arrived")
-}
+use std::sync::Arc;
 
 async fn host() -> cardhost::Cardhost {
     host_with(
@@ -125,7 +93,7 @@ async fn templated_credentials_go_to_the_credentialed_origins_only() {
     // `x`, the auth header from a field and the secret, the default headers.
     let out = fetch("/items".into(), json!({})).await;
     assert_eq!(out["status"], 200, "{out}");
-    let h = last(&api_seen);
+    let h = last_request(&api_seen);
     assert_eq!(h.get("authorization"), Some(&basic));
     assert_eq!(h.get("x-account").map(String::as_str), Some("acme:k-123"));
     assert_eq!(
@@ -140,20 +108,20 @@ async fn templated_credentials_go_to_the_credentialed_origins_only() {
     // A header the card sets itself wins over the default.
     fetch("/items".into(), json!({"Accept": "text/csv"})).await;
     assert_eq!(
-        last(&api_seen).get("accept").map(String::as_str),
+        last_request(&api_seen).get("accept").map(String::as_str),
         Some("text/csv")
     );
 
     // The credentialed origin gets the credentials too.
     fetch(format!("{files}/upload"), json!({})).await;
-    let h = last(&files_seen);
+    let h = last_request(&files_seen);
     assert_eq!(h.get("authorization"), Some(&basic));
     assert_eq!(h.get("x-account").map(String::as_str), Some("acme:k-123"));
 
     // An allowed origin that is not credentialed gets none of them, but the
     // default headers.
     fetch(format!("{other}/elsewhere"), json!({})).await;
-    let h = last(&other_seen);
+    let h = last_request(&other_seen);
     assert_eq!(h.get("authorization"), None, "{h:?}");
     assert_eq!(h.get("x-account"), None, "{h:?}");
     assert_eq!(

@@ -377,7 +377,7 @@ pub fn manifest_problems(manifest: &Manifest, cards: crate::Cards) -> Vec<String
             .chain(&env.credentialed_hosts)
             .chain(&env.auth_hosts);
         for name in templates.flat_map(|t| placeholders(t).unwrap_or_default()) {
-            if !fields.iter().any(|f| *f == name) && !vars.contains(&name.as_str()) {
+            if !fields.contains(&name) && !vars.contains(&name.as_str()) {
                 problem(format!(
                     "environment `{}` uses `{{{name}}}`, which is neither a connection field nor a variable{}",
                     env.id,

@@ -794,14 +794,32 @@ pub fn render_credential(
     env_vars: &[(String, String)],
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
+    render(template, fields, env_vars, secret, false)
+}
+
+/// Renders `template`; with `url`, a value placed after the `?` is
+/// percent-encoded as a query component.
+fn render(
+    template: &str,
+    fields: &Value,
+    env_vars: &[(String, String)],
+    secret: &dyn Fn(&str) -> Option<String>,
+    url: bool,
+) -> Result<String, String> {
     let mut out = String::new();
     for piece in pieces(template)? {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
-            Piece::Secret(s) => {
-                out.push_str(&secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?)
+        let value = match piece {
+            Piece::Text(t) => {
+                out.push_str(t);
+                continue;
             }
-            Piece::Var(name) => out.push_str(&var_text(fields, env_vars, name)?),
+            Piece::Secret(s) => secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?,
+            Piece::Var(name) => var_text(fields, env_vars, name)?,
+        };
+        if url && out.contains('?') {
+            out.push_str(&crate::net::url::encode_component(&value));
+        } else {
+            out.push_str(&value);
         }
     }
     Ok(out)
@@ -966,23 +984,7 @@ pub fn render_secret_template(
     env_vars: &[(String, String)],
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, String> {
-    let mut out = String::new();
-    for piece in pieces(template)? {
-        let value = match piece {
-            Piece::Text(t) => {
-                out.push_str(t);
-                continue;
-            }
-            Piece::Secret(s) => secret(s).ok_or_else(|| format!("secret `{s}` is not set"))?,
-            Piece::Var(name) => var_text(fields, env_vars, name)?,
-        };
-        if out.contains('?') {
-            out.push_str(&crate::net::url::encode_component(&value));
-        } else {
-            out.push_str(&value);
-        }
-    }
-    Ok(out)
+    render(template, fields, env_vars, secret, true)
 }
 
 #[cfg(test)]

@@ -83,17 +83,18 @@ pub async fn serve(router: axum::Router) -> String {
     format!("http://{addr}")
 }
 
-/// A connection of the overreach connector with the given auth method.
-pub fn overreach_connection(
+/// A connection of `connector` with the given auth method, fields, secrets
+/// and grant.
+pub fn connection_with(
     host: &Cardhost,
-    base_url: &str,
+    connector: &str,
     method: &str,
+    fields: Value,
     secrets: &[(&str, &str)],
     grant: &[&str],
 ) -> Connection {
     let registry = host.registry();
-    let loaded = registry.get("overreach").unwrap();
-    let fields = json!({"base_url": base_url});
+    let loaded = registry.get(connector).expect("connector loaded");
     let secrets: BTreeMap<String, Secret> = secrets
         .iter()
         .map(|(k, v)| ((*k).to_string(), Secret::new(*v)))
@@ -107,12 +108,63 @@ pub fn overreach_connection(
             Default::default(),
             None,
         )
-        .unwrap();
+        .expect("credentials");
     Connection {
-        id: Some("conn-overreach".into()),
-        connector: "overreach".into(),
+        id: Some(format!("conn-{connector}")),
+        connector: connector.into(),
         fields,
         granted: grant.iter().map(|s| (*s).to_string()).collect(),
         credentials: Some(Arc::new(credentials)),
     }
+}
+
+/// A connection of the overreach connector with the given auth method.
+pub fn overreach_connection(
+    host: &Cardhost,
+    base_url: &str,
+    method: &str,
+    secrets: &[(&str, &str)],
+    grant: &[&str],
+) -> Connection {
+    connection_with(
+        host,
+        "overreach",
+        method,
+        json!({"base_url": base_url}),
+        secrets,
+        grant,
+    )
+}
+
+/// The headers of every request an upstream received, names lowercased.
+pub type Seen = Arc<std::sync::Mutex<Vec<BTreeMap<String, String>>>>;
+
+/// An upstream on loopback that records the headers of every request and
+/// answers `{"ok": true}`; returns its base URL.
+pub async fn recording_upstream() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let router =
+        axum::Router::new().fallback(axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(
+                    headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                        .collect(),
+                );
+                axum::Json(json!({"ok": true}))
+            }
+        }));
+    (serve(router).await, seen)
+}
+
+/// The headers of the last request `seen` recorded.
+pub fn last_request(seen: &Seen) -> BTreeMap<String, String> {
+    seen.lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a request arrived")
 }
