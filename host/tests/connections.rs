@@ -1058,3 +1058,83 @@ async fn a_refused_client_credentials_connection_recovers_with_a_test_or_a_new_s
         conns.invoke("machine", "whoami", &json!({})).await.unwrap();
     }
 }
+
+/// History is written in batches off the invocation path; a server stopped
+/// with SIGTERM right after a burst still leaves one row per invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_after_a_burst_leaves_one_history_row_per_invocation() {
+    const BURST: usize = 200;
+    let world = World::start().await;
+    let out = world.run(
+        &world
+            .create_args("burst", "client-credentials")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success());
+    let out = world.run(&["keys", "create", "--name", "burst", "--role", "invoker"]);
+    assert!(out.status.success());
+    let key = text(&out.stdout).trim().to_string();
+
+    let mut serve = world
+        .cli()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let started = lines.next().expect("the server says where").unwrap();
+    let url = started
+        .rsplit(' ')
+        .next()
+        .expect("a URL")
+        .trim_end_matches('/')
+        .to_string();
+
+    let client = reqwest::Client::new();
+    let calls = (0..BURST).map(|_| {
+        let request = client
+            .post(format!("{url}/v1/connections/burst/cards/whoami:invoke"))
+            .bearer_auth(&key)
+            .json(&json!({}))
+            .send();
+        async move { request.await.map(|r| r.status().as_u16()) }
+    });
+    // Eight at a time: within the server's concurrency limits, so every one
+    // is admitted.
+    use futures::StreamExt as _;
+    let statuses: Vec<_> = futures::stream::iter(calls)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let ok = statuses.iter().filter(|s| matches!(s, Ok(200))).count();
+    assert_eq!(ok, BURST, "{statuses:?}");
+
+    // SIGTERM at once: the last rows may still be queued.
+    let term = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let out = world.run(&[
+        "--json",
+        "history",
+        "--connection",
+        "burst",
+        "--limit",
+        "1000",
+    ]);
+    assert!(out.status.success());
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = history["invocations"].as_array().unwrap();
+    let ids: std::collections::BTreeSet<&str> =
+        rows.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(rows.len(), BURST);
+    assert_eq!(ids.len(), BURST, "every row is a distinct invocation");
+    assert!(rows.iter().all(|r| r["outcome"] == "ok"), "{history}");
+}

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod crypto;
+mod history;
 mod sqlite;
 
 pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};

@@ -4,7 +4,9 @@
 //! applied in its own transaction at open. `synchronous = FULL` because a
 //! rotated refresh token that is acknowledged must survive power loss, not
 //! only a crash. Several processes (the server and the CLI) may open the same
-//! file: writers wait on SQLite's lock up to the busy timeout.
+//! file: writers wait on SQLite's lock up to the busy timeout. Invocation
+//! history is the exception: it is written in batches by a thread of its
+//! own with `synchronous = NORMAL` (see `history.rs`).
 
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
@@ -111,6 +113,8 @@ const MIGRATIONS: &[&str] = &[
 /// The embedded SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Invocation rows, written in batches on a connection of their own.
+    history: super::history::HistoryWriter,
     path: PathBuf,
     /// Keys that may open stored values; the first seals new ones.
     keys: Mutex<Vec<MasterKey>>,
@@ -174,8 +178,10 @@ impl SqliteStore {
             use std::os::unix::fs::PermissionsExt as _;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
+        let history = super::history::HistoryWriter::start(path)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            history,
             path: path.to_path_buf(),
             keys: Mutex::new(keys),
             dir_lock: Mutex::new(None),
@@ -852,31 +858,14 @@ impl Store for SqliteStore {
     }
 
     fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
-        cardhost_runtime::executor::blocking(|| {
-            self.db()
-                .execute(
-                    "INSERT INTO invocations (id, connection_id, connector, card, started_at_ms, duration_ms,
-                     outcome, error, upstream_requests, retries) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        r.id,
-                        r.connection_id,
-                        r.connector,
-                        r.card,
-                        r.started_at_ms,
-                        r.duration_ms as i64,
-                        r.outcome,
-                        r.error,
-                        r.upstream_requests,
-                        r.retries
-                    ],
-                )
-                .map_err(db_err)?;
-            Ok(())
-        })
+        // Queued, never written on the caller's thread (see `history.rs`).
+        self.history.record(r)
     }
 
     fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
+            // What this process recorded before the read is in it.
+            self.history.flush()?;
             let db = self.db();
             let mut stmt = db
                 .prepare(
@@ -1269,6 +1258,60 @@ mod tests {
             .unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].id, "inv1");
+    }
+
+    fn row(i: usize) -> InvocationRecord {
+        InvocationRecord {
+            id: format!("inv{i}"),
+            connection_id: None,
+            connector: "smarthr".into(),
+            card: "read-employee".into(),
+            started_at_ms: i as i64,
+            duration_ms: 1,
+            outcome: "ok".into(),
+            error: None,
+            upstream_requests: 1,
+            retries: 0,
+        }
+    }
+
+    #[test]
+    fn a_burst_of_history_is_all_there_after_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let key = MasterKey::generate();
+        let store = std::sync::Arc::new(SqliteStore::open(&path, vec![key.clone()]).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..250 {
+                        store.record_invocation(&row(t * 1000 + i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Recording only queued the rows; closing the store commits them.
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let count: i64 = conn
+            .query_row("SELECT COUNT(*) FROM invocations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2000);
+        drop(conn);
+        // And a reader sees what its own process recorded at once.
+        let store = SqliteStore::open(&path, vec![key]).unwrap();
+        store.record_invocation(&row(99_999)).unwrap();
+        let newest = store
+            .history(&HistoryFilter {
+                limit: Some(1),
+                ..HistoryFilter::default()
+            })
+            .unwrap();
+        assert_eq!(newest[0].id, "inv99999");
     }
 
     #[test]
