@@ -66,10 +66,13 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Invocations running at once, server-wide; more get 503.
+    /// Invocations running at once, server-wide; more wait for a slot.
     pub max_concurrent_invocations: usize,
-    /// Invocations running at once on one connection; more get 503.
+    /// Invocations running at once on one connection; more wait for a slot.
     pub max_concurrent_per_connection: usize,
+    /// How long an invocation waits for a free slot before it is refused
+    /// with 503 `saturated`, in milliseconds (0: refused at once).
+    pub admission_wait_ms: u64,
     /// How long shutdown waits for in-flight invocations, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// How long a client may take to send a request's headers, in
@@ -90,6 +93,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 << 20,
             max_concurrent_invocations: 64,
             max_concurrent_per_connection: 8,
+            admission_wait_ms: 2_000,
             shutdown_grace_ms: 30_000,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,

@@ -657,6 +657,8 @@ async fn the_oauth_callback_completes_the_flow_and_refuses_a_bad_state() {
 async fn saturation_answers_503_and_shutdown_finishes_in_flight_work() {
     let api = start(ServerConfig {
         max_concurrent_per_connection: 1,
+        // Refused at once rather than after waiting for the slot.
+        admission_wait_ms: 0,
         shutdown_grace_ms: 10_000,
         ..ServerConfig::default()
     })

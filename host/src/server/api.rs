@@ -593,7 +593,7 @@ async fn test_connection(
     caller.require(Role::Invoker, "testing connections")?;
     let record = st.conns.show(&id)?.record;
     // A test runs the connector like an invocation: it takes a slot too.
-    let _slots = admit(&st, &record.id)?;
+    let _slots = admit(&st, &record.id).await?;
     match st.conns.test(&record.id).await {
         Ok(report) => Ok(Json(json!(report))),
         Err(e) => Err(e.into()),
@@ -745,7 +745,7 @@ async fn invoke(
         ));
     }
     drop(registry);
-    let _slots = admit(&st, &record.id)?;
+    let _slots = admit(&st, &record.id).await?;
     let _in_flight = st.metrics.in_flight();
     let started = std::time::Instant::now();
     let result = st.conns.invoke(&record.id, card, &input).await;
@@ -787,7 +787,9 @@ async fn invoke(
 }
 
 /// Takes a server-wide and a per-connection slot, or answers 503.
-fn admit(
+/// Takes a slot on the connection and one server-wide, waiting up to
+/// `admission_wait_ms` for them together; `saturated` (503) after that.
+async fn admit(
     st: &AppState,
     connection: &str,
 ) -> Result<
@@ -806,15 +808,27 @@ fn admit(
         )
         .retry_after(1)
     };
-    let global = st
-        .global
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| saturated("the server"))?;
-    let connection = st
-        .connection_slots(connection)
-        .try_acquire_owned()
-        .map_err(|_| saturated("this connection"))?;
+    let wait = std::time::Duration::from_millis(st.config.admission_wait_ms);
+    let deadline = tokio::time::Instant::now() + wait;
+    let take = |slots: Arc<tokio::sync::Semaphore>, scope: &'static str| async move {
+        // A closed semaphore never happens; treat it as full.
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(permit),
+            Err(_) => tokio::time::timeout_at(deadline, slots.acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(scope),
+        }
+    };
+    // The connection's slot first, so invocations queued on one busy
+    // connection do not hold server-wide slots while they wait.
+    let connection = take(st.connection_slots(connection), "this connection")
+        .await
+        .map_err(saturated)?;
+    let global = take(st.global.clone(), "the server")
+        .await
+        .map_err(saturated)?;
     Ok((global, connection))
 }
 

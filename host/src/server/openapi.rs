@@ -83,7 +83,7 @@ pub fn document() -> Value {
             ("502", "The upstream failed."),
             (
                 "503",
-                "Saturated: too many invocations server-wide or on this connection; see Retry-After.",
+                "Saturated: no slot server-wide or on this connection came free within `server.admission_wait_ms`; see Retry-After.",
             ),
             ("504", "The invocation deadline passed."),
             ("500", "The connector or host failed."),
