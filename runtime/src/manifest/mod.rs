@@ -86,8 +86,13 @@ impl std::fmt::Display for SchemaViolation {
     }
 }
 
-/// Validates `value` and lists every violation.
+/// Validates `value` and lists every violation. A valid value (the common
+/// case) takes the validator's fast path; error paths and messages are
+/// built only for one that fails.
 pub fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<SchemaViolation> {
+    if validator.is_valid(value) {
+        return Vec::new();
+    }
     validator
         .iter_errors(value)
         .map(|e| SchemaViolation {
