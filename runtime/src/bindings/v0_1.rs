@@ -6,7 +6,8 @@
 //! hosts besides its base URL's origin (what 0.1 did), and the origins its
 //! OAuth2 endpoint templates name become its auth hosts (0.1 had no
 //! allow-list, so the endpoints stay where the templates put them). Calls
-//! the guest makes are converted to 0.2, run by the same host code, and
+//! the guest makes are converted to 0.2, run by the same host code (the 0.1
+//! `Host` traits are implemented beside the 0.2 ones in `guest/`), and
 //! converted back.
 
 wasmtime::component::bindgen!({
