@@ -2,25 +2,21 @@
 //! kind of bad file, and a connectors directory with a bad file still loads
 //! the good ones.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn cardhost(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cardhost"))
-        .args(args)
-        .env("CARDHOST_DATA_DIR", dir.join("data"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env_remove("CARDHOST_CONFIG")
-        .env_remove("CARDHOST_CONNECTORS_DIR")
-        .output()
-        .expect("cardhost runs");
-    eprintln!(
-        "$ cardhost {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::run_shown(
+        &format!("cardhost {}", args.join(" ")),
+        Command::new(env!("CARGO_BIN_EXE_cardhost"))
+            .args(args)
+            .env("CARDHOST_DATA_DIR", dir.join("data"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env_remove("CARDHOST_CONFIG")
+            .env_remove("CARDHOST_CONNECTORS_DIR"),
+    )
 }
 
 fn stderr(out: &Output) -> String {

@@ -3,6 +3,8 @@
 //! emulator in `tests/emulators`) and a resource server that checks its
 //! tokens. Connections live in a real SQLite file.
 
+mod common;
+
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{self, ConnectionState};
 use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
@@ -159,14 +161,10 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = self.cli().args(args).output().expect("cardhost runs");
-        eprintln!(
-            "$ cardhost {}\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        common::run_shown(
+            &format!("cardhost {}", args.join(" ")),
+            self.cli().args(args),
+        )
     }
 
     fn create_args(&self, name: &str, method: &str) -> Vec<String> {

@@ -8,6 +8,8 @@
 //! under this repository's `target/tmp`, so runs after the first only
 //! rebuild the crate itself.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -15,23 +17,17 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 fn cardhost(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_cardhost"))
-        .args(args)
-        .env("CARDHOST_DATA_DIR", dir.join("data"))
-        .env("XDG_CACHE_HOME", dir.join("cache"))
-        .env("ACME_TICKETS_TOKEN", "demo-token")
-        .env_remove("CARDHOST_CONFIG")
-        .env_remove("CARDHOST_CONNECTORS_DIR")
-        .current_dir(dir)
-        .output()
-        .expect("cardhost runs");
-    eprintln!(
-        "$ cardhost {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::run_shown(
+        &format!("cardhost {}", args.join(" ")),
+        Command::new(env!("CARGO_BIN_EXE_cardhost"))
+            .args(args)
+            .env("CARDHOST_DATA_DIR", dir.join("data"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env("ACME_TICKETS_TOKEN", "demo-token")
+            .env_remove("CARDHOST_CONFIG")
+            .env_remove("CARDHOST_CONNECTORS_DIR")
+            .current_dir(dir),
+    )
 }
 
 /// `cargo ARGS` in `dir`, as an author would run it: none of the settings
@@ -56,14 +52,7 @@ fn cargo(dir: &Path, target_dir: &Path, args: &[&str]) -> Output {
     ] {
         command.env_remove(var);
     }
-    let out = command.output().expect("cargo runs");
-    eprintln!(
-        "$ cargo {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::run_shown(&format!("cargo {}", args.join(" ")), &mut command)
 }
 
 fn sdk_path() -> PathBuf {

@@ -9,17 +9,17 @@
 //! (the README's test command runs it); without it these tests fail and
 //! say so.
 
+mod common;
+
 use cardhost::config::ServerConfig;
-use cardhost::connections::Connections;
-use cardhost::server::{self, RunningServer, keys};
-use cardhost::store::{self, Role, Store};
-use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig};
+use cardhost::server::{RunningServer, keys};
+use cardhost::store::Role;
+use cardhost::{Limits, NetworkPolicy, RuntimeConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 const CLIENT_ID: &str = "cardhost-e2e";
@@ -168,25 +168,8 @@ impl Host {
             connectors_dir: Some(connectors_dir),
             cache_dir: Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")),
         };
-        let (store, _) = store::open_in(&dir.path().join("data")).unwrap();
-        let store: Arc<dyn Store> = Arc::new(store);
-        let host = Arc::new(Cardhost::new(config).await.unwrap());
-        assert!(
-            host.registry().errors().is_empty(),
-            "{:?}",
-            host.registry().errors()
-        );
-        let conns = Arc::new(Connections::new(host, store.clone()));
-        let server = server::start(
-            conns,
-            store.clone(),
-            ServerConfig {
-                listen: ([127, 0, 0, 1], 0).into(),
-                ..ServerConfig::default()
-            },
-        )
-        .await
-        .unwrap();
+        let (server, store) =
+            common::serve_on(&dir.path().join("data"), config, ServerConfig::default()).await;
         let admin = keys::create(store.as_ref(), "test", Role::Admin)
             .unwrap()
             .key;

@@ -2,11 +2,12 @@
 //! callback, invocation with each error class, roles and keys, metrics,
 //! saturation, graceful shutdown and reload.
 
+mod common;
+
 use cardhost::config::ServerConfig;
-use cardhost::connections::Connections;
-use cardhost::server::{self, RunningServer, keys};
-use cardhost::store::{self, Role, Store};
-use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig};
+use cardhost::server::{RunningServer, keys};
+use cardhost::store::Role;
+use cardhost::{Limits, NetworkPolicy, RuntimeConfig};
 use cardhost_emulators::oauth::{self, ClientConfig, GrantType};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -105,25 +106,7 @@ async fn start(server_config: ServerConfig) -> Api {
             std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache"),
         ),
     };
-    let (store, _) = store::open_in(&dir.path().join("data")).unwrap();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let host = Arc::new(Cardhost::new(config).await.unwrap());
-    assert!(
-        host.registry().errors().is_empty(),
-        "{:?}",
-        host.registry().errors()
-    );
-    let conns = Arc::new(Connections::new(host, store.clone()));
-    let server = server::start(
-        conns,
-        store.clone(),
-        ServerConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            ..server_config
-        },
-    )
-    .await
-    .unwrap();
+    let (server, store) = common::serve_on(&dir.path().join("data"), config, server_config).await;
     let key = |role| keys::create(store.as_ref(), "test", role).unwrap().key;
     let arrived = Arc::new(AtomicUsize::new(0));
     Api {

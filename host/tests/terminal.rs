@@ -3,6 +3,8 @@
 //! stored connections and upstreams say reaches the terminal escaped, never
 //! as control sequences.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -32,13 +34,8 @@ fn cardhost(dir: &Path, connectors: Option<&Path>) -> Command {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("cardhost runs");
-    eprintln!(
-        "$ {cmd:?}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    let shown = format!("{cmd:?}");
+    common::run_shown(&shown, cmd)
 }
 
 /// Runs `cmd` with its stdout read by a reader that takes `lines` lines and
