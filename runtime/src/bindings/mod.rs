@@ -66,6 +66,28 @@ impl WitVersion {
     }
 }
 
+impl types::AuthScheme {
+    /// The OAuth2 endpoint templates the scheme sends to, each named:
+    /// token URL, revocation URL (if any), authorize URL (authorization
+    /// code only), in that order. None for a scheme without OAuth2.
+    pub fn oauth_endpoints(&self) -> Vec<(&'static str, &str)> {
+        let (oauth, authorize) = match self {
+            Self::Oauth2ClientCredentials(o) => (o, None),
+            Self::Oauth2AuthorizationCode(ac) => (&ac.oauth2, Some(ac.authorize_url.as_str())),
+            _ => return Vec::new(),
+        };
+        let mut out = vec![("token URL", oauth.token_url.as_str())];
+        out.extend(
+            oauth
+                .revocation_url
+                .as_deref()
+                .map(|r| ("revocation URL", r)),
+        );
+        out.extend(authorize.map(|a| ("authorize URL", a)));
+        out
+    }
+}
+
 /// A connector component ready to instantiate, in the world it was built for.
 pub enum WorldPre<T: 'static> {
     /// Built against 0.1.

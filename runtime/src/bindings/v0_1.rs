@@ -126,18 +126,7 @@ impl From<old::AuthScheme> for new::AuthScheme {
 fn endpoint_origins(methods: &[new::AuthMethod]) -> Vec<String> {
     let mut origins = Vec::new();
     for method in methods {
-        let (oauth, authorize) = match &method.scheme {
-            new::AuthScheme::Oauth2ClientCredentials(o) => (Some(o), None),
-            new::AuthScheme::Oauth2AuthorizationCode(ac) => {
-                (Some(&ac.oauth2), Some(ac.authorize_url.as_str()))
-            }
-            _ => (None, None),
-        };
-        let Some(o) = oauth else { continue };
-        let templates = std::iter::once(o.token_url.as_str())
-            .chain(o.revocation_url.as_deref())
-            .chain(authorize);
-        for t in templates {
+        for (_, t) in method.scheme.oauth_endpoints() {
             let origin = origin_template(t);
             if !origins.contains(&origin) {
                 origins.push(origin);

@@ -693,23 +693,7 @@ fn validate_auth_hosts(
     let endpoints: Vec<(&str, &str)> = raw
         .auth_methods
         .iter()
-        .flat_map(|m| match &m.scheme {
-            AuthScheme::Oauth2ClientCredentials(o) => {
-                let mut v = vec![("token URL", o.token_url.as_str())];
-                v.extend(o.revocation_url.as_deref().map(|r| ("revocation URL", r)));
-                v
-            }
-            AuthScheme::Oauth2AuthorizationCode(ac) => {
-                let o = &ac.oauth2;
-                let mut v = vec![
-                    ("token URL", o.token_url.as_str()),
-                    ("authorize URL", ac.authorize_url.as_str()),
-                ];
-                v.extend(o.revocation_url.as_deref().map(|r| ("revocation URL", r)));
-                v
-            }
-            _ => Vec::new(),
-        })
+        .flat_map(|m| m.scheme.oauth_endpoints())
         .collect();
     if endpoints.is_empty() {
         return;
