@@ -17,7 +17,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use cardhost_runtime::broker::Journal;
 use cardhost_runtime::catalog::Runner;
-use cardhost_runtime::credentials::redact::Redactor;
 use cardhost_runtime::credentials::{ConnectionCredentials, Secret, TokenSet, TokenSink};
 use cardhost_runtime::invoke::{Invocation, InvokeError};
 use cardhost_runtime::manifest::{self, SchemaViolation, with_defaults};
@@ -998,13 +997,12 @@ impl Connections {
             outcome,
             error,
         } = entry;
-        let redactor = Redactor::new(
-            connection
-                .credentials
-                .as_ref()
-                .map(|c| c.secret_values())
-                .unwrap_or_default(),
-        );
+        // The connection's redactor is built once per set of secrets; only
+        // a failure has text to scrub.
+        let error = error.map(|e| match &connection.credentials {
+            Some(c) => c.redactor().redact(&e),
+            None => e,
+        });
         let record = InvocationRecord {
             id: id.to_string(),
             connection_id: connection.id.clone(),
@@ -1013,7 +1011,7 @@ impl Connections {
             started_at_ms,
             duration_ms,
             outcome: outcome.to_string(),
-            error: error.map(|e| redactor.redact(&e)),
+            error,
             upstream_requests: journal.upstream_requests(),
             retries: journal.retries(),
         };

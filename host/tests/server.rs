@@ -700,6 +700,86 @@ async fn saturation_answers_503_and_shutdown_finishes_in_flight_work() {
     );
 }
 
+/// Keys and connections are looked up in memory while the store has not
+/// changed; a change made by another process — the CLI beside the running
+/// server — still takes effect within the store's watch interval, and one
+/// made through this server at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_or_a_connection_deleted_by_the_cli_stops_working_at_once() {
+    let api = start(ServerConfig::default()).await;
+    let conn = api.hello_connection("cached").await;
+    let data_dir = api._dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cardhost"));
+        command
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--connectors-dir")
+            .arg(&api.connectors_dir)
+            .arg("--allow-loopback")
+            .args(args);
+        let out = common::run_shown(&format!("cardhost {}", args.join(" ")), &mut command);
+        assert!(out.status.success());
+    };
+    // Warm: the key and the connection are now served from memory.
+    for _ in 0..3 {
+        let (status, body, _) = api.greet(&conn, "7").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Within the watch interval and a margin for a loaded machine; what this
+    // bounds is correctness (a revoked key is refused), not speed.
+    let within = cardhost::store::WATCH_INTERVAL * 20;
+    let key_id = api.invoker.split('_').nth(1).unwrap().to_string();
+    cli(&["keys", "revoke", &key_id]);
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let (status, body, _) = api.greet(&conn, "7").await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(body["error"]["code"], "unauthenticated");
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(revoked_at.elapsed() < within, "the revoked key still works");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Deleted by the CLI: the admin's next read no longer finds it.
+    let (status, body, _) = api
+        .call(&api.admin, "GET", &format!("/v1/connections/{conn}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    cli(&["connections", "delete", &conn]);
+    let deleted_at = std::time::Instant::now();
+    loop {
+        let (status, body, _) = api
+            .call(&api.admin, "GET", &format!("/v1/connections/{conn}"), None)
+            .await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            deleted_at.elapsed() < within,
+            "the deleted connection is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Through this server: at once, no waiting.
+    let other = api.hello_connection("cached-2").await;
+    let (status, _, _) = api
+        .call(
+            &api.admin,
+            "DELETE",
+            &format!("/v1/connections/{other}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = api
+        .call(&api.admin, "GET", &format!("/v1/connections/{other}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spinning_guests_never_stall_health_callbacks_honest_cards_or_shutdown() {
     let api = Arc::new(start(ServerConfig::default()).await);

@@ -11,10 +11,12 @@
 
 #![deny(missing_docs)]
 
+mod cache;
 mod crypto;
 mod history;
 mod sqlite;
 
+pub use cache::WATCH_INTERVAL;
 pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 

@@ -8,6 +8,7 @@
 //! history is the exception: it is written in batches by a thread of its
 //! own with `synchronous = NORMAL` (see `history.rs`).
 
+use super::cache::{self, Epoch, ReadCache};
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
@@ -18,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The newest schema version this build knows.
@@ -108,11 +109,35 @@ const MIGRATIONS: &[&str] = &[
         pinned_at     INTEGER NOT NULL
     );
     "#,
+    // 5: the store's revision, raised by every change to what requests look
+    // up, so a process can serve those lookups from memory (`cache.rs`).
+    r#"
+    CREATE TABLE revision (n INTEGER NOT NULL);
+    INSERT INTO revision VALUES (0);
+    CREATE TRIGGER api_keys_inserted AFTER INSERT ON api_keys BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER api_keys_updated AFTER UPDATE ON api_keys BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER api_keys_deleted AFTER DELETE ON api_keys BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER connections_inserted AFTER INSERT ON connections BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER connections_updated AFTER UPDATE ON connections BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER connections_deleted AFTER DELETE ON connections BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER secrets_inserted AFTER INSERT ON secrets BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER secrets_updated AFTER UPDATE ON secrets BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER secrets_deleted AFTER DELETE ON secrets BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER pins_inserted AFTER INSERT ON credential_pins BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER pins_updated AFTER UPDATE ON credential_pins BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER pins_deleted AFTER DELETE ON credential_pins BEGIN UPDATE revision SET n = n + 1; END;
+    "#,
 ];
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Moves with every change to the database (see `cache.rs`).
+    epoch: Arc<Epoch>,
+    /// API keys by id.
+    keys_by_id: ReadCache<ApiKeyRecord>,
+    /// Connections by the id or name they were asked for by.
+    connections: ReadCache<ConnectionRecord>,
     /// Invocation rows, written in batches on a connection of their own.
     history: super::history::HistoryWriter,
     path: PathBuf,
@@ -179,8 +204,15 @@ impl SqliteStore {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         let history = super::history::HistoryWriter::start(path)?;
+        let epoch = Arc::new(Epoch::default());
+        cache::watch(path, &epoch).map_err(|e| {
+            StoreError::Backend(format!("cannot watch {} for changes: {e}", path.display()))
+        })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            keys_by_id: ReadCache::new(epoch.clone()),
+            connections: ReadCache::new(epoch.clone()),
+            epoch,
             history,
             path: path.to_path_buf(),
             keys: Mutex::new(keys),
@@ -214,8 +246,13 @@ impl SqliteStore {
         &self.path
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn db(&self) -> Db<'_> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Db {
+            changes: conn.total_changes(),
+            conn,
+            epoch: &self.epoch,
+        }
     }
 
     fn sealing_key(&self) -> MasterKey {
@@ -316,6 +353,38 @@ impl SqliteStore {
         found
             .map(|_| ())
             .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+}
+
+/// The store's connection, lent to one call. Handing it back after a change
+/// advances the epoch, so every write of this process is seen by its cached
+/// lookups at once, however it was made.
+struct Db<'a> {
+    conn: MutexGuard<'a, Connection>,
+    changes: u64,
+    epoch: &'a Epoch,
+}
+
+impl std::ops::Deref for Db<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Db<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Db<'_> {
+    fn drop(&mut self) {
+        // Before the lock is released: no read can start in between.
+        if self.conn.total_changes() != self.changes {
+            self.epoch.advance();
+        }
     }
 }
 
@@ -508,20 +577,19 @@ impl Store for SqliteStore {
     }
 
     fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
-        cardhost_runtime::executor::blocking(|| {
-            self.db()
-                .query_row(
-                    &format!(
-                        "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR name = ?1 \
-                         ORDER BY id = ?1 DESC LIMIT 1"
-                    ),
-                    [id_or_name],
-                    row_to_record,
-                )
-                .optional()
-                .map_err(db_err)?
-                .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
-        })
+        self.connections
+            .get_or_read(id_or_name, || {
+                cardhost_runtime::executor::blocking(|| {
+                    self.db()
+                        .prepare_cached(&format!(
+                            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR name = ?1 \
+                             ORDER BY id = ?1 DESC LIMIT 1"
+                        ))
+                        .and_then(|mut s| s.query_row([id_or_name], row_to_record).optional())
+                        .map_err(db_err)
+                })
+            })?
+            .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
     }
 
     fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError> {
@@ -1011,15 +1079,15 @@ impl Store for SqliteStore {
     }
 
     fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        cardhost_runtime::executor::blocking(|| {
-            self.db()
-                .query_row(
-                    "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
-                    [id],
-                    api_key_row,
-                )
-                .optional()
-                .map_err(db_err)
+        self.keys_by_id.get_or_read(id, || {
+            cardhost_runtime::executor::blocking(|| {
+                self.db()
+                    .prepare_cached(
+                        "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = ?1",
+                    )
+                    .and_then(|mut s| s.query_row([id], api_key_row).optional())
+                    .map_err(db_err)
+            })
         })
     }
 
@@ -1312,6 +1380,76 @@ mod tests {
             })
             .unwrap();
         assert_eq!(newest[0].id, "inv99999");
+    }
+
+    fn key(id: &str) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: id.into(),
+            name: "ci".into(),
+            role: Role::Invoker,
+            hash: [7; 32],
+            created_at: 1,
+            revoked_at: None,
+        }
+    }
+
+    /// Lookups are cached, and every change is seen: this process's at once,
+    /// another process's (a second store on the same file) within the watch
+    /// interval.
+    #[test]
+    fn cached_lookups_see_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let master = MasterKey::generate();
+        let server = SqliteStore::open(&path, vec![master.clone()]).unwrap();
+        let cli = SqliteStore::open(&path, vec![master]).unwrap();
+        server.create_api_key(&key("k1")).unwrap();
+        let rec = server.create_connection(new_conn("hr", "tok-1")).unwrap();
+        assert!(server.api_key("k1").unwrap().unwrap().revoked_at.is_none());
+        assert_eq!(server.connection("hr").unwrap().granted, ["crews-read"]);
+
+        // This process: at once.
+        server.set_grant(&rec.id, &["crews-write".into()]).unwrap();
+        assert_eq!(server.connection("hr").unwrap().granted, ["crews-write"]);
+        assert_eq!(server.connection(&rec.id).unwrap().granted, ["crews-write"]);
+        assert!(server.revoke_api_key("k1").unwrap());
+        assert!(server.api_key("k1").unwrap().unwrap().revoked_at.is_some());
+
+        // Another process: within the interval, and never a stale read after.
+        cli.create_api_key(&key("k2")).unwrap();
+        assert!(
+            server.api_key("k2").unwrap().is_some(),
+            "a miss is never cached"
+        );
+        assert!(cli.revoke_api_key("k2").unwrap());
+        cli.set_secret(&rec.id, "access_token", &Secret::new("tok-2"))
+            .unwrap();
+        let revision = cli.connection("hr").unwrap().revision;
+        let deadline = std::time::Instant::now() + cache::WATCH_INTERVAL * 40;
+        loop {
+            let revoked = server.api_key("k2").unwrap().unwrap().revoked_at.is_some();
+            let seen = server.connection("hr").unwrap().revision == revision;
+            if revoked && seen {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "another process's changes were not seen (revoked: {revoked}, revision: {seen})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Writes that do not move the revision (history) leave the cache be;
+        // the next change still reaches it.
+        server.record_invocation(&row(1)).unwrap();
+        cli.delete_connection(&rec.id).unwrap();
+        let deadline = std::time::Instant::now() + cache::WATCH_INTERVAL * 40;
+        while server.connection("hr").is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a deletion was not seen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]
