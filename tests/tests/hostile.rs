@@ -112,6 +112,22 @@ async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
         "{err}"
     );
     assert_still_serves(&host, &upstream).await;
+
+    // Output naming a key twice means one thing to one reader and another
+    // to the next: refused, naming the key and where it is.
+    let err = host
+        .invoke("huge-output", "ambiguous", &json!({}), None)
+        .await
+        .unwrap_err();
+    match &err.kind {
+        ErrorKind::InvalidOutput { violations } => assert!(
+            violations[0]
+                .message
+                .contains("the key `admin` appears twice in the object at `/user`"),
+            "{violations:?}"
+        ),
+        other => panic!("expected invalid output, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 use crate::api::{self, Area, Gathered, MAX_PAGE_SIZE, TENANT_PATHS};
 use crate::records::{Department, Employee, Position, STATUS_VALUES};
 use cardhost_sdk::http::Request;
-use cardhost_sdk::{Card, Context, Error, JsonSchema, List, Raw, Result};
+use cardhost_sdk::{Card, Context, Error, JsonSchema, List, Passthrough, Raw, Result};
 use serde::{Deserialize, Serialize};
 
 /// Default number of records a list card returns when walking pages.
@@ -139,13 +139,13 @@ pub struct ReadEmployee;
 
 impl Card for ReadEmployee {
     type Input = ReadEmployeeInput;
-    type Output = Raw<Employee>;
+    type Output = Passthrough<Employee>;
     const ID: &'static str = "read-employee";
     const TITLE: &'static str = "Read Employee";
     const DESCRIPTION: &'static str = "Reads one employee by Advanced HR id.";
     const PERMISSIONS: &'static [&'static str] = &["employees-read", TENANT_PATHS];
 
-    fn run(input: ReadEmployeeInput, ctx: &Context) -> Result<Raw<Employee>> {
+    fn run(input: ReadEmployeeInput, ctx: &Context) -> Result<Passthrough<Employee>> {
         let id = input.employee_id.trim();
         // `/employees/search` is the search resource, never an employee.
         if id.is_empty() || id == "search" {
@@ -154,7 +154,7 @@ impl Card for ReadEmployee {
         let path = api::employee_path(&api::area_path(ctx, Area::Employees)?, id);
         let request = Request::get(path).header("accept", "application/json");
         match api::get(request, Area::Employees) {
-            Ok(response) => response.json().map(Raw::new),
+            Ok(response) => response.passthrough(),
             Err(Error::NotFound(message)) if message.contains(id) => Err(Error::NotFound(message)),
             Err(Error::NotFound(message)) => Err(Error::NotFound(format!(
                 "no employee with id `{id}` ({message})"

@@ -176,9 +176,15 @@ pub fn invoke<C: Connector>(
     input: String,
     ctx: wit::Context,
 ) -> Result<String, wit::ConnectorError> {
+    let ctx = context(ctx);
+    // A typed card reads and writes text directly; the rest go through
+    // `Connector::invoke` and a `Value`.
+    if let Some(def) = C::CARDS.iter().find(|c| c.id == card) {
+        return def.run_json(&input, &ctx).map_err(error);
+    }
     let input: serde_json::Value = serde_json::from_str(&input)
         .map_err(|e| wit::ConnectorError::InvalidInput(format!("input is not JSON: {e}")))?;
-    let output = C::invoke(&card, input, &context(ctx)).map_err(error)?;
+    let output = C::invoke(&card, input, &ctx).map_err(error)?;
     Ok(output.to_string())
 }
 

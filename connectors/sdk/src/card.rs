@@ -89,6 +89,7 @@ pub struct CardDef {
     pub id: &'static str,
     entry: fn() -> CardEntry,
     run: fn(Value, &Context) -> Result<Value>,
+    run_json: fn(&str, &Context) -> Result<String>,
 }
 
 impl std::fmt::Debug for CardDef {
@@ -105,6 +106,16 @@ fn run_erased<C: Card>(input: Value, ctx: &Context) -> Result<Value> {
     crate::to_output(&C::run(input, ctx)?)
 }
 
+/// The path a guest takes: the input text straight into `C::Input`, the
+/// output straight to text, with no `Value` tree on either side (a
+/// [`Passthrough`](crate::Passthrough) output is copied, not parsed).
+fn run_json_erased<C: Card>(input: &str, ctx: &Context) -> Result<String> {
+    let input: C::Input =
+        serde_json::from_str(input).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    serde_json::to_string(&C::run(input, ctx)?)
+        .map_err(|e| Error::Internal(format!("cannot encode output: {e}")))
+}
+
 impl CardDef {
     /// Erases card `C`.
     pub const fn of<C: Card>() -> Self {
@@ -112,6 +123,7 @@ impl CardDef {
             id: C::ID,
             entry: C::entry,
             run: run_erased::<C>,
+            run_json: run_json_erased::<C>,
         }
     }
 
@@ -123,6 +135,12 @@ impl CardDef {
     /// Decodes `input`, runs the card and encodes its output.
     pub fn run(&self, input: Value, ctx: &Context) -> Result<Value> {
         (self.run)(input, ctx)
+    }
+
+    /// Decodes the input text, runs the card and encodes its output as
+    /// text: what the component does when the host calls the card.
+    pub fn run_json(&self, input: &str, ctx: &Context) -> Result<String> {
+        (self.run_json)(input, ctx)
     }
 }
 

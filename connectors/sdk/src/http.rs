@@ -202,6 +202,17 @@ impl Response {
         })
     }
 
+    /// The body, unparsed, as the card's output ([`Passthrough`]): for a
+    /// card that answers with what the upstream sent. A body that is not
+    /// JSON is an upstream error.
+    pub fn passthrough<S>(self) -> Result<crate::Passthrough<S>> {
+        let status = self.status;
+        crate::Passthrough::from_bytes(self.body).map_err(|e| Error::Upstream {
+            status: Some(status),
+            message: format!("unexpected response body: {e}"),
+        })
+    }
+
     /// `Retry-After` in whole seconds, when given as a number.
     pub fn retry_after(&self) -> Option<u32> {
         self.header("retry-after")?.trim().parse().ok()

@@ -133,7 +133,7 @@ pub use manifest::{
     Access, ApiKeyLocation, AuthMethod, AuthScheme, CardEntry, ClientAuth, Environment, Manifest,
     OAuth2, Permission, Rule, SecretField, secret,
 };
-pub use schema::{NoInput, Raw, Update};
+pub use schema::{NoInput, Passthrough, Raw, Update};
 pub use schemars::{self, JsonSchema};
 pub use serde_json::{self, Value, json};
 
@@ -155,7 +155,9 @@ pub trait Connector {
     /// The default runs the card of [`CARDS`](Connector::CARDS) with that
     /// id, and answers an unknown id with an invalid-input error naming the
     /// nearest one. Implement it by hand only for cards that are not typed
-    /// [`Card`]s (call [`dispatch`] for the others).
+    /// [`Card`]s: in the component, a card of `CARDS` runs without this
+    /// function, from its input text to its output text with no `Value` in
+    /// between, and only the other ids reach it.
     fn invoke(card: &str, input: Value, context: &Context) -> Result<Value> {
         dispatch(Self::CARDS, card, input, context)
     }

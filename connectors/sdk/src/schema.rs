@@ -310,6 +310,120 @@ impl<S: JsonSchema> JsonSchema for Raw<S> {
     }
 }
 
+/// Upstream JSON handed on as the upstream's own text: checked to be JSON,
+/// never parsed into a tree or written out again in the guest. The host
+/// parses it once, for the output schema — described, as with [`Raw`], by
+/// the schema of `S` — and refuses it if it is not valid there (a key named
+/// twice included). For a card whose output is what the upstream answered,
+/// this is the cheapest path: one copy in the guest, one parse in the host.
+///
+/// ```
+/// use cardhost_sdk::{JsonSchema, Passthrough};
+///
+/// /// A department as the upstream returns it.
+/// #[derive(JsonSchema)]
+/// #[allow(dead_code)]
+/// struct Department {
+///     /// The upstream's id.
+///     id: String,
+/// }
+///
+/// let body = br#"{"id": "d1", "extra": [1, 2]}"#.to_vec();
+/// let record: Passthrough<Department> = Passthrough::from_bytes(body).unwrap();
+/// assert_eq!(record.as_str(), r#"{"id": "d1", "extra": [1, 2]}"#);
+/// assert!(Passthrough::<Department>::from_bytes(b"{oops".to_vec()).is_err());
+/// ```
+pub struct Passthrough<S> {
+    json: Box<serde_json::value::RawValue>,
+    shape: PhantomData<fn() -> S>,
+}
+
+impl<S> Passthrough<S> {
+    /// Takes `body` as it is, if it is one JSON value (UTF-8, balanced,
+    /// nothing after it).
+    pub fn from_bytes(body: Vec<u8>) -> serde_json::Result<Self> {
+        let text = String::from_utf8(body).map_err(|e| {
+            <serde_json::Error as serde::de::Error>::custom(format!("not UTF-8: {e}"))
+        })?;
+        Self::from_text(text)
+    }
+
+    /// Takes `text` as it is, if it is one JSON value.
+    pub fn from_text(text: String) -> serde_json::Result<Self> {
+        serde_json::value::RawValue::from_string(text).map(|json| Self {
+            json,
+            shape: PhantomData,
+        })
+    }
+
+    /// `value`, written out once (for a card that reaches the same output
+    /// through a parsed record on another path).
+    pub fn from_value(value: &Value) -> Self {
+        Self {
+            json: serde_json::value::to_raw_value(value).expect("a JSON value always serialises"),
+            shape: PhantomData,
+        }
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.json.get()
+    }
+
+    /// Parses it, for a card that needs to look inside after all.
+    pub fn parse(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(self.json.get())
+    }
+}
+
+impl<S> Clone for Passthrough<S> {
+    fn clone(&self) -> Self {
+        Self {
+            json: self.json.clone(),
+            shape: PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Passthrough<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.json.get())
+    }
+}
+
+impl<S> Serialize for Passthrough<S> {
+    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+impl<'de, S> Deserialize<'de> for Passthrough<S> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(deserializer).map(|json| Self {
+            json,
+            shape: PhantomData,
+        })
+    }
+}
+
+impl<S: JsonSchema> JsonSchema for Passthrough<S> {
+    fn inline_schema() -> bool {
+        S::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        S::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        S::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        S::json_schema(generator)
+    }
+}
+
 /// The input of a card that takes nothing: `{}` and nothing else.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

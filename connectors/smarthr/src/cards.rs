@@ -8,7 +8,8 @@ use crate::records::{
 use cardhost_sdk::http::Request;
 use cardhost_sdk::schema::is_date;
 use cardhost_sdk::{
-    Card, Context, Error, JsonSchema, List, Raw, Result, Update, Value, json, serde_json,
+    Card, Context, Error, JsonSchema, List, Passthrough, Raw, Result, Update, Value, json,
+    serde_json,
 };
 use serde::{Deserialize, Serialize};
 
@@ -275,7 +276,7 @@ pub struct ReadEmployeeInput {
 }
 
 /// `no employee with id …` for a 404 on a crew's own path.
-fn crew_not_found(id: &str, result: Result<Value>) -> Result<Value> {
+fn crew_not_found<T>(id: &str, result: Result<T>) -> Result<T> {
     match result {
         Err(Error::NotFound(message)) => Err(Error::NotFound(format!(
             "no employee with id `{id}` ({message})"
@@ -317,19 +318,21 @@ pub struct ReadEmployee;
 
 impl Card for ReadEmployee {
     type Input = ReadEmployeeInput;
-    type Output = Raw<Crew>;
+    type Output = Passthrough<Crew>;
     const ID: &'static str = "read-employee";
     const TITLE: &'static str = "Read Employee";
     const DESCRIPTION: &'static str = "Reads one employee by SmartHR id or by employee code.";
     const PERMISSIONS: &'static [&'static str] = &["crews-read"];
 
-    fn run(input: ReadEmployeeInput, _ctx: &Context) -> Result<Raw<Crew>> {
+    fn run(input: ReadEmployeeInput, _ctx: &Context) -> Result<Passthrough<Crew>> {
         match (input.id, input.emp_code) {
+            // The crew as SmartHR sent it, unparsed: the host reads it once.
             (Some(id), None) => {
-                let read = api::send(Request::get(api::crew_path(&id))).and_then(|r| r.json());
-                crew_not_found(&id, read).map(Raw::new)
+                let read =
+                    api::send(Request::get(api::crew_path(&id))).and_then(|r| r.passthrough());
+                crew_not_found(&id, read)
             }
-            (None, Some(code)) => crew_by_code(&code).map(Raw::new),
+            (None, Some(code)) => crew_by_code(&code).map(|c| Passthrough::from_value(&c)),
             _ => Err(Error::InvalidInput(
                 "give either `id` or `emp_code`, not both".into(),
             )),

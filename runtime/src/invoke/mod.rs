@@ -17,6 +17,7 @@
 
 pub mod custom_api_action;
 mod error;
+mod json;
 
 pub use crate::error::{CardFailure, ErrorKind};
 pub use error::InvokeError;
@@ -153,10 +154,15 @@ pub(crate) fn decode_output(
         Some(scrubbed) => String::from_utf8_lossy(&scrubbed).into_owned(),
         None => text,
     };
-    serde_json::from_str(&text).map_err(|e| ErrorKind::InvalidOutput {
+    json::parse_unique(&text).map_err(|e| ErrorKind::InvalidOutput {
         violations: vec![SchemaViolation {
             pointer: String::new(),
-            message: format!("not JSON: {e}"),
+            // A data error is a key named twice; the rest is bad syntax.
+            message: if e.is_data() {
+                format!("the output is ambiguous: {e}")
+            } else {
+                format!("not JSON: {e}")
+            },
         }],
     })
 }
