@@ -726,7 +726,9 @@ async fn invoke(
     } else {
         parse_json(&body)?
     };
-    let record = st.conns.show(&id)?.record;
+    // The record only (served from memory while the store is unchanged):
+    // nothing on this path reads the store's file.
+    let record = st.conns.store().connection(&id)?;
     // An unknown card is a 404 before it can name a metric or a history
     // row: card names in either come only from the catalog.
     let registry = st.conns.host().registry();
