@@ -3,7 +3,7 @@
 //! cannot pass for a fast right one.
 
 use crate::Plan;
-use crate::stats::{Latency, alternate, throughput};
+use crate::stats::{Latency, Run, alternate, load, process_cpu};
 use crate::upstream::{Addresses, CREWS, TENANT};
 use anyhow::{Context as _, bail, ensure};
 use cardhost::{
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The SmartHR token every request of the HTTP cases carries.
-fn smarthr_token() -> &'static str {
+pub(crate) fn smarthr_token() -> &'static str {
     DEMO_TOKENS[0].0
 }
 
@@ -188,27 +188,31 @@ pub async fn overhead(plan: &Plan, addresses: &Addresses) -> anyhow::Result<Over
 pub struct Http {
     pub cardhost: Latency,
     pub native: Latency,
-    /// (concurrency, cardhost per second, native per second).
-    pub throughput: Vec<(usize, f64, f64)>,
+    /// (cardhost, native) at each concurrency; the CPU is this process's.
+    pub throughput: Vec<(Run, Run)>,
 }
 
 /// Native SmartHR client: the same request the host sends for the card
 /// (bearer token, the tenant's `Host`), with one pooled reqwest client.
 #[derive(Clone)]
-struct NativeSmartHr {
+pub(crate) struct NativeSmartHr {
     client: reqwest::Client,
     base: String,
 }
 
 impl NativeSmartHr {
-    fn new(addresses: &Addresses) -> anyhow::Result<Self> {
+    pub(crate) fn new(addresses: &Addresses) -> anyhow::Result<Self> {
         Ok(Self {
             client: reqwest::Client::builder().no_proxy().build()?,
             base: addresses.smarthr.clone(),
         })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<reqwest::Response> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<reqwest::Response> {
         let mut url = format!("{}{path}", self.base);
         for (i, (name, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
@@ -229,7 +233,7 @@ impl NativeSmartHr {
     }
 
     /// Read Employee natively: the crew as the card outputs it.
-    async fn read_employee(&self, id: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn read_employee(&self, id: &str) -> anyhow::Result<Value> {
         let crew: Value = self
             .get(&format!("/api/v1/crews/{id}"), &[])
             .await?
@@ -286,7 +290,7 @@ fn smarthr_connection(host: &Cardhost) -> anyhow::Result<Connection> {
 }
 
 /// Crew ids to read, round-robin.
-async fn crew_ids(native: &NativeSmartHr) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn crew_ids(native: &NativeSmartHr) -> anyhow::Result<Vec<String>> {
     let crews: Value = native
         .get("/api/v1/crews", &[("per_page", "100".into())])
         .await?
@@ -358,9 +362,23 @@ pub async fn http(plan: &Plan, addresses: &Addresses) -> anyhow::Result<Http> {
 
     let mut rates = Vec::new();
     for &c in &plan.concurrency {
-        let native_rate = throughput(c, plan.warmup, plan.measure, read_native.clone()).await?;
-        let cardhost_rate = throughput(c, plan.warmup, plan.measure, read_cardhost.clone()).await?;
-        rates.push((c, cardhost_rate, native_rate));
+        let native_run = load(c, plan.warmup, plan.measure, read_native.clone(), || {
+            process_cpu("self")
+        })
+        .await?;
+        let cardhost_run = load(c, plan.warmup, plan.measure, read_cardhost.clone(), || {
+            process_cpu("self")
+        })
+        .await?;
+        for (side, run) in [("native", &native_run), ("cardhost", &cardhost_run)] {
+            ensure!(
+                run.failed == 0,
+                "{side} at concurrency {c}: {} calls failed, most often: {}",
+                run.failed,
+                run.first_failure().unwrap_or_default()
+            );
+        }
+        rates.push((cardhost_run, native_run));
     }
     Ok(Http {
         cardhost,

@@ -9,15 +9,16 @@
 //! Options: `--quick` (few samples), `--no-write` (print only), `--out FILE`
 //! (write another file than the workspace's BENCHMARKS.md), `--only CASE`
 //! (one case, raw figures, nothing written: for profiling). The upstreams run
-//! in a child process; each side of the memory case in its own, and each
-//! card of the hostile-memory case.
+//! in a child process; each side of the memory case in its own, each side's
+//! server of the server-path case, and each card of the hostile-memory case.
 
 mod cases;
 mod report;
+mod server_path;
 mod stats;
 mod upstream;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,9 +90,10 @@ struct Options {
     only: Option<String>,
 }
 
-const CASES: [&str; 7] = [
+const CASES: [&str; 8] = [
     "overhead",
     "http",
+    "server",
     "paging",
     "startup",
     "memory",
@@ -159,6 +161,22 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&side)?);
             return Ok(());
         }
+        Some("server-child") => {
+            let [_, flag, side, smarthr, concurrency] = args.as_slice() else {
+                bail!(
+                    "usage: cardhost-bench server-child --side cardhost|native SMARTHR_URL CONCURRENCY"
+                );
+            };
+            ensure!(
+                flag == "--side",
+                "server-child: expected --side, got `{flag}`"
+            );
+            return runtime()?.block_on(server_path::server_child(
+                side,
+                smarthr,
+                concurrency.parse()?,
+            ));
+        }
         Some("hostile-prime") => {
             let [_, cache] = args.as_slice() else {
                 bail!("usage: cardhost-bench hostile-prime CACHE_DIR");
@@ -190,6 +208,10 @@ fn main() -> anyhow::Result<()> {
         match case {
             "overhead" => println!("{:#?}", rt.block_on(cases::overhead(&plan, &addresses))?),
             "http" => println!("{:#?}", rt.block_on(cases::http(&plan, &addresses))?),
+            "server" => println!(
+                "{:#?}",
+                rt.block_on(server_path::server_path(&plan, &addresses))?
+            ),
             "paging" => println!("{:#?}", rt.block_on(cases::paging(&plan, &addresses))?),
             "startup" => println!("{:#?}", rt.block_on(cases::startup(&plan))?),
             "memory" => println!("{:#?}", cases::memory(&plan, &addresses)?),
@@ -203,6 +225,8 @@ fn main() -> anyhow::Result<()> {
     let overhead = rt.block_on(cases::overhead(&plan, &addresses))?;
     eprintln!("HTTP card …");
     let http = rt.block_on(cases::http(&plan, &addresses))?;
+    eprintln!("server path (client → server → upstream) …");
+    let server = rt.block_on(server_path::server_path(&plan, &addresses))?;
     eprintln!("paging …");
     let paging = rt.block_on(cases::paging(&plan, &addresses))?;
     eprintln!("start-up …");
@@ -218,6 +242,7 @@ fn main() -> anyhow::Result<()> {
     let figures = report::Figures {
         overhead,
         http,
+        server,
         paging,
         startup,
         memory,

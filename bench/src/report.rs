@@ -5,7 +5,8 @@ use crate::cases::{
     HOSTILE, HOSTILE_SLACK, HealthWhileSpinning, HostileMemory, Http, Memory, Overhead, Paging,
     SpinDesign, Startup, TEST_CONNECTION,
 };
-use crate::stats::fmt_duration;
+use crate::server_path::ServerPath;
+use crate::stats::{Run, fmt_duration};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub const END: &str = "<!-- figures: end -->";
 pub struct Figures {
     pub overhead: Overhead,
     pub http: Http,
+    pub server: ServerPath,
     pub paging: Paging,
     pub startup: Startup,
     pub memory: Memory,
@@ -162,12 +164,37 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
         fmt_duration(h.native.p99),
         ratio(h.cardhost.p99, h.native.p99),
     );
-    for (c, card, native) in &h.throughput {
+    for (card, native) in &h.throughput {
+        let (c, card, native) = (card.concurrency, card.per_second(), native.per_second());
         let r = card / native;
         let _ = writeln!(
             s,
             "| HTTP card, concurrency {c}, throughput | {card:.0}/s | {native:.0}/s | {r:.2}× | ≥ 0.85× | {} |",
             verdict(r >= 0.85, || format!("{:.2}× short", 0.85 - r)),
+        );
+    }
+    for (card, native) in &f.server.runs {
+        let c = card.concurrency;
+        let r = card.per_second() / native.per_second();
+        let failed = card.failed + native.failed;
+        let _ = writeln!(
+            s,
+            "| Server path, concurrency {c}, throughput | {:.0}/s | {:.0}/s | {r:.2}× | ≥ 0.75× | {} |",
+            card.per_second(),
+            native.per_second(),
+            verdict(r >= 0.75 && failed == 0, || {
+                let mut miss = Vec::new();
+                if r < 0.75 {
+                    miss.push(format!("{:.2}× short", 0.75 - r));
+                }
+                if failed > 0 {
+                    miss.push(format!(
+                        "{} failed answers (cardhost {}, native {})",
+                        failed, card.failed, native.failed
+                    ));
+                }
+                miss.join(", ")
+            }),
         );
     }
     let p = &f.paging;
@@ -268,6 +295,8 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
         mib(m.native.rss_in_flight as f64),
     );
     let _ = writeln!(s);
+    cpu_table(&mut s, h, &f.server);
+    let _ = writeln!(s);
     hostile_table(&mut s, hm);
     let _ = writeln!(s);
     health_table(&mut s, hw);
@@ -281,6 +310,66 @@ fn calls(n: usize) -> String {
         "1 call".into()
     } else {
         format!("{n} calls")
+    }
+}
+
+fn cpu_us(run: &Run) -> String {
+    run.cpu_per_call_us()
+        .map_or_else(|| "–".into(), |us| format!("{us:.0} µs"))
+}
+
+/// CPU per invocation of each side, in process and on the server path, and
+/// the server path's failed answers.
+fn cpu_table(s: &mut String, h: &Http, server: &ServerPath) {
+    let _ = writeln!(
+        s,
+        "CPU per invocation: user + system CPU time of the measured process in the throughput \
+         window (`/proc/<pid>/stat`, {} ticks a second), divided by the invocations that succeeded \
+         in it. In process, the process is the bench itself (host or baseline, no HTTP client); on \
+         the server path, the server child alone (`cardhost serve` with {} invocation slots, or \
+         the native service); the client and the upstream run in other processes and are not \
+         counted. Failed answers are counted over warm-up and measurement; an in-process failure \
+         fails the run.",
+        crate::stats::clock_ticks(),
+        server.slots,
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| Case | Concurrency | cardhost CPU / invocation | native CPU / invocation | ratio | failed answers (cardhost / native) |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---|");
+    let rows = h
+        .throughput
+        .iter()
+        .map(|pair| ("HTTP card, in process", pair))
+        .chain(server.runs.iter().map(|pair| ("Server path", pair)));
+    for (case, (card, native)) in rows {
+        let ratio = match (card.cpu_per_call_us(), native.cpu_per_call_us()) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {case} | {} | {} | {} | {ratio} | {} / {} |",
+            card.concurrency,
+            cpu_us(card),
+            cpu_us(native),
+            card.failed,
+            native.failed,
+        );
+    }
+    for (card, native) in &server.runs {
+        for (side, run) in [("cardhost", card), ("native", native)] {
+            for (message, n) in &run.failures {
+                let _ = writeln!(
+                    s,
+                    "\nServer path, {side} at concurrency {}: {n} × `{}`",
+                    run.concurrency,
+                    message.replace('`', "'")
+                );
+            }
+        }
     }
 }
 

@@ -128,6 +128,12 @@ pub async fn serve() -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string(&addresses)?);
     // The parent holds our stdin; when it goes, so do we.
+    until_stdin_closes().await
+}
+
+/// Returns when this process's stdin closes: a child's parent holds it, and
+/// when it goes (or drops it), so does the child.
+pub async fn until_stdin_closes() -> anyhow::Result<()> {
     tokio::task::spawn_blocking(|| {
         let mut sink = String::new();
         while std::io::stdin()
