@@ -2,9 +2,9 @@
 //! own, on a connection of their own, committed in batches.
 //!
 //! An invocation only queues its row, so no SQLite call and no `fsync` sits
-//! on its path. The writer takes what has queued while it was committing
-//! and commits it in one transaction, so under load one commit carries many
-//! rows and at rest a row is committed at once. History uses
+//! on its path. The writer gathers rows for [`BATCH_WINDOW`] after the first
+//! and commits them in one transaction, so under load one commit carries
+//! many rows and at rest a row is committed within the window. History uses
 //! `synchronous = NORMAL` (in WAL mode a commit survives a crash of the
 //! process, and a power loss may take the last commits); tokens, secrets and
 //! connection changes stay on the store's `FULL` connection.
@@ -13,7 +13,7 @@
 //! process sees its own invocations. Dropping the store commits what is
 //! queued before it returns: a clean exit or a `SIGTERM` shutdown loses no
 //! row. A `kill -9` loses the rows queued and not yet committed: at most
-//! the batch being written.
+//! those of the last window and the batch being written.
 
 use super::{InvocationRecord, StoreError};
 use rusqlite::{Connection, params};
@@ -21,10 +21,15 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Most rows in one commit.
 const MAX_BATCH: usize = 1024;
+
+/// How long the writer gathers rows after the first before it commits. At
+/// a few thousand invocations a second this turns one commit per handful of
+/// rows into one per window; it is also what a `kill -9` may lose.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 enum Message {
     Row(Box<InvocationRecord>),
@@ -100,18 +105,27 @@ fn backend(e: rusqlite::Error) -> StoreError {
 fn write_until_closed(mut conn: Connection, queue: Receiver<Message>) {
     let mut rows: Vec<Box<InvocationRecord>> = Vec::new();
     let mut waiting: Vec<SyncSender<Result<(), String>>> = Vec::new();
-    // Block for the first message, then take whatever queued meanwhile.
+    // Block for the first message, then gather for one window (a flush, a
+    // full batch or the writer closing ends it early) and commit it all.
     while let Ok(first) = queue.recv() {
+        let window_ends = Instant::now() + BATCH_WINDOW;
+        let mut urgent = false;
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
                 Message::Row(row) => rows.push(row),
-                Message::Flush(done) => waiting.push(done),
+                Message::Flush(done) => {
+                    waiting.push(done);
+                    urgent = true;
+                }
             }
-            next = if rows.len() < MAX_BATCH {
+            let left = window_ends.saturating_duration_since(Instant::now());
+            next = if rows.len() >= MAX_BATCH {
+                None
+            } else if urgent || left.is_zero() {
                 queue.try_recv().ok()
             } else {
-                None
+                queue.recv_timeout(left).ok()
             };
         }
         let result = commit_with_retry(&mut conn, &rows).map_err(|e| e.to_string());

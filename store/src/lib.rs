@@ -18,6 +18,7 @@ mod sqlite;
 
 pub use cache::WATCH_INTERVAL;
 pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};
+pub use history::BATCH_WINDOW;
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 pub use cardhost_runtime::credentials::CredentialPin;

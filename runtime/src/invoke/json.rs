@@ -101,18 +101,23 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                return Err(A::Error::custom(match self.at {
-                    Pointer::Root => {
-                        format!("the key `{key}` appears twice in the top-level object")
-                    }
-                    at => format!("the key `{key}` appears twice in the object at `{at}`"),
-                }));
-            }
             let value = map.next_value_seed(Unique {
                 at: &Pointer::Key(self.at, &key),
             })?;
-            object.insert(key, value);
+            match object.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                serde_json::map::Entry::Occupied(taken) => {
+                    let key = taken.key();
+                    return Err(A::Error::custom(match self.at {
+                        Pointer::Root => {
+                            format!("the key `{key}` appears twice in the top-level object")
+                        }
+                        at => format!("the key `{key}` appears twice in the object at `{at}`"),
+                    }));
+                }
+            }
         }
         Ok(Value::Object(object))
     }
