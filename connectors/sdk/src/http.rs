@@ -202,7 +202,7 @@ impl Response {
         })
     }
 
-    /// The body, unparsed, as the card's output ([`Passthrough`]): for a
+    /// The body, unparsed, as the card's output ([`Passthrough`](crate::Passthrough)): for a
     /// card that answers with what the upstream sent. A body that is not
     /// JSON is an upstream error.
     pub fn passthrough<S>(self) -> Result<crate::Passthrough<S>> {
