@@ -98,6 +98,7 @@ fn connection(
         fields,
         granted: Cardhost::default_grant(loaded),
         credentials: Some(Arc::new(credentials)),
+        resolved: Default::default(),
     })
 }
 

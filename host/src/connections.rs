@@ -925,6 +925,7 @@ impl Connections {
             fields: record.fields.clone(),
             granted: record.granted.clone(),
             credentials: Some(Arc::new(credentials)),
+            resolved: Default::default(),
         });
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         // A concurrent open may have won: keep one manager per connection.

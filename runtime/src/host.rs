@@ -15,7 +15,7 @@ use crate::registry::{self, LoadedConnector, Registry, Source};
 use crate::{engine, executor};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use wasmtime::component::Linker;
 
 /// A connection as an invocation needs it: which connector, its fields, what
@@ -32,6 +32,45 @@ pub struct Connection {
     pub granted: Vec<String>,
     /// Credentials, if the connector authenticates.
     pub credentials: Option<Arc<ConnectionCredentials>>,
+    /// What invocations work out from the fields, kept after the first
+    /// (start with `Default::default()`).
+    pub resolved: Resolved,
+}
+
+/// The environment a connection's fields select, resolved on its first
+/// invocation and reused by the next — while the fields and the connector's
+/// component are the ones it was resolved from, so a changed copy of the
+/// connection or a reloaded connector never uses a stale one.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved(OnceLock<ResolvedFor>);
+
+#[derive(Debug, Clone)]
+struct ResolvedFor {
+    component: String,
+    fields: Value,
+    environment: Arc<manifest::ResolvedEnvironment>,
+}
+
+impl Connection {
+    /// The environment its fields select in `loaded`.
+    pub(crate) fn environment(
+        &self,
+        loaded: &LoadedConnector,
+    ) -> Result<Arc<manifest::ResolvedEnvironment>, manifest::TemplateError> {
+        if let Some(r) = self.resolved.0.get()
+            && r.component == loaded.sha256
+            && r.fields == self.fields
+        {
+            return Ok(r.environment.clone());
+        }
+        let environment = Arc::new(loaded.manifest.environment_for(&self.fields)?);
+        let _ = self.resolved.0.set(ResolvedFor {
+            component: loaded.sha256.clone(),
+            fields: self.fields.clone(),
+            environment: environment.clone(),
+        });
+        Ok(environment)
+    }
 }
 
 /// The runtime: engine, registry and broker.
@@ -232,9 +271,8 @@ impl Cardhost {
         let connector = loaded.manifest.id().to_string();
         let (environment, allow) = match connection {
             Some(c) => {
-                let env = loaded
-                    .manifest
-                    .environment_for(&c.fields)
+                let env = c
+                    .environment(loaded)
                     .map_err(|e| ErrorKind::Connection { message: e.message })?;
                 let allow = AllowList::new(env.allowed.clone());
                 (Some(env), allow)

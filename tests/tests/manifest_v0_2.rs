@@ -68,6 +68,7 @@ async fn templated_credentials_go_to_the_credentialed_origins_only() {
         fields: fields.clone(),
         granted: vec!["all".into()],
         credentials: Some(Arc::new(creds)),
+        resolved: Default::default(),
     };
     let fetch = |url: String, headers: Value| {
         let host = &host;

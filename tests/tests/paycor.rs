@@ -184,6 +184,7 @@ async fn connect_with(world: &World, fields: Value, grant: &[String]) -> Connect
         fields,
         granted: grant.to_vec(),
         credentials: Some(Arc::new(credentials)),
+        resolved: Default::default(),
     }
 }
 

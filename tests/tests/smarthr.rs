@@ -935,8 +935,13 @@ async fn tenant_ids_cannot_move_requests_to_other_hosts() {
 
     // Even a connection that skipped the store's checks cannot reach
     // another host: the host builds the URL and refuses the value.
-    let before = w.prod.state().request_count();
     let mut smuggled = connect(&w.host, token("full"), Some(&["crews-read"]));
+    // Used once as it is, so its environment is resolved and kept; a change
+    // of its fields must not reuse it.
+    run(&w.host, &smuggled, "search-employees", json!({}))
+        .await
+        .unwrap();
+    let before = w.prod.state().request_count();
     smuggled.fields = json!({"account_type": "production", "tenant_id": "evil.example/x"});
     let failed = run(&w.host, &smuggled, "search-employees", json!({}))
         .await

@@ -447,6 +447,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         fields,
                         granted: grant.unwrap_or_else(|| Cardhost::default_grant(&loaded)),
                         credentials,
+                        resolved: Default::default(),
                     })
                 }
                 None => None,

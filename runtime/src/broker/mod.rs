@@ -104,7 +104,7 @@ pub struct RequestScope {
     /// Card id (or `test-connection`).
     pub card: String,
     /// The connection's environment, if it has one.
-    pub environment: Option<ResolvedEnvironment>,
+    pub environment: Option<std::sync::Arc<ResolvedEnvironment>>,
     /// Allowed origins.
     pub allow: AllowList,
     /// Permissions usable now: the card's, intersected with the grant.

@@ -70,6 +70,7 @@ pub fn connection(
         fields,
         granted: grant.iter().map(|s| (*s).to_string()).collect(),
         credentials: Some(Arc::new(credentials)),
+        resolved: Default::default(),
     }
 }
 
@@ -115,6 +116,7 @@ pub fn connection_with(
         fields,
         granted: grant.iter().map(|s| (*s).to_string()).collect(),
         credentials: Some(Arc::new(credentials)),
+        resolved: Default::default(),
     }
 }
 
