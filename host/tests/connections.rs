@@ -59,7 +59,9 @@ async fn resource_server(state: OAuthState) -> Resource {
                 (
                     StatusCode::OK,
                     axum::Json(
-                        json!({"client_id": info.client_id, "scope": info.scopes.join(" ")}),
+                        // Echoes the token it was sent, as a debugging endpoint
+                        // might: the host must keep it from the card.
+                        json!({"client_id": info.client_id, "scope": info.scopes.join(" "), "seen_token": token}),
                     ),
                 )
             }
@@ -551,6 +553,9 @@ async fn client_credentials_tokens_are_cached_and_connections_validated() {
     for _ in 0..2 {
         let inv = conns.invoke("machine", "whoami", &json!({})).await.unwrap();
         assert_eq!(inv.output["scope"], "read:me");
+        // The first invocation fetched the token while it ran, the second
+        // reused it: both times the echo is scrubbed.
+        assert_eq!(inv.output["seen_token"], "••••", "{}", inv.output);
     }
     assert_eq!(
         state.token_request_count(GrantType::ClientCredentials),

@@ -290,11 +290,18 @@ impl Cardhost {
             .cloned()
             .collect();
         let credentials = connection.and_then(|c| c.credentials.clone());
+        // Read before the redactor is built: a token renewed in between is
+        // then learnt at the next request.
+        let redacted_generation = credentials.as_ref().map_or(0, |c| c.token_generation());
         let redactor = credentials
             .as_ref()
             .map(|c| c.redactor())
             .unwrap_or_default();
         Ok(RequestScope {
+            client_key: RequestScope::client_key_for(
+                &connector,
+                connection.and_then(|c| c.id.as_deref()),
+            ),
             connector,
             connection: connection.and_then(|c| c.id.clone()),
             card: card.to_string(),
@@ -309,6 +316,7 @@ impl Cardhost {
             journal: std::sync::Mutex::new(Journal::default()),
             redactor: std::sync::Mutex::new(redactor),
             attempts: Default::default(),
+            redacted_generation: redacted_generation.into(),
             max_denials: self.config.limits.max_denials_per_invocation,
             max_message_bytes: self.config.limits.max_message_bytes,
         })

@@ -101,6 +101,9 @@ pub struct RequestScope {
     pub connector: String,
     /// Connection id, if the invocation runs with one.
     pub connection: Option<String>,
+    /// `connection:ID` or `connector:ID`: which pooled client and rate
+    /// limiter its requests use.
+    pub(crate) client_key: String,
     /// Card id (or `test-connection`).
     pub card: String,
     /// The connection's environment, if it has one.
@@ -126,6 +129,9 @@ pub struct RequestScope {
     pub redactor: Mutex<Redactor>,
     /// Requests the guest asked for, refused ones included.
     pub attempts: std::sync::atomic::AtomicU32,
+    /// The token generation of the credentials the redactor knows the
+    /// secrets of: it learns new ones only when this moves.
+    pub redacted_generation: std::sync::atomic::AtomicU64,
     /// Refusals kept in the journal.
     pub max_denials: usize,
     /// Longest message kept from a guest or handed to one.
@@ -138,6 +144,7 @@ impl RequestScope {
         Self {
             connector: connector.to_string(),
             connection: None,
+            client_key: Self::client_key_for(connector, None),
             card: "manifest".into(),
             environment: None,
             allow: AllowList::default(),
@@ -150,16 +157,22 @@ impl RequestScope {
             journal: Mutex::new(Journal::default()),
             redactor: Mutex::new(Redactor::default()),
             attempts: Default::default(),
+            redacted_generation: Default::default(),
             max_denials: 8,
             max_message_bytes: 4096,
         }
     }
 
     /// Key of the pooled client and rate limiter: one per connection.
-    pub fn client_key(&self) -> String {
-        match &self.connection {
+    pub fn client_key(&self) -> &str {
+        &self.client_key
+    }
+
+    /// The client key of a scope of `connector`, on `connection` if any.
+    pub(crate) fn client_key_for(connector: &str, connection: Option<&str>) -> String {
+        match connection {
             Some(id) => format!("connection:{id}"),
-            None => format!("connector:{}", self.connector),
+            None => format!("connector:{connector}"),
         }
     }
 
@@ -677,7 +690,15 @@ impl Broker {
                     }
                     other => scope.deny(DenialKind::CredentialsUnavailable, other.to_string()),
                 })?;
-            if let Ok(mut r) = scope.redactor.lock() {
+            // A token fetched or renewed since the scope began is learnt by
+            // the redactor; the same token is not learnt again per request.
+            let generation = creds.token_generation();
+            let known = scope
+                .redacted_generation
+                .swap(generation, std::sync::atomic::Ordering::AcqRel);
+            if known != generation
+                && let Ok(mut r) = scope.redactor.lock()
+            {
                 r.extend(creds.secret_values());
             }
         }
@@ -688,7 +709,7 @@ impl Broker {
         let sent = self
             .transport
             .send(
-                &scope.client_key(),
+                scope.client_key(),
                 to_reqwest(method),
                 url,
                 headers,

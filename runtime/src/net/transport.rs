@@ -3,7 +3,7 @@
 
 use super::ssrf;
 use crate::bindings::http::{HttpError, Response};
-use crate::config::{NetworkPolicy, Route};
+use crate::config::NetworkPolicy;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HOST, HeaderMap, HeaderValue};
@@ -91,7 +91,7 @@ impl RateLimiter {
 pub struct Transport {
     allowed: Arc<Vec<IpNet>>,
     hosts: Arc<BTreeMap<String, Vec<IpAddr>>>,
-    routes: Vec<Route>,
+    routes: Vec<ParsedRoute>,
     allow_http: bool,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -100,18 +100,37 @@ pub struct Transport {
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
 }
 
-fn route_matches(route: &Route, host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    let pattern = route.host.to_ascii_lowercase();
-    match pattern.strip_prefix("*.") {
-        Some(suffix) => host.len() > suffix.len() && host.ends_with(&format!(".{suffix}")),
-        None => host == pattern,
+/// An operator route, parsed once: the host pattern lowercased, the
+/// destination a URL.
+#[derive(Debug)]
+struct ParsedRoute {
+    /// `api.example.com`, or `example.com` for `*.example.com`.
+    host: String,
+    wildcard: bool,
+    to: Url,
+}
+
+impl ParsedRoute {
+    fn matches(&self, host: &str) -> bool {
+        if self.wildcard {
+            // At least one label, then a dot, then the suffix.
+            let Some(split) = host.len().checked_sub(self.host.len()) else {
+                return false;
+            };
+            split > 1
+                && host.is_char_boundary(split)
+                && host[..split].ends_with('.')
+                && host[split..].eq_ignore_ascii_case(&self.host)
+        } else {
+            host.eq_ignore_ascii_case(&self.host)
+        }
     }
 }
 
 impl Transport {
     /// A transport for this policy.
     pub fn new(policy: &NetworkPolicy) -> anyhow::Result<Self> {
+        let mut routes = Vec::with_capacity(policy.routes.len());
         for route in &policy.routes {
             let to = Url::parse(&route.to).map_err(|e| {
                 anyhow::anyhow!(
@@ -126,6 +145,12 @@ impl Transport {
                 route.host,
                 route.to
             );
+            let pattern = route.host.to_ascii_lowercase();
+            let (host, wildcard) = match pattern.strip_prefix("*.") {
+                Some(suffix) => (suffix.to_string(), true),
+                None => (pattern, false),
+            };
+            routes.push(ParsedRoute { host, wildcard, to });
         }
         Ok(Self {
             allowed: Arc::new(policy.allow_ranges.clone()),
@@ -136,7 +161,7 @@ impl Transport {
                     .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
                     .collect(),
             ),
-            routes: policy.routes.clone(),
+            routes,
             allow_http: policy.allow_http,
             connect_timeout: Duration::from_millis(policy.connect_timeout_ms),
             read_timeout: Duration::from_millis(policy.read_timeout_ms),
@@ -187,15 +212,15 @@ impl Transport {
 
     /// The request-rate limiter of the client `key` (a connection or a
     /// connector), when the policy sets a rate.
-    pub fn rate_limiter(&self, key: String) -> Option<Arc<RateLimiter>> {
+    pub fn rate_limiter(&self, key: &str) -> Option<Arc<RateLimiter>> {
         let rps = self.requests_per_second?;
         let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
-        Some(
-            limiters
-                .entry(key)
-                .or_insert_with(|| Arc::new(RateLimiter::new(rps)))
-                .clone(),
-        )
+        if let Some(limiter) = limiters.get(key) {
+            return Some(limiter.clone());
+        }
+        let limiter = Arc::new(RateLimiter::new(rps));
+        limiters.insert(key.to_string(), limiter.clone());
+        Some(limiter)
     }
 
     /// Applies operator routes: returns the URL to connect to and the `Host`
@@ -204,12 +229,10 @@ impl Transport {
         let Some(host) = url.host_str() else {
             return (url.clone(), None);
         };
-        let Some(route) = self.routes.iter().find(|r| route_matches(r, host)) else {
+        let Some(route) = self.routes.iter().find(|r| r.matches(host)) else {
             return (url.clone(), None);
         };
-        let Ok(to) = Url::parse(&route.to) else {
-            return (url.clone(), None);
-        };
+        let to = &route.to;
         let original_host = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
@@ -424,6 +447,7 @@ fn classify(err: reqwest::Error) -> SendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Route;
 
     #[test]
     fn routes_rewrite_the_destination_and_keep_the_host() {
@@ -442,6 +466,27 @@ mod tests {
         let (same, none) = t.route(&Url::parse("https://smarthr.jp/").unwrap());
         assert_eq!(same.as_str(), "https://smarthr.jp/");
         assert!(none.is_none());
+        // A look-alike is not a subdomain.
+        let (same, none) = t.route(&Url::parse("https://evilsmarthr.jp/").unwrap());
+        assert_eq!(same.as_str(), "https://evilsmarthr.jp/");
+        assert!(none.is_none());
+        let exact = Transport::new(&NetworkPolicy {
+            routes: vec![Route {
+                host: "API.Example.com".into(),
+                to: "http://127.0.0.1:4011".into(),
+            }],
+            ..NetworkPolicy::default()
+        })
+        .unwrap();
+        let (target, host) = exact.route(&Url::parse("https://api.example.com:8443/x").unwrap());
+        assert_eq!(target.as_str(), "http://127.0.0.1:4011/x");
+        assert_eq!(host.as_deref(), Some("api.example.com:8443"));
+        assert!(
+            exact
+                .route(&Url::parse("https://x.api.example.com/").unwrap())
+                .1
+                .is_none()
+        );
     }
 
     #[test]
