@@ -13,6 +13,7 @@
 //! server of the server-path case, and each card of the hostile-memory case.
 
 mod cases;
+mod parse;
 mod report;
 mod server_path;
 mod stats;
@@ -90,10 +91,11 @@ struct Options {
     only: Option<String>,
 }
 
-const CASES: [&str; 8] = [
+const CASES: [&str; 9] = [
     "overhead",
     "http",
     "server",
+    "output-parse",
     "paging",
     "startup",
     "memory",
@@ -212,6 +214,10 @@ fn main() -> anyhow::Result<()> {
                 "{:#?}",
                 rt.block_on(server_path::server_path(&plan, &addresses))?
             ),
+            "output-parse" => println!(
+                "{:#?}",
+                rt.block_on(parse::output_parse(&plan, &addresses))?
+            ),
             "paging" => println!("{:#?}", rt.block_on(cases::paging(&plan, &addresses))?),
             "startup" => println!("{:#?}", rt.block_on(cases::startup(&plan))?),
             "memory" => println!("{:#?}", cases::memory(&plan, &addresses)?),
@@ -227,6 +233,8 @@ fn main() -> anyhow::Result<()> {
     let http = rt.block_on(cases::http(&plan, &addresses))?;
     eprintln!("server path (client → server → upstream) …");
     let server = rt.block_on(server_path::server_path(&plan, &addresses))?;
+    eprintln!("output parsing …");
+    let output_parse = rt.block_on(parse::output_parse(&plan, &addresses))?;
     eprintln!("paging …");
     let paging = rt.block_on(cases::paging(&plan, &addresses))?;
     eprintln!("start-up …");
@@ -243,6 +251,7 @@ fn main() -> anyhow::Result<()> {
         overhead,
         http,
         server,
+        output_parse,
         paging,
         startup,
         memory,

@@ -5,6 +5,7 @@ use crate::cases::{
     HOSTILE, HOSTILE_SLACK, HealthWhileSpinning, HostileMemory, Http, Memory, Overhead, Paging,
     SpinDesign, Startup, TEST_CONNECTION,
 };
+use crate::parse::OutputParse;
 use crate::server_path::ServerPath;
 use crate::stats::{Run, fmt_duration};
 use std::fmt::Write as _;
@@ -18,6 +19,7 @@ pub struct Figures {
     pub overhead: Overhead,
     pub http: Http,
     pub server: ServerPath,
+    pub output_parse: OutputParse,
     pub paging: Paging,
     pub startup: Startup,
     pub memory: Memory,
@@ -297,6 +299,8 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
     let _ = writeln!(s);
     cpu_table(&mut s, h, &f.server);
     let _ = writeln!(s);
+    parse_table(&mut s, &f.output_parse);
+    let _ = writeln!(s);
     hostile_table(&mut s, hm);
     let _ = writeln!(s);
     health_table(&mut s, hw);
@@ -370,6 +374,36 @@ fn cpu_table(s: &mut String, h: &Http, server: &ServerPath) {
                 );
             }
         }
+    }
+}
+
+/// Each parser's time for the crew record, against serde_json's.
+fn parse_table(s: &mut String, p: &OutputParse) {
+    let _ = writeln!(
+        s,
+        "Output parsing: one SmartHR crew record as the emulator serves it ({} bytes), \
+         parsed in this process; the median of the rounds' mean time per parse.",
+        p.bytes
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "| Parser | per parse | against serde_json |");
+    let _ = writeln!(s, "|---|---:|---:|");
+    let baseline = p
+        .parsers
+        .iter()
+        .find(|x| x.name.starts_with("serde_json"))
+        .map(|x| x.per_parse);
+    for parser in &p.parsers {
+        let against = baseline.map_or_else(
+            || "–".into(),
+            |b| format!("{:.2}×", ratio(parser.per_parse, b)),
+        );
+        let _ = writeln!(
+            s,
+            "| {} | {} | {against} |",
+            parser.name,
+            fmt_duration(parser.per_parse)
+        );
     }
 }
 
