@@ -128,6 +128,19 @@ async fn hostile_guests_fail_clearly_and_the_host_keeps_serving() {
         ),
         other => panic!("expected invalid output, got {other:?}"),
     }
+
+    // Bytes that are not UTF-8 where the output text is due: refused, and
+    // the host keeps serving.
+    let err = host
+        .invoke("huge-output", "not-utf8", &json!({}), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("utf-8"),
+        "{err} ({:?})",
+        err.kind
+    );
+    assert_still_serves(&host, &upstream).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
