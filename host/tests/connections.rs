@@ -1062,26 +1062,29 @@ async fn a_refused_client_credentials_connection_recovers_with_a_test_or_a_new_s
     }
 }
 
-/// A burst far over a connection's slots waits for them and is served in
-/// full; history is written in batches off the invocation path, and a
-/// server stopped with SIGTERM right after the burst still leaves one row
-/// per invocation.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sigterm_after_a_burst_leaves_one_history_row_per_invocation() {
-    const BURST: usize = 200;
-    let world = World::start().await;
+/// A client-credentials connection `name`, an invoker key, and a
+/// `cardhost serve` on the world's store: the server, its URL, the key and
+/// its standard output (kept open: the server may still write to it).
+fn serve_with_connection(
+    world: &World,
+    name: &str,
+) -> (
+    std::process::Child,
+    String,
+    String,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
     let out = world.run(
         &world
-            .create_args("burst", "client-credentials")
+            .create_args(name, "client-credentials")
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
     );
     assert!(out.status.success());
-    let out = world.run(&["keys", "create", "--name", "burst", "--role", "invoker"]);
+    let out = world.run(&["keys", "create", "--name", name, "--role", "invoker"]);
     assert!(out.status.success());
     let key = text(&out.stdout).trim().to_string();
-
     let mut serve = world
         .cli()
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -1097,6 +1100,18 @@ async fn a_sigterm_after_a_burst_leaves_one_history_row_per_invocation() {
         .expect("a URL")
         .trim_end_matches('/')
         .to_string();
+    (serve, url, key, lines)
+}
+
+/// A burst far over a connection's slots waits for them and is served in
+/// full; history is written in batches off the invocation path, and a
+/// server stopped with SIGTERM right after the burst still leaves one row
+/// per invocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_after_a_burst_leaves_one_history_row_per_invocation() {
+    const BURST: usize = 200;
+    let world = World::start().await;
+    let (mut serve, url, key, _out) = serve_with_connection(&world, "burst");
 
     let client = reqwest::Client::new();
     let calls = (0..BURST).map(|_| {
@@ -1150,32 +1165,7 @@ async fn a_sigterm_after_a_burst_leaves_one_history_row_per_invocation() {
 async fn a_kill_9_loses_at_most_the_rows_of_the_last_moments() {
     const BURST: usize = 200;
     let world = World::start().await;
-    let out = world.run(
-        &world
-            .create_args("killed", "client-credentials")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
-    assert!(out.status.success());
-    let out = world.run(&["keys", "create", "--name", "k9", "--role", "invoker"]);
-    assert!(out.status.success());
-    let key = text(&out.stdout).trim().to_string();
-    let mut serve = world
-        .cli()
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let started = lines.next().expect("the server says where").unwrap();
-    let url = started
-        .rsplit(' ')
-        .next()
-        .expect("a URL")
-        .trim_end_matches('/')
-        .to_string();
+    let (mut serve, url, key, _out) = serve_with_connection(&world, "killed");
     let client = reqwest::Client::new();
     let burst = || {
         let calls = (0..BURST).map(|_| {

@@ -292,23 +292,31 @@ impl<'de, S> Deserialize<'de> for Raw<S> {
     }
 }
 
-impl<S: JsonSchema> JsonSchema for Raw<S> {
-    fn inline_schema() -> bool {
-        S::inline_schema()
-    }
+/// `JsonSchema` for a wrapper that carries JSON described by `S`: the
+/// schema is `S`'s.
+macro_rules! schema_of_shape {
+    ($wrapper:ident) => {
+        impl<S: JsonSchema> JsonSchema for $wrapper<S> {
+            fn inline_schema() -> bool {
+                S::inline_schema()
+            }
 
-    fn schema_name() -> Cow<'static, str> {
-        S::schema_name()
-    }
+            fn schema_name() -> Cow<'static, str> {
+                S::schema_name()
+            }
 
-    fn schema_id() -> Cow<'static, str> {
-        S::schema_id()
-    }
+            fn schema_id() -> Cow<'static, str> {
+                S::schema_id()
+            }
 
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        S::json_schema(generator)
-    }
+            fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+                S::json_schema(generator)
+            }
+        }
+    };
 }
+
+schema_of_shape!(Raw);
 
 /// Upstream JSON handed on as the upstream's own text: checked to be JSON,
 /// never parsed into a tree or written out again in the guest. The host
@@ -406,23 +414,7 @@ impl<'de, S> Deserialize<'de> for Passthrough<S> {
     }
 }
 
-impl<S: JsonSchema> JsonSchema for Passthrough<S> {
-    fn inline_schema() -> bool {
-        S::inline_schema()
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        S::schema_name()
-    }
-
-    fn schema_id() -> Cow<'static, str> {
-        S::schema_id()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        S::json_schema(generator)
-    }
-}
+schema_of_shape!(Passthrough);
 
 /// The input of a card that takes nothing: `{}` and nothing else.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, JsonSchema)]
