@@ -1246,14 +1246,48 @@ impl SpinApi {
     }
 }
 
+/// An admin and an invoker key of a bench server.
+pub(crate) struct BenchKeys {
+    pub(crate) admin: String,
+    pub(crate) invoker: String,
+}
+
+/// `cardhost serve` in this process as a user runs it: the embedded store
+/// in `dir/data`, `host`'s connectors, the server started with `config`,
+/// and an admin and an invoker key.
+pub(crate) async fn serve(
+    host: Arc<Cardhost>,
+    dir: &std::path::Path,
+    config: cardhost::config::ServerConfig,
+) -> anyhow::Result<(cardhost::server::RunningServer, BenchKeys)> {
+    use cardhost::store::{Role, Store};
+    let (store, _) = cardhost::store::open_in(&dir.join("data"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let conns = Arc::new(cardhost::connections::Connections::new(host, store.clone()));
+    let running = cardhost::server::start(conns, store.clone(), config).await?;
+    let key = async |role| -> anyhow::Result<String> {
+        Ok(
+            cardhost::server::keys::create(store.as_ref(), "bench", role)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create a key: {e}"))?
+                .key,
+        )
+    };
+    let keys = BenchKeys {
+        admin: key(Role::Admin).await?,
+        invoker: key(Role::Invoker).await?,
+    };
+    Ok((running, keys))
+}
+
 async fn spin_server(
     addresses: &Addresses,
     limits: Limits,
     invocations: usize,
     dir: &std::path::Path,
 ) -> anyhow::Result<SpinServer> {
-    use cardhost::server::keys;
-    use cardhost::store::{Role, Store};
     let host = host_with(
         &[guests::HELLO, guests::LOOP_FOREVER],
         addresses,
@@ -1262,12 +1296,9 @@ async fn spin_server(
     )
     .await?;
     let pool_threads = host.executor().threads();
-    let (store, _) = cardhost::store::open_in(&dir.join("data")).map_err(anyhow::Error::msg)?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let conns = Arc::new(cardhost::connections::Connections::new(host, store.clone()));
-    let running = cardhost::server::start(
-        conns,
-        store.clone(),
+    let (running, keys) = serve(
+        host,
+        dir,
         cardhost::config::ServerConfig {
             listen: ([127, 0, 0, 1], 0).into(),
             max_concurrent_invocations: invocations,
@@ -1276,16 +1307,11 @@ async fn spin_server(
         },
     )
     .await?;
-    let key = |role| -> anyhow::Result<String> {
-        Ok(keys::create(store.as_ref(), "bench", role)
-            .map_err(|e| anyhow::anyhow!("cannot create a key: {e}"))?
-            .key)
-    };
     let api = SpinApi {
         http: reqwest::Client::builder().no_proxy().build()?,
         base: running.url(),
-        admin: key(Role::Admin)?,
-        invoker: key(Role::Invoker)?,
+        admin: keys.admin,
+        invoker: keys.invoker,
     };
     Ok(SpinServer {
         metrics: running.metrics().clone(),

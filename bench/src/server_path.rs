@@ -272,17 +272,11 @@ fn announce(endpoint: &Endpoint) -> anyhow::Result<()> {
 /// `cardhost serve` in this process: SQLite store in a temporary directory,
 /// the SmartHR connector, one connection made over the API, an invoker key.
 async fn cardhost_child(addresses: &Addresses, slots: usize) -> anyhow::Result<()> {
-    use cardhost::server::keys;
-    use cardhost::store::Store;
     let dir = tempfile::tempdir()?;
     let host = cases::host(&[guests::SMARTHR], addresses, slots as u32).await?;
-    let (store, _) =
-        cardhost::store::open_in(&dir.path().join("data")).map_err(anyhow::Error::msg)?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let conns = Arc::new(cardhost::connections::Connections::new(host, store.clone()));
-    let running = cardhost::server::start(
-        conns,
-        store.clone(),
+    let (running, keys) = cases::serve(
+        host,
+        dir.path(),
         cardhost::config::ServerConfig {
             listen: ([127, 0, 0, 1], 0).into(),
             max_concurrent_invocations: slots,
@@ -295,13 +289,7 @@ async fn cardhost_child(addresses: &Addresses, slots: usize) -> anyhow::Result<(
         },
     )
     .await?;
-    let key = |role| -> anyhow::Result<String> {
-        Ok(keys::create(store.as_ref(), "bench", role)
-            .map_err(|e| anyhow::anyhow!("cannot create a key: {e}"))?
-            .key)
-    };
-    let admin = key(Role::Admin)?;
-    let invoker = key(Role::Invoker)?;
+    let (admin, invoker) = (keys.admin, keys.invoker);
     let response = reqwest::Client::builder()
         .no_proxy()
         .build()?

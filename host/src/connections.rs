@@ -250,35 +250,42 @@ struct StoreSink {
     id: String,
 }
 
+#[async_trait::async_trait]
 impl TokenSink for StoreSink {
-    fn save(&self, tokens: &TokenSet) -> Result<(), String> {
+    async fn save(&self, tokens: &TokenSet) -> Result<(), String> {
         self.store
             .save_tokens(&self.id, tokens)
+            .await
             .map_err(|e| e.to_string())
     }
 
-    fn needs_reauthorization(&self, reason: &str) {
-        if let Err(e) = self.store.set_state(
-            &self.id,
-            ConnectionState::NeedsReauthorization,
-            Some(reason),
-        ) {
+    async fn needs_reauthorization(&self, reason: &str) {
+        if let Err(e) = self
+            .store
+            .set_state(
+                &self.id,
+                ConnectionState::NeedsReauthorization,
+                Some(reason),
+            )
+            .await
+        {
             tracing::error!(connection = %self.id, "cannot mark the connection for reauthorization: {e}");
         }
     }
 
-    fn load(&self) -> Option<TokenSet> {
-        self.store.tokens(&self.id).ok()
+    async fn load(&self) -> Option<TokenSet> {
+        self.store.tokens(&self.id).await.ok()
     }
 
-    fn take_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, String> {
+    async fn take_lease(&self, holder: &str, ttl: std::time::Duration) -> Result<bool, String> {
         self.store
             .take_refresh_lease(&self.id, holder, ttl.as_millis() as i64)
+            .await
             .map_err(|e| e.to_string())
     }
 
-    fn release_lease(&self, holder: &str) {
-        if let Err(e) = self.store.release_refresh_lease(&self.id, holder) {
+    async fn release_lease(&self, holder: &str) {
+        if let Err(e) = self.store.release_refresh_lease(&self.id, holder).await {
             tracing::warn!(connection = %self.id, "cannot release the refresh lease (it expires on its own): {e}");
         }
     }
@@ -444,7 +451,7 @@ impl Connections {
 
     /// Validates and stores a new connection. Connections using the
     /// authorization-code grant start as needing authorization.
-    pub fn create(&self, req: CreateConnection) -> Result<ConnectionRecord, ConnectionError> {
+    pub async fn create(&self, req: CreateConnection) -> Result<ConnectionRecord, ConnectionError> {
         check_name(&req.name)?;
         let loaded = self.loaded(&req.connector)?;
         let fields = with_defaults(&loaded.manifest.connection_schema, &req.fields).into_owned();
@@ -505,18 +512,23 @@ impl Connections {
         };
         let pin =
             cardhost_runtime::credentials::destinations::pin(&loaded.manifest, method, &fields);
-        let record = self.store.create_connection(NewConnection {
-            name: req.name,
-            connector: req.connector,
-            connector_version: loaded.manifest.raw.version.clone(),
-            auth_method: Some(method.id.clone()),
-            fields,
-            granted,
-            state,
-            state_message,
-            secrets: req.secrets,
-        })?;
-        self.store.set_credential_pin(&record.id, &pin, None)?;
+        let record = self
+            .store
+            .create_connection(NewConnection {
+                name: req.name,
+                connector: req.connector,
+                connector_version: loaded.manifest.raw.version.clone(),
+                auth_method: Some(method.id.clone()),
+                fields,
+                granted,
+                state,
+                state_message,
+                secrets: req.secrets,
+            })
+            .await?;
+        self.store
+            .set_credential_pin(&record.id, &pin, None)
+            .await?;
         Ok(record)
     }
 
@@ -545,7 +557,7 @@ impl Connections {
     /// of its manifest match the pin. A connection made before pinning is
     /// pinned now. A mismatch puts the connection in `needs-approval`,
     /// with the differences, and refuses it.
-    fn check_pin(
+    async fn check_pin(
         &self,
         record: &ConnectionRecord,
         loaded: &LoadedConnector,
@@ -553,15 +565,19 @@ impl Connections {
     ) -> Result<(), ConnectionError> {
         use cardhost_runtime::credentials::destinations::{diff, pin, pin_holds};
         let current = pin(&loaded.manifest, method, &record.fields);
-        let Some(pinned) = self.store.credential_pin(&record.id)? else {
-            self.store.set_credential_pin(&record.id, &current, None)?;
+        let Some(pinned) = self.store.credential_pin(&record.id).await? else {
+            self.store
+                .set_credential_pin(&record.id, &current, None)
+                .await?;
             return Ok(());
         };
         if pin_holds(&pinned, &current) {
             if pinned.digest != current.digest {
                 // Pinned by an older host, in an older layout: the same
                 // destinations, now written the current way.
-                self.store.set_credential_pin(&record.id, &current, None)?;
+                self.store
+                    .set_credential_pin(&record.id, &current, None)
+                    .await?;
             }
             return Ok(());
         }
@@ -578,7 +594,8 @@ impl Connections {
         self.forget(&record.id);
         if record.state != ConnectionState::NeedsApproval {
             self.store
-                .set_state(&record.id, ConnectionState::NeedsApproval, Some(&message))?;
+                .set_state(&record.id, ConnectionState::NeedsApproval, Some(&message))
+                .await?;
             tracing::warn!(connection = %record.id, connector = %record.connector, "credential destinations changed; connection needs approval");
         }
         Err(ConnectionError::NotReady {
@@ -590,13 +607,13 @@ impl Connections {
 
     /// What approving the connector's current credential parts for a
     /// connection would change, one line each (empty: nothing to approve).
-    pub fn pending_approval(&self, id_or_name: &str) -> Result<Vec<String>, ConnectionError> {
+    pub async fn pending_approval(&self, id_or_name: &str) -> Result<Vec<String>, ConnectionError> {
         use cardhost_runtime::credentials::destinations::{diff, pin, pin_holds};
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         let current = pin(&loaded.manifest, method, &record.fields);
-        Ok(match self.store.credential_pin(&record.id)? {
+        Ok(match self.store.credential_pin(&record.id).await? {
             Some(pinned) if !pin_holds(&pinned, &current) => diff(&pinned.parts, &current.parts),
             _ => Vec::new(),
         })
@@ -606,7 +623,7 @@ impl Connections {
     /// in `needs-approval`. When the change moves where a secret goes, that
     /// secret must be given again in `secrets` (and OAuth2 tokens are
     /// forgotten), as when fields move it.
-    pub fn approve(
+    pub async fn approve(
         &self,
         id_or_name: &str,
         secrets: BTreeMap<String, Secret>,
@@ -614,11 +631,11 @@ impl Connections {
         use cardhost_runtime::credentials::destinations::{
             Destinations, destinations, pin, pin_holds,
         };
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         let current = pin(&loaded.manifest, method, &record.fields);
-        let pinned = self.store.credential_pin(&record.id)?;
+        let pinned = self.store.credential_pin(&record.id).await?;
         if pinned.as_ref().is_some_and(|p| pin_holds(p, &current))
             && record.state != ConnectionState::NeedsApproval
         {
@@ -641,43 +658,43 @@ impl Connections {
             ConnectionState::NeedsReauthorization,
             "the approved change moved the token endpoint: authorize the connection again",
         ));
-        self.store.set_credential_pin(
-            &record.id,
-            &current,
-            Some(&crate::store::FieldsChange {
-                fields: &record.fields,
-                version: &loaded.manifest.raw.version,
-                secrets: &secrets,
-                clear_tokens: moved.tokens,
-                state,
-            }),
-        )?;
+        self.store
+            .set_credential_pin(
+                &record.id,
+                &current,
+                Some(&crate::store::FieldsChange {
+                    fields: &record.fields,
+                    version: &loaded.manifest.raw.version,
+                    secrets: &secrets,
+                    clear_tokens: moved.tokens,
+                    state,
+                }),
+            )
+            .await?;
         self.forget(&record.id);
-        Ok(self.store.connection(&record.id)?)
+        Ok(self.store.connection(&record.id).await?)
     }
 
     /// All connections with their secret names.
-    pub fn list(&self) -> Result<Vec<ConnectionView>, ConnectionError> {
-        self.store
-            .list_connections()?
-            .into_iter()
-            .map(|record| {
-                let secrets = self.store.secret_info(&record.id)?;
-                Ok(ConnectionView { record, secrets })
-            })
-            .collect()
+    pub async fn list(&self) -> Result<Vec<ConnectionView>, ConnectionError> {
+        let mut views = Vec::new();
+        for record in self.store.list_connections().await? {
+            let secrets = self.store.secret_info(&record.id).await?;
+            views.push(ConnectionView { record, secrets });
+        }
+        Ok(views)
     }
 
     /// One connection with its secret names.
-    pub fn show(&self, id_or_name: &str) -> Result<ConnectionView, ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
-        let secrets = self.store.secret_info(&record.id)?;
+    pub async fn show(&self, id_or_name: &str) -> Result<ConnectionView, ConnectionError> {
+        let record = self.store.connection(id_or_name).await?;
+        let secrets = self.store.secret_info(&record.id).await?;
         Ok(ConnectionView { record, secrets })
     }
 
     /// Which cards a connection may use.
-    pub fn cards(&self, id_or_name: &str) -> Result<Vec<CardAccess>, ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+    pub async fn cards(&self, id_or_name: &str) -> Result<Vec<CardAccess>, ConnectionError> {
+        let record = self.store.connection(id_or_name).await?;
         let loaded = self.loaded(&record.connector)?;
         Ok(card_access(&loaded, &record.granted))
     }
@@ -687,14 +704,14 @@ impl Connections {
     /// or revocation URL) forgets its OAuth2 tokens and needs every secret
     /// that would go to the new place given again in `secrets`, in the same
     /// change; otherwise nothing changes and the error names them.
-    pub fn update_fields(
+    pub async fn update_fields(
         &self,
         id_or_name: &str,
         fields: &Value,
         secrets: BTreeMap<String, Secret>,
     ) -> Result<ConnectionRecord, ConnectionError> {
         use cardhost_runtime::credentials::destinations::destinations;
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let loaded = self.loaded(&record.connector)?;
         let fields = with_defaults(&loaded.manifest.connection_schema, fields).into_owned();
         loaded
@@ -707,7 +724,7 @@ impl Connections {
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         // A connector change waiting for approval is approved first, on
         // its own: a change of fields must not approve it on the side.
-        self.check_pin(&record, &loaded, method)?;
+        self.check_pin(&record, &loaded, method).await?;
         check_given_secrets(method, &record.connector, &secrets)?;
         let before = destinations(&loaded.manifest, method, &record.fields);
         let after = destinations(&loaded.manifest, method, &fields);
@@ -728,51 +745,59 @@ impl Connections {
         } else {
             None
         };
-        self.store.replace_fields(
-            &record.id,
-            &crate::store::FieldsChange {
-                fields: &fields,
-                version: &loaded.manifest.raw.version,
-                secrets: &secrets,
-                clear_tokens: moved.tokens,
-                state: state.as_ref().map(|(s, m)| (*s, m.as_str())),
-            },
-        )?;
-        self.store.set_credential_pin(
-            &record.id,
-            &cardhost_runtime::credentials::destinations::pin(&loaded.manifest, method, &fields),
-            None,
-        )?;
+        self.store
+            .replace_fields(
+                &record.id,
+                &crate::store::FieldsChange {
+                    fields: &fields,
+                    version: &loaded.manifest.raw.version,
+                    secrets: &secrets,
+                    clear_tokens: moved.tokens,
+                    state: state.as_ref().map(|(s, m)| (*s, m.as_str())),
+                },
+            )
+            .await?;
+        self.store
+            .set_credential_pin(
+                &record.id,
+                &cardhost_runtime::credentials::destinations::pin(
+                    &loaded.manifest,
+                    method,
+                    &fields,
+                ),
+                None,
+            )
+            .await?;
         self.forget(&record.id);
-        Ok(self.store.connection(&record.id)?)
+        Ok(self.store.connection(&record.id).await?)
     }
 
     /// Replaces one secret (e.g. a rotated API key or client secret).
-    pub fn set_secret(
+    pub async fn set_secret(
         &self,
         id_or_name: &str,
         name: &str,
         value: &Secret,
     ) -> Result<(), ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let loaded = self.loaded(&record.connector)?;
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         if !method.secrets.iter().any(|s| s.name == name) {
             return Err(unknown_secret(method, &record.connector, name));
         }
         check_secret_value(name, value)?;
-        self.store.set_secret(&record.id, name, value)?;
+        self.store.set_secret(&record.id, name, value).await?;
         self.forget(&record.id);
         // A new client secret may be just what a refused client needed.
-        self.retry_client_credentials(&record.id)?;
+        self.retry_client_credentials(&record.id).await?;
         Ok(())
     }
 
     /// A client-credentials connection that was refused (`invalid_grant`)
     /// has no consent to redo: it is made ready again for the next try (a
     /// test, or after a new secret), which marks it again if it still fails.
-    fn retry_client_credentials(&self, id_or_name: &str) -> Result<(), ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+    async fn retry_client_credentials(&self, id_or_name: &str) -> Result<(), ConnectionError> {
+        let record = self.store.connection(id_or_name).await?;
         if record.state != ConnectionState::NeedsReauthorization {
             return Ok(());
         }
@@ -780,30 +805,31 @@ impl Connections {
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
         if matches!(method.scheme, wit::AuthScheme::Oauth2ClientCredentials(_)) {
             self.store
-                .set_state(&record.id, ConnectionState::Ready, None)?;
+                .set_state(&record.id, ConnectionState::Ready, None)
+                .await?;
             self.forget(&record.id);
         }
         Ok(())
     }
 
     /// Replaces what a connection is granted.
-    pub fn grant(
+    pub async fn grant(
         &self,
         id_or_name: &str,
         granted: &[String],
     ) -> Result<ConnectionRecord, ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let loaded = self.loaded(&record.connector)?;
         check_grant(&loaded, granted)?;
-        self.store.set_grant(&record.id, granted)?;
+        self.store.set_grant(&record.id, granted).await?;
         self.forget(&record.id);
-        Ok(self.store.connection(&record.id)?)
+        Ok(self.store.connection(&record.id).await?)
     }
 
     /// Deletes a connection, first revoking its token at the provider when
     /// the connector declares a revocation endpoint.
     pub async fn delete(&self, id_or_name: &str) -> Result<Deleted, ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let mut deleted = Deleted {
             id: record.id.clone(),
             revoked: None,
@@ -827,7 +853,7 @@ impl Connections {
                 }
             }
         }
-        self.store.delete_connection(&record.id)?;
+        self.store.delete_connection(&record.id).await?;
         self.forget(&record.id);
         Ok(deleted)
     }
@@ -838,8 +864,16 @@ impl Connections {
         loaded: &LoadedConnector,
         template: &str,
     ) -> Result<bool, String> {
-        let secrets = self.store.secrets(&record.id).map_err(|e| e.to_string())?;
-        let tokens = self.store.tokens(&record.id).map_err(|e| e.to_string())?;
+        let secrets = self
+            .store
+            .secrets(&record.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let tokens = self
+            .store
+            .tokens(&record.id)
+            .await
+            .map_err(|e| e.to_string())?;
         if tokens.access_token.is_none() && tokens.refresh_token.is_none() {
             return Ok(false);
         }
@@ -858,6 +892,7 @@ impl Connections {
         if let Some(pinned) = self
             .store
             .credential_pin(&record.id)
+            .await
             .map_err(|e| e.to_string())?
             && !cardhost_runtime::credentials::destinations::pin_holds(&pinned, &current)
         {
@@ -891,8 +926,8 @@ impl Connections {
 
     /// Opens a ready connection for invocation, reusing the live one while
     /// the stored record is unchanged.
-    pub fn open(&self, id_or_name: &str) -> Result<Arc<Connection>, ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+    pub async fn open(&self, id_or_name: &str) -> Result<Arc<Connection>, ConnectionError> {
+        let record = self.store.connection(id_or_name).await?;
         if record.state != ConnectionState::Ready {
             self.forget(&record.id);
             return Err(ConnectionError::NotReady {
@@ -917,8 +952,8 @@ impl Connections {
             }
         }
         let method = auth_method(&loaded, record.auth_method.as_deref())?;
-        self.check_pin(&record, &loaded, method)?;
-        let credentials = self.credentials(&record, &loaded)?;
+        self.check_pin(&record, &loaded, method).await?;
+        let credentials = self.credentials(&record, &loaded).await?;
         let connection = Arc::new(Connection {
             id: Some(record.id.clone()),
             connector: record.connector.clone(),
@@ -946,13 +981,13 @@ impl Connections {
         Ok(connection)
     }
 
-    fn credentials(
+    async fn credentials(
         &self,
         record: &ConnectionRecord,
         loaded: &LoadedConnector,
     ) -> Result<ConnectionCredentials, ConnectionError> {
-        let secrets = self.store.secrets(&record.id)?;
-        let tokens = self.store.tokens(&record.id)?;
+        let secrets = self.store.secrets(&record.id).await?;
+        let tokens = self.store.tokens(&record.id).await?;
         let sink: Arc<dyn TokenSink> = Arc::new(StoreSink {
             store: self.store.clone(),
             id: record.id.clone(),
@@ -976,7 +1011,7 @@ impl Connections {
         card: &str,
         input: &Value,
     ) -> Result<Invocation, ConnectionError> {
-        let connection = self.open(id_or_name)?;
+        let connection = self.open(id_or_name).await?;
         let started_at_ms = now_ms();
         let result = self
             .host
@@ -986,11 +1021,17 @@ impl Connections {
             Ok(inv) => Entry::ok(&inv.id, inv.duration_ms, &inv.journal),
             Err(f) => Entry::failed(f, f.class(), f.to_string()),
         };
-        self.record(&connection, card, started_at_ms, entry);
+        self.record(&connection, card, started_at_ms, entry).await;
         result.map_err(ConnectionError::Invocation)
     }
 
-    fn record(&self, connection: &Connection, card: &str, started_at_ms: i64, entry: Entry<'_>) {
+    async fn record(
+        &self,
+        connection: &Connection,
+        card: &str,
+        started_at_ms: i64,
+        entry: Entry<'_>,
+    ) {
         let Entry {
             id,
             duration_ms,
@@ -1016,7 +1057,7 @@ impl Connections {
             upstream_requests: journal.upstream_requests(),
             retries: journal.retries(),
         };
-        if let Err(e) = self.store.record_invocation(&record) {
+        if let Err(e) = self.store.record_invocation(&record).await {
             tracing::error!(invocation = %record.id, "cannot record the invocation: {e}");
         }
     }
@@ -1024,8 +1065,8 @@ impl Connections {
     /// Runs the connector's connection test (`_authping`) and records it.
     /// A connection needing authorization is reported, not tested.
     pub async fn test(&self, id_or_name: &str) -> Result<wit::ConnectionReport, ConnectionError> {
-        self.retry_client_credentials(id_or_name)?;
-        let connection = self.open(id_or_name)?;
+        self.retry_client_credentials(id_or_name).await?;
+        let connection = self.open(id_or_name).await?;
         let started_at_ms = now_ms();
         let started = std::time::Instant::now();
         let result = self.host.test_connection(&connection).await;
@@ -1053,7 +1094,8 @@ impl Connections {
                 ),
             ),
         };
-        self.record(&connection, AUTHPING, started_at_ms, entry);
+        self.record(&connection, AUTHPING, started_at_ms, entry)
+            .await;
         result.map_err(ConnectionError::Invocation)
     }
 
@@ -1061,15 +1103,17 @@ impl Connections {
     /// to send the user to. The flow completes in
     /// [`Connections::complete_authorization`] when the provider redirects
     /// to `redirect_uri` with the code and `state`.
-    pub fn begin_authorization(
+    pub async fn begin_authorization(
         &self,
         id_or_name: &str,
         redirect_uri: &str,
     ) -> Result<AuthorizationStart, ConnectionError> {
-        let record = self.store.connection(id_or_name)?;
+        let record = self.store.connection(id_or_name).await?;
         let (verifier, _) = pkce_pair();
         let state = B64URL.encode(rand::random::<[u8; 24]>());
-        let url = self.provider_authorize_url(&record, &state, &verifier, redirect_uri)?;
+        let url = self
+            .provider_authorize_url(&record, &state, &verifier, redirect_uri)
+            .await?;
         self.store
             .put_pending_authorization(&PendingAuthorization {
                 state: state.clone(),
@@ -1077,7 +1121,8 @@ impl Connections {
                 verifier: Secret::new(verifier),
                 redirect_uri: redirect_uri.to_string(),
                 created_at: now_secs(),
-            })?;
+            })
+            .await?;
         Ok(AuthorizationStart {
             url: url.to_string(),
             state,
@@ -1088,7 +1133,7 @@ impl Connections {
     /// `verifier`, `redirect_uri`): built the same way whenever asked, so
     /// the server can send a browser there without storing the URL (it may
     /// carry a secret, such as Paycor's subscription key).
-    fn provider_authorize_url(
+    async fn provider_authorize_url(
         &self,
         record: &ConnectionRecord,
         state: &str,
@@ -1105,8 +1150,8 @@ impl Connections {
         };
         // The flow sends the client secret to the token URL: only to one
         // the connection was approved for.
-        self.check_pin(record, &loaded, method)?;
-        let secrets = self.store.secrets(&record.id)?;
+        self.check_pin(record, &loaded, method).await?;
+        let secrets = self.store.secrets(&record.id).await?;
         let env = loaded
             .manifest
             .environment_for(&record.fields)
@@ -1153,22 +1198,25 @@ impl Connections {
     /// For a flow started in the server: the provider URL to send the
     /// browser to, and the value that binds the flow to that browser (set
     /// as a cookie; the callback must bring it back). Nothing is used up.
-    pub fn browser_start(&self, state: &str) -> Result<(url::Url, String), ConnectionError> {
+    pub async fn browser_start(&self, state: &str) -> Result<(url::Url, String), ConnectionError> {
         let pending = self
             .store
-            .pending_authorization(state, AUTHORIZATION_TTL_SECS)?
+            .pending_authorization(state, AUTHORIZATION_TTL_SECS)
+            .await?
             .ok_or_else(|| {
                 ConnectionError::UnexpectedCallback(
                     "unknown, used or expired `state`: start the authorization again".into(),
                 )
             })?;
-        let record = self.store.connection(&pending.connection_id)?;
-        let url = self.provider_authorize_url(
-            &record,
-            state,
-            pending.verifier.expose(),
-            &pending.redirect_uri,
-        )?;
+        let record = self.store.connection(&pending.connection_id).await?;
+        let url = self
+            .provider_authorize_url(
+                &record,
+                state,
+                pending.verifier.expose(),
+                &pending.redirect_uri,
+            )
+            .await?;
         Ok((url, browser_binding(&pending)))
     }
 
@@ -1182,15 +1230,16 @@ impl Connections {
     ) -> Result<ConnectionRecord, ConnectionError> {
         let pending = self
             .store
-            .take_pending_authorization(state, AUTHORIZATION_TTL_SECS)?
+            .take_pending_authorization(state, AUTHORIZATION_TTL_SECS)
+            .await?
             .ok_or_else(|| {
                 ConnectionError::UnexpectedCallback(
                     "unknown, used or expired `state`: start the authorization again".into(),
                 )
             })?;
-        let record = self.store.connection(&pending.connection_id)?;
+        let record = self.store.connection(&pending.connection_id).await?;
         let loaded = self.loaded(&record.connector)?;
-        let credentials = self.credentials(&record, &loaded)?;
+        let credentials = self.credentials(&record, &loaded).await?;
         let manager = credentials.tokens().ok_or_else(|| {
             ConnectionError::Invalid(format!("connection `{}` does not use OAuth2", record.name))
         })?;
@@ -1204,9 +1253,10 @@ impl Connections {
             .await
             .map_err(|e| ConnectionError::Authorization(e.to_string()))?;
         self.store
-            .set_state(&record.id, ConnectionState::Ready, None)?;
+            .set_state(&record.id, ConnectionState::Ready, None)
+            .await?;
         self.forget(&record.id);
-        Ok(self.store.connection(&record.id)?)
+        Ok(self.store.connection(&record.id).await?)
     }
 }
 
@@ -1224,7 +1274,8 @@ impl Connections {
         if let (Some(presented), Some(state)) = (binding, params.get("state")) {
             let expected = self
                 .store
-                .pending_authorization(state, AUTHORIZATION_TTL_SECS)?
+                .pending_authorization(state, AUTHORIZATION_TTL_SECS)
+                .await?
                 .map(|p| browser_binding(&p));
             if let Some(expected) = expected
                 && !constant_time_eq(expected.as_bytes(), presented.as_bytes())

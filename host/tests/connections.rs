@@ -193,7 +193,7 @@ impl World {
     /// The connections service on the same data directory, as the server
     /// would run it.
     async fn service(&self, limits: Limits) -> Arc<Connections> {
-        let (store, _) = store::open_in(&self.data_dir()).unwrap();
+        let (store, _) = store::open_in(&self.data_dir()).await.unwrap();
         let config = RuntimeConfig {
             limits,
             network: NetworkPolicy::loopback(),
@@ -237,7 +237,7 @@ fn text(bytes: &[u8]) -> String {
 /// would.
 async fn authorize(world: &World, conns: &Connections, name: &str) {
     let redirect = format!("http://127.0.0.1:{}/callback", world.callback_port);
-    let start = conns.begin_authorization(name, &redirect).unwrap();
+    let start = conns.begin_authorization(name, &redirect).await.unwrap();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -407,6 +407,7 @@ async fn a_refresh_cut_off_by_a_crash_leaves_a_working_connection() {
         let conns = world.service(Limits::default()).await;
         conns
             .create(world.create_request("acme", "authorization-code"))
+            .await
             .unwrap();
         authorize(&world, &conns, "acme").await;
     }
@@ -469,6 +470,7 @@ async fn a_hundred_concurrent_invocations_share_one_refresh() {
     let conns = world.service(test_limits()).await;
     conns
         .create(world.create_request("acme", "authorization-code"))
+        .await
         .unwrap();
     authorize(&world, &conns, "acme").await;
     let state = world.oauth.state();
@@ -491,6 +493,7 @@ async fn a_hundred_concurrent_invocations_share_one_refresh() {
             limit: Some(500),
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(history.len(), 101);
     assert!(history.iter().all(|r| r.outcome == "ok"));
@@ -502,6 +505,7 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
     let conns = world.service(Limits::default()).await;
     conns
         .create(world.create_request("acme", "authorization-code"))
+        .await
         .unwrap();
     authorize(&world, &conns, "acme").await;
     let state = world.oauth.state();
@@ -519,7 +523,7 @@ async fn a_spent_refresh_token_needs_reauthorization_without_a_retry_loop() {
         failed.kind
     );
     assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
-    let record = conns.store().connection("acme").unwrap();
+    let record = conns.store().connection("acme").await.unwrap();
     assert_eq!(record.state, ConnectionState::NeedsReauthorization);
     assert!(
         record
@@ -547,6 +551,7 @@ async fn client_credentials_tokens_are_cached_and_connections_validated() {
     let conns = world.service(Limits::default()).await;
     let record = conns
         .create(world.create_request("machine", "client-credentials"))
+        .await
         .unwrap();
     assert_eq!(record.state, ConnectionState::Ready);
     let state = world.oauth.state();
@@ -568,18 +573,19 @@ async fn client_credentials_tokens_are_cached_and_connections_validated() {
     // Validation names what is wrong.
     let mut req = world.create_request("broken", "client-credentials");
     req.fields["token_url"] = json!("not a url");
-    let err = conns.create(req).unwrap_err().to_string();
+    let err = conns.create(req).await.unwrap_err().to_string();
     assert!(err.contains("/token_url"), "{err}");
     let mut req = world.create_request("broken", "client-credentials");
     req.secrets.remove("client_secret");
-    let err = conns.create(req).unwrap_err().to_string();
+    let err = conns.create(req).await.unwrap_err().to_string();
     assert!(err.contains("client_secret"), "{err}");
     let mut req = world.create_request("broken", "client-credentials");
     req.grant = Some(vec!["everything".into()]);
-    let err = conns.create(req).unwrap_err().to_string();
+    let err = conns.create(req).await.unwrap_err().to_string();
     assert!(err.contains("no permission `everything`"), "{err}");
     let err = conns
         .create(world.create_request("machine", "client-credentials"))
+        .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("already exists"), "{err}");
@@ -587,6 +593,7 @@ async fn client_credentials_tokens_are_cached_and_connections_validated() {
     // A replaced secret is used from the next invocation on.
     conns
         .set_secret("machine", "client_secret", &Secret::new("wrong-secret"))
+        .await
         .unwrap();
     state.expire_access_tokens();
     let err = conns
@@ -632,6 +639,7 @@ async fn moving_where_secrets_go_needs_them_given_again_and_sends_nothing_old() 
     let conns = world.service(test_limits()).await;
     conns
         .create(world.create_request("machine", "client-credentials"))
+        .await
         .unwrap();
     conns.invoke("machine", "whoami", &json!({})).await.unwrap();
     let (evil, seen) = thief().await;
@@ -642,6 +650,7 @@ async fn moving_where_secrets_go_needs_them_given_again_and_sends_nothing_old() 
     // Without the secrets, nothing changes and the error names them.
     let err = conns
         .update_fields("machine", &moved, BTreeMap::new())
+        .await
         .unwrap_err();
     match &err {
         ConnectionError::SecretsRequired { secrets, moved, .. } => {
@@ -657,7 +666,7 @@ async fn moving_where_secrets_go_needs_them_given_again_and_sends_nothing_old() 
         seen.lock().unwrap()
     );
     assert_eq!(
-        conns.show("machine").unwrap().record.fields["token_url"],
+        conns.show("machine").await.unwrap().record.fields["token_url"],
         world.fields()["token_url"]
     );
 
@@ -669,6 +678,7 @@ async fn moving_where_secrets_go_needs_them_given_again_and_sends_nothing_old() 
             &moved,
             BTreeMap::from([("client_secret".to_string(), Secret::new(fresh))]),
         )
+        .await
         .unwrap();
     let _ = conns.invoke("machine", "whoami", &json!({})).await;
     let seen = seen.lock().unwrap().join("\n---\n");
@@ -698,7 +708,9 @@ async fn token_urls_obey_the_scheme_rules_and_token_answers_are_capped() {
     let world = World::start().await;
     // Production defaults: plain http is refused for the token endpoint as
     // for API requests.
-    let (store, _) = store::open_in(&world.dir.path().join("strict")).unwrap();
+    let (store, _) = store::open_in(&world.dir.path().join("strict"))
+        .await
+        .unwrap();
     let host = Cardhost::empty(RuntimeConfig {
         builtin_connectors: false,
         ..RuntimeConfig::default()
@@ -712,7 +724,7 @@ async fn token_urls_obey_the_scheme_rules_and_token_answers_are_capped() {
     let strict = Connections::new(Arc::new(host), Arc::new(store));
     let mut req = world.create_request("plain", "client-credentials");
     req.fields["base_url"] = json!("https://api.example.com");
-    let err = strict.create(req).unwrap_err().to_string();
+    let err = strict.create(req).await.unwrap_err().to_string();
     assert!(
         err.contains("token URL") && err.contains("plain http"),
         "{err}"
@@ -739,7 +751,7 @@ async fn token_urls_obey_the_scheme_rules_and_token_answers_are_capped() {
     let conns = world.service(test_limits()).await;
     let mut req = world.create_request("huge", "client-credentials");
     req.fields["token_url"] = json!(huge);
-    conns.create(req).unwrap();
+    conns.create(req).await.unwrap();
     let err = conns
         .invoke("huge", "whoami", &json!({}))
         .await
@@ -756,6 +768,7 @@ async fn two_processes_on_one_store_spend_one_refresh_token_between_them() {
     let first = world.service(test_limits()).await;
     first
         .create(world.create_request("shared", "authorization-code"))
+        .await
         .unwrap();
     authorize(&world, &first, "shared").await;
     let second = world.service(test_limits()).await;
@@ -785,7 +798,7 @@ async fn two_processes_on_one_store_spend_one_refresh_token_between_them() {
         &failures[..failures.len().min(3)]
     );
     assert_eq!(state.token_request_count(GrantType::RefreshToken), 1);
-    let record = first.show("shared").unwrap().record;
+    let record = first.show("shared").await.unwrap().record;
     assert_eq!(
         record.state,
         ConnectionState::Ready,
@@ -801,8 +814,9 @@ struct FlakySink {
     reauthorize: AtomicBool,
 }
 
+#[async_trait::async_trait]
 impl cardhost_runtime::credentials::TokenSink for FlakySink {
-    fn save(&self, tokens: &cardhost_runtime::credentials::TokenSet) -> Result<(), String> {
+    async fn save(&self, tokens: &cardhost_runtime::credentials::TokenSet) -> Result<(), String> {
         if self.failing.load(Ordering::SeqCst) {
             return Err("attempt to write a readonly database".into());
         }
@@ -810,11 +824,11 @@ impl cardhost_runtime::credentials::TokenSink for FlakySink {
         Ok(())
     }
 
-    fn needs_reauthorization(&self, _reason: &str) {
+    async fn needs_reauthorization(&self, _reason: &str) {
         self.reauthorize.store(true, Ordering::SeqCst);
     }
 
-    fn load(&self) -> Option<cardhost_runtime::credentials::TokenSet> {
+    async fn load(&self) -> Option<cardhost_runtime::credentials::TokenSet> {
         self.saved.lock().unwrap().clone()
     }
 }
@@ -827,9 +841,10 @@ async fn a_failed_save_after_a_rotation_keeps_the_new_tokens_until_it_lands() {
     let conns = world.service(test_limits()).await;
     let record = conns
         .create(world.create_request("flaky", "authorization-code"))
+        .await
         .unwrap();
     authorize(&world, &conns, "flaky").await;
-    let tokens = conns.store().tokens(&record.id).unwrap();
+    let tokens = conns.store().tokens(&record.id).await.unwrap();
     let sink = Arc::new(FlakySink {
         saved: std::sync::Mutex::new(Some(tokens.clone())),
         failing: AtomicBool::new(true),
@@ -925,8 +940,8 @@ async fn rotate_key_refuses_while_a_server_holds_the_store_and_every_secret_open
     let out = world.run(&["connections", "rotate-key"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let conns = world.service(test_limits()).await;
-    let record = conns.show("kept").unwrap().record;
-    let secrets = conns.store().secrets(&record.id).unwrap();
+    let record = conns.show("kept").await.unwrap().record;
+    let secrets = conns.store().secrets(&record.id).await.unwrap();
     assert_eq!(secrets["client_secret"].expose(), CLIENT_SECRET);
     conns.invoke("kept", "whoami", &json!({})).await.unwrap();
 }
@@ -947,7 +962,7 @@ async fn a_missing_master_key_with_sealed_data_refuses_to_start() {
         world.dir.path().join("backup.key"),
     )
     .unwrap();
-    let err = store::open_in(&world.data_dir()).unwrap_err();
+    let err = store::open_in(&world.data_dir()).await.unwrap_err();
     assert!(
         err.contains("sealed values") && err.contains("master.key"),
         "{err}"
@@ -973,6 +988,7 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
     let conns = world.service(test_limits()).await;
     conns
         .create(world.create_request("machine", "client-credentials"))
+        .await
         .unwrap();
     conns.invoke("machine", "whoami", &json!({})).await.unwrap();
     let state = world.oauth.state();
@@ -998,9 +1014,9 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
         }
         other => panic!("expected needs-approval, got {other}"),
     }
-    let record = conns.show("machine").unwrap().record;
+    let record = conns.show("machine").await.unwrap().record;
     assert_eq!(record.state, ConnectionState::NeedsApproval);
-    let pending = conns.pending_approval("machine").unwrap();
+    let pending = conns.pending_approval("machine").await.unwrap();
     assert!(
         pending
             .iter()
@@ -1013,7 +1029,7 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
     );
 
     // Approving needs the client secret again, since it would go elsewhere.
-    let err = conns.approve("machine", BTreeMap::new()).unwrap_err();
+    let err = conns.approve("machine", BTreeMap::new()).await.unwrap_err();
     assert!(
         matches!(&err, ConnectionError::SecretsRequired { secrets, .. } if secrets == &["client_secret"]),
         "{err}"
@@ -1023,9 +1039,10 @@ async fn an_upgraded_connector_with_a_new_token_url_needs_approval() {
             "machine",
             BTreeMap::from([("client_secret".to_string(), Secret::new("for-the-new-host"))]),
         )
+        .await
         .unwrap();
     assert_eq!(record.state, ConnectionState::Ready);
-    assert!(conns.pending_approval("machine").unwrap().is_empty());
+    assert!(conns.pending_approval("machine").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1034,6 +1051,7 @@ async fn a_refused_client_credentials_connection_recovers_with_a_test_or_a_new_s
     let conns = world.service(test_limits()).await;
     conns
         .create(world.create_request("machine", "client-credentials"))
+        .await
         .unwrap();
     let state = world.oauth.state();
     for recover in ["test", "set-secret"] {
@@ -1044,17 +1062,18 @@ async fn a_refused_client_credentials_connection_recovers_with_a_test_or_a_new_s
             .await
             .unwrap_err();
         assert_eq!(
-            conns.show("machine").unwrap().record.state,
+            conns.show("machine").await.unwrap().record.state,
             ConnectionState::NeedsReauthorization
         );
         match recover {
             "test" => assert!(conns.test("machine").await.unwrap().ok),
             _ => conns
                 .set_secret("machine", "client_secret", &Secret::new(CLIENT_SECRET))
+                .await
                 .unwrap(),
         }
         assert_eq!(
-            conns.show("machine").unwrap().record.state,
+            conns.show("machine").await.unwrap().record.state,
             ConnectionState::Ready,
             "{recover}"
         );

@@ -171,6 +171,7 @@ impl Host {
         let (server, store) =
             common::serve_on(&dir.path().join("data"), config, ServerConfig::default()).await;
         let admin = keys::create(store.as_ref(), "test", Role::Admin)
+            .await
             .unwrap()
             .key;
         Host {

@@ -107,14 +107,19 @@ async fn start(server_config: ServerConfig) -> Api {
         ),
     };
     let (server, store) = common::serve_on(&dir.path().join("data"), config, server_config).await;
-    let key = |role| keys::create(store.as_ref(), "test", role).unwrap().key;
+    let key = async |role| {
+        keys::create(store.as_ref(), "test", role)
+            .await
+            .unwrap()
+            .key
+    };
     let arrived = Arc::new(AtomicUsize::new(0));
     Api {
         server,
         http: reqwest::Client::new(),
-        admin: key(Role::Admin),
-        invoker: key(Role::Invoker),
-        reader: key(Role::Reader),
+        admin: key(Role::Admin).await,
+        invoker: key(Role::Invoker).await,
+        reader: key(Role::Reader).await,
         upstream: people(arrived.clone()).await,
         arrived,
         connectors_dir,

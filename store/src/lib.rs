@@ -288,25 +288,31 @@ pub enum StoreError {
 ///
 /// Implementations must be safe under concurrent use (the server calls them
 /// from many tasks) and must make each method atomic.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync {
     /// Creates a connection and its secrets atomically.
-    fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError>;
+    async fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError>;
     /// All connections, by name.
-    fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError>;
+    async fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError>;
     /// One connection by id or name.
-    fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError>;
+    async fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError>;
     /// Replaces a connection's fields (and the connector version they were
     /// validated against).
-    fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError>;
+    async fn update_fields(
+        &self,
+        id: &str,
+        fields: &Value,
+        version: &str,
+    ) -> Result<(), StoreError>;
     /// Replaces a connection's fields together with the secrets given with
     /// them, forgetting its tokens and setting its state when told, in one
     /// transaction: no moment exists at which an old secret or token sits
     /// beside fields that send it somewhere new.
-    fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError>;
+    async fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError>;
     /// Replaces a connection's grant.
-    fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError>;
+    async fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError>;
     /// Sets a connection's state.
-    fn set_state(
+    async fn set_state(
         &self,
         id: &str,
         state: ConnectionState,
@@ -314,35 +320,40 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Deletes a connection with its secrets, tokens and pending
     /// authorizations (history is kept). Returns whether it existed.
-    fn delete_connection(&self, id: &str) -> Result<bool, StoreError>;
+    async fn delete_connection(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Sets (or replaces) one secret.
-    fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError>;
+    async fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError>;
     /// A connection's secrets, decrypted, for building its credentials.
-    fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError>;
+    async fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError>;
     /// Which secrets are set, and when.
-    fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError>;
+    async fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError>;
 
     /// Saves a connection's OAuth tokens durably (before they are used).
-    fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError>;
+    async fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError>;
     /// A connection's OAuth tokens (empty if none).
-    fn tokens(&self, id: &str) -> Result<TokenSet, StoreError>;
+    async fn tokens(&self, id: &str) -> Result<TokenSet, StoreError>;
     /// Forgets a connection's OAuth tokens.
-    fn clear_tokens(&self, id: &str) -> Result<(), StoreError>;
+    async fn clear_tokens(&self, id: &str) -> Result<(), StoreError>;
     /// Takes the connection's refresh lease for `holder` for `ttl_ms`
     /// milliseconds, unless another holder's lease is still running (then
     /// `false`). Processes sharing the store take it before spending a
     /// refresh token, so no two spend the same one.
-    fn take_refresh_lease(&self, id: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError>;
+    async fn take_refresh_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Gives the lease back (only `holder`'s).
-    fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError>;
+    async fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError>;
     /// The credential-relevant parts of the manifest the connection was
     /// approved with: their digest and the parts themselves (for a diff).
-    fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError>;
+    async fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError>;
     /// Pins the connection to these parts. With `approve`, a connection
     /// that needed approval becomes ready again (secrets given with the
     /// approval are set, tokens forgotten when told), in one transaction.
-    fn set_credential_pin(
+    async fn set_credential_pin(
         &self,
         id: &str,
         pin: &CredentialPin,
@@ -350,41 +361,44 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Records an authorization flow waiting for its callback.
-    fn put_pending_authorization(&self, pending: &PendingAuthorization) -> Result<(), StoreError>;
+    async fn put_pending_authorization(
+        &self,
+        pending: &PendingAuthorization,
+    ) -> Result<(), StoreError>;
     /// Takes (and removes) the pending authorization with this `state`, if
     /// it exists and is younger than `max_age_secs`. A `state` is usable once.
-    fn take_pending_authorization(
+    async fn take_pending_authorization(
         &self,
         state: &str,
         max_age_secs: i64,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
     /// The same, without using it up.
-    fn pending_authorization(
+    async fn pending_authorization(
         &self,
         state: &str,
         max_age_secs: i64,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
 
     /// Records an invocation.
-    fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError>;
+    async fn record_invocation(&self, record: &InvocationRecord) -> Result<(), StoreError>;
     /// Invocations matching `filter`, newest first.
-    fn history(&self, filter: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError>;
+    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError>;
 
     /// Stores a new API key.
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// All API keys, revoked ones included.
-    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// One API key by id.
-    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Revokes an API key; returns whether it was active.
-    fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError>;
+    async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Re-encrypts every sealed value under `new_key` in one transaction and
     /// makes it the key new values are sealed with. Returns how many values
     /// were re-encrypted.
-    fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError>;
+    async fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError>;
     /// Ids of the keys that sealed the stored values, with counts.
-    fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError>;
+    async fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError>;
 }
 
 /// File names in a data directory.
@@ -432,7 +446,7 @@ fn refuse_a_lost_key(dir: &std::path::Path, key_file: &std::path::Path) -> Resul
 
 /// Opens the embedded store in `dir` (created if needed) with its master
 /// key, finishing a key rotation that was interrupted.
-pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String> {
+pub async fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     #[cfg(unix)]
     {
@@ -464,10 +478,10 @@ pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String
     let store = SqliteStore::open(&dir.join(DATABASE_FILE), keys).map_err(|e| e.to_string())?;
     store.hold_dir_lock(lock);
     if let Some(next) = next {
-        let usage = store.key_usage().map_err(|e| e.to_string())?;
+        let usage = store.key_usage().await.map_err(|e| e.to_string())?;
         if usage.iter().any(|(id, _)| id == next.id()) {
             // The rotation committed but the key file was not replaced yet.
-            store.rotate_key(&next).map_err(|e| e.to_string())?;
+            store.rotate_key(&next).await.map_err(|e| e.to_string())?;
             std::fs::rename(&next_file, &key_file)
                 .map_err(|e| format!("cannot finish the key rotation: {e}"))?;
         } else {
@@ -484,7 +498,7 @@ pub fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), String
 /// key in the environment, the new key is read from
 /// `CARDHOST_NEW_MASTER_KEY` and the operator swaps the variables after.
 /// Returns the number of values re-encrypted and the new key's id.
-pub fn rotate_key_in(
+pub async fn rotate_key_in(
     store: &SqliteStore,
     source: &KeySource,
     dir: &std::path::Path,
@@ -507,7 +521,7 @@ pub fn rotate_key_in(
             })?;
             let new =
                 MasterKey::parse(&value).map_err(|e| format!("${NEW_MASTER_KEY_ENV}: {e}"))?;
-            let n = store.rotate_key(&new).map_err(|e| e.to_string())?;
+            let n = store.rotate_key(&new).await.map_err(|e| e.to_string())?;
             Ok((n, new.id().to_string()))
         }
         KeySource::File(key_file) => {
@@ -515,7 +529,7 @@ pub fn rotate_key_in(
             let new = MasterKey::generate();
             write_key_file(&next_file, &new, true)
                 .map_err(|e| format!("cannot write {}: {e}", next_file.display()))?;
-            let n = store.rotate_key(&new).map_err(|e| e.to_string())?;
+            let n = store.rotate_key(&new).await.map_err(|e| e.to_string())?;
             std::fs::rename(&next_file, key_file)
                 .map_err(|e| format!("cannot replace {}: {e}", key_file.display()))?;
             if let Ok(d) = std::fs::File::open(dir) {
@@ -568,7 +582,7 @@ pub fn rfc3339(secs: i64) -> String {
 mod tests {
     use super::*;
 
-    fn one_connection(store: &SqliteStore) -> String {
+    async fn one_connection(store: &SqliteStore) -> String {
         store
             .create_connection(NewConnection {
                 name: "c".into(),
@@ -581,23 +595,24 @@ mod tests {
                 state_message: None,
                 secrets: BTreeMap::from([("k".to_string(), Secret::new("v1"))]),
             })
+            .await
             .unwrap()
             .id
     }
 
-    #[test]
-    fn a_rotation_cut_off_at_any_point_leaves_a_store_that_opens() {
+    #[tokio::test]
+    async fn a_rotation_cut_off_at_any_point_leaves_a_store_that_opens() {
         // No test in this binary sets CARDHOST_MASTER_KEY, so the key file is used.
         let dir = tempfile::tempdir().unwrap();
-        let (store, source) = open_in(dir.path()).unwrap();
-        let id = one_connection(&store);
+        let (store, source) = open_in(dir.path()).await.unwrap();
+        let id = one_connection(&store).await;
 
         // Cut off after the new key file was written, before the commit.
         let next = MasterKey::generate();
         write_key_file(&dir.path().join(NEXT_KEY_FILE), &next, true).unwrap();
         drop(store);
-        let (store, _) = open_in(dir.path()).unwrap();
-        assert_eq!(store.secrets(&id).unwrap()["k"].expose(), "v1");
+        let (store, _) = open_in(dir.path()).await.unwrap();
+        assert_eq!(store.secrets(&id).await.unwrap()["k"].expose(), "v1");
         assert!(!dir.path().join(NEXT_KEY_FILE).exists());
 
         // Cut off after the commit, before the key file was replaced.
@@ -605,10 +620,10 @@ mod tests {
         write_key_file(&dir.path().join(NEXT_KEY_FILE), &next, true).unwrap();
         let old = MasterKey::read_file(&dir.path().join(KEY_FILE)).unwrap();
         let raw = SqliteStore::open(&dir.path().join(DATABASE_FILE), vec![old]).unwrap();
-        raw.rotate_key(&next).unwrap();
+        raw.rotate_key(&next).await.unwrap();
         drop(raw);
-        let (store, _) = open_in(dir.path()).unwrap();
-        assert_eq!(store.secrets(&id).unwrap()["k"].expose(), "v1");
+        let (store, _) = open_in(dir.path()).await.unwrap();
+        assert_eq!(store.secrets(&id).await.unwrap()["k"].expose(), "v1");
         assert_eq!(
             MasterKey::read_file(&dir.path().join(KEY_FILE))
                 .unwrap()
@@ -617,16 +632,16 @@ mod tests {
         );
 
         // A full rotation.
-        let (n, new_id) = rotate_key_in(&store, &source, dir.path()).unwrap();
+        let (n, new_id) = rotate_key_in(&store, &source, dir.path()).await.unwrap();
         assert_eq!(n, 1);
         drop(store);
-        let (store, _) = open_in(dir.path()).unwrap();
-        assert_eq!(store.key_usage().unwrap(), vec![(new_id, 1)]);
-        assert_eq!(store.secrets(&id).unwrap()["k"].expose(), "v1");
+        let (store, _) = open_in(dir.path()).await.unwrap();
+        assert_eq!(store.key_usage().await.unwrap(), vec![(new_id, 1)]);
+        assert_eq!(store.secrets(&id).await.unwrap()["k"].expose(), "v1");
     }
 
-    #[test]
-    fn rfc3339_formats_known_instants() {
+    #[tokio::test]
+    async fn rfc3339_formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(super::rfc3339(1_795_392_000), "2026-11-23T00:00:00Z");

@@ -496,8 +496,9 @@ fn changed(n: usize, id: &str) -> Result<(), StoreError> {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for SqliteStore {
-    fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
+    async fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let mut db = self.db();
@@ -563,7 +564,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+    async fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
@@ -576,7 +577,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
+    async fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
         self.connections
             .get_or_read(id_or_name, || {
                 cardhost_runtime::executor::blocking(|| {
@@ -592,7 +593,12 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
     }
 
-    fn update_fields(&self, id: &str, fields: &Value, version: &str) -> Result<(), StoreError> {
+    async fn update_fields(
+        &self,
+        id: &str,
+        fields: &Value,
+        version: &str,
+    ) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
@@ -605,7 +611,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError> {
+    async fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let mut db = self.db();
@@ -631,7 +637,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
+    async fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
@@ -648,7 +654,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_state(
+    async fn set_state(
         &self,
         id: &str,
         state: ConnectionState,
@@ -666,7 +672,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
+    async fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
@@ -676,7 +682,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
+    async fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
@@ -695,7 +701,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError> {
+    async fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let rows: Vec<(String, String, Vec<u8>)> = {
                 let db = self.db();
@@ -723,7 +729,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError> {
+    async fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             self.require(&db, id)?;
@@ -742,7 +748,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
+    async fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let json = serde_json::to_vec(tokens).expect("tokens serialize");
@@ -760,7 +766,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn take_refresh_lease(&self, id: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+    async fn take_refresh_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let mut db = self.db();
             let tx = db
@@ -795,7 +806,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError> {
+    async fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute(
@@ -807,7 +818,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
+    async fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let row: Option<(String, String)> = self
                 .db()
@@ -825,7 +836,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_credential_pin(
+    async fn set_credential_pin(
         &self,
         id: &str,
         pin: &CredentialPin,
@@ -858,7 +869,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn tokens(&self, id: &str) -> Result<TokenSet, StoreError> {
+    async fn tokens(&self, id: &str) -> Result<TokenSet, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let row: Option<(String, Vec<u8>)> = self
                 .db()
@@ -881,7 +892,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn clear_tokens(&self, id: &str) -> Result<(), StoreError> {
+    async fn clear_tokens(&self, id: &str) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute("DELETE FROM tokens WHERE connection_id = ?1", [id])
@@ -890,7 +901,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
+    async fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let key = self.sealing_key();
             let sealed = key.seal(
@@ -909,7 +920,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn take_pending_authorization(
+    async fn take_pending_authorization(
         &self,
         state: &str,
         max_age_secs: i64,
@@ -917,7 +928,7 @@ impl Store for SqliteStore {
         self.pending(state, max_age_secs, true)
     }
 
-    fn pending_authorization(
+    async fn pending_authorization(
         &self,
         state: &str,
         max_age_secs: i64,
@@ -925,12 +936,12 @@ impl Store for SqliteStore {
         self.pending(state, max_age_secs, false)
     }
 
-    fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
+    async fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
         // Queued, never written on the caller's thread (see `history.rs`).
         self.history.record(r)
     }
 
-    fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
+    async fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             // What this process recorded before the read is in it.
             self.history.flush()?;
@@ -976,7 +987,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
+    async fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let mut db = self.db();
             let tx = db
@@ -1051,7 +1062,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             self.db()
                 .execute(
@@ -1063,7 +1074,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
@@ -1078,7 +1089,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.keys_by_id.get_or_read(id, || {
             cardhost_runtime::executor::blocking(|| {
                 self.db()
@@ -1091,7 +1102,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+    async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let n = self
                 .db()
@@ -1104,7 +1115,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {
+    async fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
             let db = self.db();
             let mut stmt = db
@@ -1142,54 +1153,68 @@ mod tests {
         }
     }
 
-    #[test]
-    fn connections_round_trip_and_names_are_unique() {
+    #[tokio::test]
+    async fn connections_round_trip_and_names_are_unique() {
         let dir = tempfile::tempdir().unwrap();
         let store =
             SqliteStore::open(&dir.path().join("c.db"), vec![MasterKey::generate()]).unwrap();
-        let rec = store.create_connection(new_conn("hr", "tok-1")).unwrap();
+        let rec = store
+            .create_connection(new_conn("hr", "tok-1"))
+            .await
+            .unwrap();
         assert!(rec.id.starts_with("conn_"));
-        assert_eq!(store.connection("hr").unwrap(), rec);
-        assert_eq!(store.connection(&rec.id).unwrap(), rec);
-        let err = store.create_connection(new_conn("hr", "x")).unwrap_err();
+        assert_eq!(store.connection("hr").await.unwrap(), rec);
+        assert_eq!(store.connection(&rec.id).await.unwrap(), rec);
+        let err = store
+            .create_connection(new_conn("hr", "x"))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
         assert_eq!(
-            store.secrets(&rec.id).unwrap()["access_token"].expose(),
+            store.secrets(&rec.id).await.unwrap()["access_token"].expose(),
             "tok-1"
         );
-        store.set_grant(&rec.id, &["crews-write".into()]).unwrap();
+        store
+            .set_grant(&rec.id, &["crews-write".into()])
+            .await
+            .unwrap();
         store
             .set_state(
                 &rec.id,
                 ConnectionState::NeedsReauthorization,
                 Some("spent"),
             )
+            .await
             .unwrap();
-        let got = store.connection("hr").unwrap();
+        let got = store.connection("hr").await.unwrap();
         assert_eq!(got.granted, vec!["crews-write".to_string()]);
         assert_eq!(got.state, ConnectionState::NeedsReauthorization);
-        assert!(store.delete_connection(&rec.id).unwrap());
+        assert!(store.delete_connection(&rec.id).await.unwrap());
         assert!(matches!(
-            store.connection("hr"),
+            store.connection("hr").await,
             Err(StoreError::NotFound(_))
         ));
         assert!(matches!(
-            store.secrets(&rec.id),
+            store.secrets(&rec.id).await,
             Err(StoreError::NotFound(_))
         ));
         assert!(
-            store.save_tokens(&rec.id, &TokenSet::default()).is_err(),
+            store
+                .save_tokens(&rec.id, &TokenSet::default())
+                .await
+                .is_err(),
             "tokens of a deleted connection are refused"
         );
     }
 
-    #[test]
-    fn the_database_file_holds_no_plaintext_secret() {
+    #[tokio::test]
+    async fn the_database_file_holds_no_plaintext_secret() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let store = SqliteStore::open(&path, vec![MasterKey::generate()]).unwrap();
         let rec = store
             .create_connection(new_conn("hr", "plain-secret-value-123"))
+            .await
             .unwrap();
         store
             .save_tokens(
@@ -1200,6 +1225,7 @@ mod tests {
                     ..TokenSet::default()
                 },
             )
+            .await
             .unwrap();
         drop(store);
         let mut raw = std::fs::read(&path).unwrap();
@@ -1219,13 +1245,13 @@ mod tests {
         assert!(raw.windows(4).any(|w| w == b"acme"), "fields are stored");
     }
 
-    #[test]
-    fn rotation_reencrypts_everything_and_the_old_key_no_longer_opens() {
+    #[tokio::test]
+    async fn rotation_reencrypts_everything_and_the_old_key_no_longer_opens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let old = MasterKey::generate();
         let store = SqliteStore::open(&path, vec![old.clone()]).unwrap();
-        let rec = store.create_connection(new_conn("hr", "s1")).unwrap();
+        let rec = store.create_connection(new_conn("hr", "s1")).await.unwrap();
         store
             .save_tokens(
                 &rec.id,
@@ -1234,32 +1260,41 @@ mod tests {
                     ..TokenSet::default()
                 },
             )
+            .await
             .unwrap();
         let new = MasterKey::generate();
-        assert_eq!(store.rotate_key(&new).unwrap(), 2);
-        assert_eq!(store.key_usage().unwrap(), vec![(new.id().to_string(), 2)]);
+        assert_eq!(store.rotate_key(&new).await.unwrap(), 2);
+        assert_eq!(
+            store.key_usage().await.unwrap(),
+            vec![(new.id().to_string(), 2)]
+        );
         drop(store);
         let reopened = SqliteStore::open(&path, vec![new]).unwrap();
         assert_eq!(
-            reopened.secrets(&rec.id).unwrap()["access_token"].expose(),
+            reopened.secrets(&rec.id).await.unwrap()["access_token"].expose(),
             "s1"
         );
         assert_eq!(
-            reopened.tokens(&rec.id).unwrap().refresh_token.as_deref(),
+            reopened
+                .tokens(&rec.id)
+                .await
+                .unwrap()
+                .refresh_token
+                .as_deref(),
             Some("r1")
         );
         drop(reopened);
         let wrong = SqliteStore::open(&path, vec![old]).unwrap();
-        let err = wrong.secrets(&rec.id).unwrap_err().to_string();
+        let err = wrong.secrets(&rec.id).await.unwrap_err().to_string();
         assert!(err.contains("not the configured master key"), "{err}");
     }
 
-    #[test]
-    fn pending_authorizations_are_single_use_and_expire() {
+    #[tokio::test]
+    async fn pending_authorizations_are_single_use_and_expire() {
         let dir = tempfile::tempdir().unwrap();
         let store =
             SqliteStore::open(&dir.path().join("c.db"), vec![MasterKey::generate()]).unwrap();
-        let rec = store.create_connection(new_conn("p", "s")).unwrap();
+        let rec = store.create_connection(new_conn("p", "s")).await.unwrap();
         let pending = |state: &str, created_at| PendingAuthorization {
             state: state.into(),
             connection_id: rec.id.clone(),
@@ -1269,31 +1304,36 @@ mod tests {
         };
         store
             .put_pending_authorization(&pending("s1", now_secs()))
+            .await
             .unwrap();
         store
             .put_pending_authorization(&pending("old", now_secs() - 3_600))
+            .await
             .unwrap();
         let got = store
             .take_pending_authorization("s1", 600)
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(got.verifier.expose(), "verifier-1");
         assert!(
             store
                 .take_pending_authorization("s1", 600)
+                .await
                 .unwrap()
                 .is_none()
         );
         assert!(
             store
                 .take_pending_authorization("old", 600)
+                .await
                 .unwrap()
                 .is_none()
         );
     }
 
-    #[test]
-    fn history_filters_newest_first() {
+    #[tokio::test]
+    async fn history_filters_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let store =
             SqliteStore::open(&dir.path().join("c.db"), vec![MasterKey::generate()]).unwrap();
@@ -1311,9 +1351,10 @@ mod tests {
                     upstream_requests: 1,
                     retries: 0,
                 })
+                .await
                 .unwrap();
         }
-        let all = store.history(&HistoryFilter::default()).unwrap();
+        let all = store.history(&HistoryFilter::default()).await.unwrap();
         assert_eq!(
             all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
             ["inv2", "inv1", "inv0"]
@@ -1323,6 +1364,7 @@ mod tests {
                 outcome: Some("upstream-auth".into()),
                 ..HistoryFilter::default()
             })
+            .await
             .unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].id, "inv1");
@@ -1343,24 +1385,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_burst_of_history_is_all_there_after_the_store_closes() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_history_is_all_there_after_the_store_closes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let key = MasterKey::generate();
         let store = std::sync::Arc::new(SqliteStore::open(&path, vec![key.clone()]).unwrap());
-        let threads: Vec<_> = (0..8)
+        let tasks: Vec<_> = (0..8)
             .map(|t| {
                 let store = store.clone();
-                std::thread::spawn(move || {
+                tokio::spawn(async move {
                     for i in 0..250 {
-                        store.record_invocation(&row(t * 1000 + i)).unwrap();
+                        store.record_invocation(&row(t * 1000 + i)).await.unwrap();
                     }
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
+        for t in tasks {
+            t.await.unwrap();
         }
         // Recording only queued the rows; closing the store commits them.
         drop(store);
@@ -1372,12 +1414,13 @@ mod tests {
         drop(conn);
         // And a reader sees what its own process recorded at once.
         let store = SqliteStore::open(&path, vec![key]).unwrap();
-        store.record_invocation(&row(99_999)).unwrap();
+        store.record_invocation(&row(99_999)).await.unwrap();
         let newest = store
             .history(&HistoryFilter {
                 limit: Some(1),
                 ..HistoryFilter::default()
             })
+            .await
             .unwrap();
         assert_eq!(newest[0].id, "inv99999");
     }
@@ -1396,39 +1439,77 @@ mod tests {
     /// Lookups are cached, and every change is seen: this process's at once,
     /// another process's (a second store on the same file) within the watch
     /// interval.
-    #[test]
-    fn cached_lookups_see_every_change() {
+    #[tokio::test]
+    async fn cached_lookups_see_every_change() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let master = MasterKey::generate();
         let server = SqliteStore::open(&path, vec![master.clone()]).unwrap();
         let cli = SqliteStore::open(&path, vec![master]).unwrap();
-        server.create_api_key(&key("k1")).unwrap();
-        let rec = server.create_connection(new_conn("hr", "tok-1")).unwrap();
-        assert!(server.api_key("k1").unwrap().unwrap().revoked_at.is_none());
-        assert_eq!(server.connection("hr").unwrap().granted, ["crews-read"]);
+        server.create_api_key(&key("k1")).await.unwrap();
+        let rec = server
+            .create_connection(new_conn("hr", "tok-1"))
+            .await
+            .unwrap();
+        assert!(
+            server
+                .api_key("k1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+        assert_eq!(
+            server.connection("hr").await.unwrap().granted,
+            ["crews-read"]
+        );
 
         // This process: at once.
-        server.set_grant(&rec.id, &["crews-write".into()]).unwrap();
-        assert_eq!(server.connection("hr").unwrap().granted, ["crews-write"]);
-        assert_eq!(server.connection(&rec.id).unwrap().granted, ["crews-write"]);
-        assert!(server.revoke_api_key("k1").unwrap());
-        assert!(server.api_key("k1").unwrap().unwrap().revoked_at.is_some());
+        server
+            .set_grant(&rec.id, &["crews-write".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            server.connection("hr").await.unwrap().granted,
+            ["crews-write"]
+        );
+        assert_eq!(
+            server.connection(&rec.id).await.unwrap().granted,
+            ["crews-write"]
+        );
+        assert!(server.revoke_api_key("k1").await.unwrap());
+        assert!(
+            server
+                .api_key("k1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
 
         // Another process: within the interval, and never a stale read after.
-        cli.create_api_key(&key("k2")).unwrap();
+        cli.create_api_key(&key("k2")).await.unwrap();
         assert!(
-            server.api_key("k2").unwrap().is_some(),
+            server.api_key("k2").await.unwrap().is_some(),
             "a miss is never cached"
         );
-        assert!(cli.revoke_api_key("k2").unwrap());
+        assert!(cli.revoke_api_key("k2").await.unwrap());
         cli.set_secret(&rec.id, "access_token", &Secret::new("tok-2"))
+            .await
             .unwrap();
-        let revision = cli.connection("hr").unwrap().revision;
+        let revision = cli.connection("hr").await.unwrap().revision;
         let deadline = std::time::Instant::now() + cache::WATCH_INTERVAL * 40;
         loop {
-            let revoked = server.api_key("k2").unwrap().unwrap().revoked_at.is_some();
-            let seen = server.connection("hr").unwrap().revision == revision;
+            let revoked = server
+                .api_key("k2")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some();
+            let seen = server.connection("hr").await.unwrap().revision == revision;
             if revoked && seen {
                 break;
             }
@@ -1440,10 +1521,10 @@ mod tests {
         }
         // Writes that do not move the revision (history) leave the cache be;
         // the next change still reaches it.
-        server.record_invocation(&row(1)).unwrap();
-        cli.delete_connection(&rec.id).unwrap();
+        server.record_invocation(&row(1)).await.unwrap();
+        cli.delete_connection(&rec.id).await.unwrap();
         let deadline = std::time::Instant::now() + cache::WATCH_INTERVAL * 40;
-        while server.connection("hr").is_ok() {
+        while server.connection("hr").await.is_ok() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "a deletion was not seen"
@@ -1452,8 +1533,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_newer_schema_is_refused() {
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         drop(SqliteStore::open(&path, vec![MasterKey::generate()]).unwrap());

@@ -648,17 +648,18 @@ async fn invalid_client_ids_are_rejected_when_the_connection_is_created() {
         grant: None,
         auth_method: None,
     };
-    match connections.create(request("hr", "Cardhost_HR_Full")) {
+    match connections.create(request("hr", "Cardhost_HR_Full")).await {
         Err(ConnectionError::InvalidFields { violations, .. }) => {
             assert!(violations.iter().any(|v| v.pointer == "/client_id"));
         }
         other => panic!("{other:?}"),
     }
-    assert!(connections.list().unwrap().is_empty());
+    assert!(connections.list().await.unwrap().is_empty());
 
     // A well-formed id is stored with the default grant and works.
     let record = connections
         .create(request("hr", "cardhost-hr-full"))
+        .await
         .unwrap();
     assert_eq!(record.granted, default_grant(&host));
     assert!(!record.granted.contains(&"tenant-paths-read".to_string()));

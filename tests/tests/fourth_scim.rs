@@ -971,6 +971,7 @@ async fn a_stored_connection_defaults_to_fourth_and_read_only() {
             grant: None,
             auth_method: None,
         })
+        .await
         .unwrap();
     assert_eq!(
         record.fields["token_url"],
@@ -989,7 +990,7 @@ async fn a_stored_connection_defaults_to_fourth_and_read_only() {
         grant: None,
         auth_method: None,
     });
-    match refused {
+    match refused.await {
         Err(cardhost::connections::ConnectionError::InvalidFields { violations, .. }) => {
             assert!(
                 violations.iter().any(|v| v.pointer == "/base_url"),
@@ -1009,6 +1010,7 @@ async fn a_stored_connection_defaults_to_fourth_and_read_only() {
             grant: None,
             auth_method: None,
         })
+        .await
         .unwrap();
     let inv = connections
         .invoke("emulated", "list-users", &json!({"count": 3}))

@@ -944,12 +944,14 @@ async fn oauth_flow_from_authorize_to_a_refreshed_token() {
             grant: None,
             auth_method: None,
         })
+        .await
         .unwrap();
     assert_eq!(record.state, ConnectionState::NeedsReauthorization);
 
     // The consent URL: Paycor's sandbox HCM host, PKCE, scope and key.
     let start = connections
         .begin_authorization("Paycor sandbox", DEMO_REDIRECT_URI)
+        .await
         .unwrap();
     let url = url::Url::parse(&start.url).unwrap();
     assert_eq!(url.host_str(), Some("hcm-demo.paycor.com"));
@@ -968,11 +970,11 @@ async fn oauth_flow_from_authorize_to_a_refreshed_token() {
         .await
         .unwrap();
     assert_eq!(record.state, ConnectionState::Ready);
-    let first = store.tokens(&record.id).unwrap();
+    let first = store.tokens(&record.id).await.unwrap();
     let first_refresh = first.refresh_token.clone().unwrap();
 
     // Invoke through Cardhost::invoke with the opened connection.
-    let connection = connections.open(&record.id).unwrap();
+    let connection = connections.open(&record.id).await.unwrap();
     let invocation = world
         .host
         .invoke(
@@ -1006,7 +1008,7 @@ async fn oauth_flow_from_authorize_to_a_refreshed_token() {
         "the 401, then the same call with the new token"
     );
     assert_eq!(oauth.token_request_count(GrantType::RefreshToken), 1);
-    let second = store.tokens(&record.id).unwrap();
+    let second = store.tokens(&record.id).await.unwrap();
     let second_refresh = second.refresh_token.clone().unwrap();
     assert_ne!(second_refresh, first_refresh, "the refresh token rotated");
     assert_ne!(second.access_token, first.access_token);

@@ -966,14 +966,14 @@ async fn tenant_ids_cannot_move_requests_to_other_hosts() {
         grant: None,
         auth_method: None,
     };
-    match connections.create(request("acme.evil.example")) {
+    match connections.create(request("acme.evil.example")).await {
         Err(ConnectionError::InvalidFields { violations, .. }) => {
             assert!(violations.iter().any(|v| v.pointer == "/tenant_id"));
         }
         other => panic!("{other:?}"),
     }
-    assert!(connections.list().unwrap().is_empty());
-    let record = connections.create(request("acme")).unwrap();
+    assert!(connections.list().await.unwrap().is_empty());
+    let record = connections.create(request("acme")).await.unwrap();
     assert!(record.granted.contains(&"crews-write".to_string()));
 }
 

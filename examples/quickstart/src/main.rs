@@ -184,7 +184,9 @@ async fn main() -> anyhow::Result<()> {
         },
         ..RuntimeConfig::default()
     };
-    let (store, _) = store::open_in(&args.data_dir).map_err(|e| anyhow::anyhow!(e))?;
+    let (store, _) = store::open_in(&args.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let host = Arc::new(cardhost::start_runtime(config).await?);
     for e in host.registry().errors() {
@@ -200,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let admin = keys::create(store.as_ref(), "quickstart", Role::Admin)?;
+    let admin = keys::create(store.as_ref(), "quickstart", Role::Admin).await?;
     let api = Api {
         base: running.url(),
         key: admin.key.clone(),

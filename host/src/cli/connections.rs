@@ -161,12 +161,16 @@ pub enum KeysCommand {
 }
 
 /// `cardhost keys …`.
-pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
-    let (store, _) = open_store(data_dir)?;
+pub async fn keys(
+    command: KeysCommand,
+    data_dir: &Path,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    let (store, _) = open_store(data_dir).await?;
     match command {
         KeysCommand::Create { name, role } => {
             let role = store::Role::parse(&role).context("unknown role")?;
-            let new = crate::server::keys::create(store.as_ref(), &name, role)?;
+            let new = crate::server::keys::create(store.as_ref(), &name, role).await?;
             if json_output {
                 show_json(&new)?;
             } else {
@@ -178,7 +182,7 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
             }
         }
         KeysCommand::List => {
-            let keys = store.api_keys()?;
+            let keys = store.api_keys().await?;
             if json_output {
                 show_json(&json!({"keys": keys}))?;
             } else {
@@ -198,7 +202,7 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
             }
         }
         KeysCommand::Revoke { id } => {
-            if !store.revoke_api_key(&id)? {
+            if !store.revoke_api_key(&id).await? {
                 bail!("no active key `{id}`");
             }
             if !json_output {
@@ -211,13 +215,18 @@ pub fn keys(command: KeysCommand, data_dir: &Path, json_output: bool) -> anyhow:
 
 /// `cardhost serve`.
 pub async fn serve(config: Config, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let (store, _) = open_store(data_dir)?;
+    let (store, _) = open_store(data_dir).await?;
     let server_config = config.server.clone();
     let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     for e in host.registry().errors() {
         tracing::warn!("skipped {e}");
     }
-    if store.api_keys()?.iter().all(|k| k.revoked_at.is_some()) {
+    if store
+        .api_keys()
+        .await?
+        .iter()
+        .all(|k| k.revoked_at.is_some())
+    {
         tracing::warn!(
             "no API key exists yet: create one with `cardhost keys create --name me --role admin`"
         );
@@ -249,13 +258,15 @@ pub struct HistoryArgs {
     limit: u32,
 }
 
-fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<SqliteStore>, KeySource)> {
-    let (store, source) = store::open_in(data_dir).map_err(|e| anyhow::anyhow!(e))?;
+async fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<SqliteStore>, KeySource)> {
+    let (store, source) = store::open_in(data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok((Arc::new(store), source))
 }
 
 async fn service(config: Config, data_dir: &Path) -> anyhow::Result<Connections> {
-    let (store, _) = open_store(data_dir)?;
+    let (store, _) = open_store(data_dir).await?;
     let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     Ok(Connections::new(host, store))
 }
@@ -372,9 +383,10 @@ pub async fn run(
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
     if let ConnectionsCommand::RotateKey = command {
-        let (store, source) = open_store(data_dir)?;
-        let (n, id) =
-            store::rotate_key_in(&store, &source, data_dir).map_err(|e| anyhow::anyhow!(e))?;
+        let (store, source) = open_store(data_dir).await?;
+        let (n, id) = store::rotate_key_in(&store, &source, data_dir)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         if json_output {
             show_json(&json!({"reencrypted": n, "key_id": id}))?;
         } else {
@@ -411,16 +423,18 @@ pub async fn run(
             };
             let fields = typed_fields(loaded, base, &field)?;
             let secrets = read_secrets(loaded, &secret, &secret_env)?;
-            let record = conns.create(CreateConnection {
-                connector,
-                name,
-                fields,
-                secrets,
-                grant,
-                auth_method,
-            })?;
+            let record = conns
+                .create(CreateConnection {
+                    connector,
+                    name,
+                    fields,
+                    secrets,
+                    grant,
+                    auth_method,
+                })
+                .await?;
             if json_output {
-                show_json(&conns.show(&record.id)?)?;
+                show_json(&conns.show(&record.id).await?)?;
             } else {
                 outln!(
                     "created connection {} ({}), {}",
@@ -437,7 +451,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         ConnectionsCommand::List => {
-            let list = conns.list()?;
+            let list = conns.list().await?;
             if json_output {
                 show_json(&json!({"connections": list}))?;
             } else {
@@ -467,8 +481,8 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         ConnectionsCommand::Show { connection } => {
-            let view = conns.show(&connection)?;
-            let cards = conns.cards(&connection)?;
+            let view = conns.show(&connection).await?;
+            let cards = conns.cards(&connection).await?;
             if json_output {
                 show_json(&json!({"connection": view, "cards": cards}))?;
             } else {
@@ -542,7 +556,7 @@ pub async fn run(
             connection,
             permissions,
         } => {
-            let record = conns.grant(&connection, &permissions)?;
+            let record = conns.grant(&connection, &permissions).await?;
             if json_output {
                 show_json(&record)?;
             } else {
@@ -557,14 +571,14 @@ pub async fn run(
             secret,
             secret_env,
         } => {
-            let (current, loaded) = connection_and_connector(&conns, &connection)?;
+            let (current, loaded) = connection_and_connector(&conns, &connection).await?;
             let base = match &fields {
                 Some(f) => read_json_arg(f, "--fields")?,
                 None => current.fields.clone(),
             };
             let fields = typed_fields(&loaded, base, &field)?;
             let secrets = read_secrets(&loaded, &secret, &secret_env)?;
-            let record = conns.update_fields(&connection, &fields, secrets)?;
+            let record = conns.update_fields(&connection, &fields, secrets).await?;
             if json_output {
                 show_json(&record)?;
             } else {
@@ -584,7 +598,7 @@ pub async fn run(
                 ),
                 None => read_secret(&secret, &secret)?,
             };
-            conns.set_secret(&connection, &secret, &value)?;
+            conns.set_secret(&connection, &secret, &value).await?;
             if !json_output {
                 outln!("replaced secret {secret} of {connection}")?;
             }
@@ -595,10 +609,10 @@ pub async fn run(
             secret,
             secret_env,
         } => {
-            let (_, loaded) = connection_and_connector(&conns, &connection)?;
-            let changes = conns.pending_approval(&connection)?;
+            let (_, loaded) = connection_and_connector(&conns, &connection).await?;
+            let changes = conns.pending_approval(&connection).await?;
             let secrets = read_secrets(&loaded, &secret, &secret_env)?;
-            let record = conns.approve(&connection, secrets)?;
+            let record = conns.approve(&connection, secrets).await?;
             if json_output {
                 show_json(&json!({"connection": record, "approved": changes}))?;
             } else {
@@ -630,11 +644,11 @@ pub async fn run(
 }
 
 /// A stored connection and its loaded connector.
-fn connection_and_connector(
+async fn connection_and_connector(
     conns: &Connections,
     connection: &str,
 ) -> anyhow::Result<(crate::store::ConnectionRecord, Arc<LoadedConnector>)> {
-    let current = conns.show(connection)?.record;
+    let current = conns.show(connection).await?.record;
     let loaded = conns
         .host()
         .registry()
@@ -693,7 +707,7 @@ async fn authorize(
         "http://127.0.0.1:{}/callback",
         listener.local_addr()?.port()
     );
-    let start = conns.begin_authorization(connection, &redirect_uri)?;
+    let start = conns.begin_authorization(connection, &redirect_uri).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<CallbackResult>();
     let tx = Arc::new(Mutex::new(Some(tx)));
 
@@ -782,7 +796,7 @@ pub async fn invoke(
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
     let conns = service(config, data_dir).await?;
-    let record = conns.show(connection)?.record;
+    let record = conns.show(connection).await?.record;
     if record.connector != connector {
         bail!(
             "connection `{}` is a `{}` connection, not `{connector}`",
@@ -798,25 +812,32 @@ pub async fn invoke(
 }
 
 /// `cardhost history`.
-pub fn history(args: HistoryArgs, data_dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
-    let (store, _) = open_store(data_dir)?;
+pub async fn history(
+    args: HistoryArgs,
+    data_dir: &Path,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    let (store, _) = open_store(data_dir).await?;
     let connection_id = match &args.connection {
-        Some(c) => Some(store.connection(c)?.id),
+        Some(c) => Some(store.connection(c).await?.id),
         None => None,
     };
     let names: HashMap<String, String> = store
-        .list_connections()?
+        .list_connections()
+        .await?
         .into_iter()
         .map(|c| (c.id, c.name))
         .collect();
-    let records = store.history(&HistoryFilter {
-        connection_id,
-        connector: args.connector,
-        card: args.card,
-        outcome: args.outcome,
-        since_ms: None,
-        limit: Some(args.limit),
-    })?;
+    let records = store
+        .history(&HistoryFilter {
+            connection_id,
+            connector: args.connector,
+            card: args.card,
+            outcome: args.outcome,
+            since_ms: None,
+            limit: Some(args.limit),
+        })
+        .await?;
     if json_output {
         show_json(&json!({"invocations": records}))?;
         return Ok(ExitCode::SUCCESS);

@@ -225,11 +225,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             connections::serve(config, &data_dir).await
         }
-        Command::Keys(command) => connections::keys(command, &data_dir, cli.json),
+        Command::Keys(command) => connections::keys(command, &data_dir, cli.json).await,
         Command::Connections(command) => {
             connections::run(command, config, &data_dir, cli.json).await
         }
-        Command::History(args) => connections::history(args, &data_dir, cli.json),
+        Command::History(args) => connections::history(args, &data_dir, cli.json).await,
         Command::Validate { file } => {
             config.builtin_connectors = false;
             config.connectors_dir = None;

@@ -247,7 +247,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                     "an API key is required: send `Authorization: Bearer <key>` (create one with `cardhost keys create`)",
                 )
             })?;
-        match keys::verify(state.store.as_ref(), presented.trim())? {
+        match keys::verify(state.store.as_ref(), presented.trim()).await? {
             Some(record) => Ok(Caller(record)),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -295,7 +295,7 @@ async fn readyz(State(st): St) -> Response {
     if st.shutting_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if let Err(e) = st.store.api_keys() {
+    if let Err(e) = st.store.api_keys().await {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response();
     }
     (StatusCode::OK, "ready").into_response()
@@ -391,7 +391,7 @@ async fn show_connector(
 
 async fn list_connections(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "listing connections")?;
-    Ok(Json(json!({"connections": st.conns.list()?})))
+    Ok(Json(json!({"connections": st.conns.list().await?})))
 }
 
 #[derive(Deserialize)]
@@ -424,19 +424,22 @@ async fn create_connection(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Admin, "creating connections")?;
     let body: CreateBody = parse_json(&body)?;
-    let record = st.conns.create(CreateConnection {
-        connector: body.connector,
-        name: body.name,
-        fields: body.fields,
-        secrets: body
-            .secrets
-            .into_iter()
-            .map(|(k, v)| (k, Secret::new(v)))
-            .collect(),
-        grant: body.grant,
-        auth_method: body.auth_method,
-    })?;
-    let view = st.conns.show(&record.id)?;
+    let record = st
+        .conns
+        .create(CreateConnection {
+            connector: body.connector,
+            name: body.name,
+            fields: body.fields,
+            secrets: body
+                .secrets
+                .into_iter()
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
+            grant: body.grant,
+            auth_method: body.auth_method,
+        })
+        .await?;
+    let view = st.conns.show(&record.id).await?;
     Ok((StatusCode::CREATED, Json(json!(view))).into_response())
 }
 
@@ -446,11 +449,11 @@ async fn show_connection(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "reading connections")?;
-    let view = st.conns.show(&id)?;
-    let cards = st.conns.cards(&id)?;
+    let view = st.conns.show(&id).await?;
+    let cards = st.conns.cards(&id).await?;
     let mut out = json!(view);
     out["cards"] = json!(cards);
-    let pending = st.conns.pending_approval(&id)?;
+    let pending = st.conns.pending_approval(&id).await?;
     if !pending.is_empty() {
         out["pending_approval"] = json!(pending);
     }
@@ -481,7 +484,7 @@ async fn approve(
         .into_iter()
         .map(|(k, v)| (k, Secret::new(v)))
         .collect();
-    Ok(Json(json!(st.conns.approve(&id, secrets)?)))
+    Ok(Json(json!(st.conns.approve(&id, secrets).await?)))
 }
 
 async fn connection_cards(
@@ -490,7 +493,7 @@ async fn connection_cards(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "reading the catalog")?;
-    let record = st.conns.show(&id)?.record;
+    let record = st.conns.show(&id).await?.record;
     let registry = st.conns.host().registry();
     let loaded = registry.get(&record.connector).ok_or_else(|| {
         ApiError::new(
@@ -545,11 +548,9 @@ async fn update_fields(
         .into_iter()
         .map(|(k, v)| (k, Secret::new(v)))
         .collect();
-    Ok(Json(json!(st.conns.update_fields(
-        &id,
-        &body.fields,
-        secrets
-    )?)))
+    Ok(Json(json!(
+        st.conns.update_fields(&id, &body.fields, secrets).await?
+    )))
 }
 
 async fn replace_secret(
@@ -565,7 +566,9 @@ async fn replace_secret(
         value: String,
     }
     let body: Body = parse_json(&body)?;
-    st.conns.set_secret(&id, &name, &Secret::new(body.value))?;
+    st.conns
+        .set_secret(&id, &name, &Secret::new(body.value))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -582,7 +585,7 @@ async fn grant(
         permissions: Vec<String>,
     }
     let body: Body = parse_json(&body)?;
-    Ok(Json(json!(st.conns.grant(&id, &body.permissions)?)))
+    Ok(Json(json!(st.conns.grant(&id, &body.permissions).await?)))
 }
 
 async fn test_connection(
@@ -591,7 +594,7 @@ async fn test_connection(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Invoker, "testing connections")?;
-    let record = st.conns.show(&id)?.record;
+    let record = st.conns.show(&id).await?.record;
     // A test runs the connector like an invocation: it takes a slot too.
     let _slots = admit(&st, &record.id).await?;
     match st.conns.test(&record.id).await {
@@ -607,7 +610,7 @@ async fn authorize(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin, "authorizing connections")?;
     let redirect = format!("{}/v1/oauth/callback", st.public_url);
-    let start = st.conns.begin_authorization(&id, &redirect)?;
+    let start = st.conns.begin_authorization(&id, &redirect).await?;
     // The browser opens cardhost first, which binds the flow to it with a
     // cookie and sends it on to the provider.
     let mut url = url::Url::parse(&format!("{}/v1/oauth/start", st.public_url))
@@ -646,7 +649,7 @@ async fn oauth_start(State(st): St, Query(q): Query<BTreeMap<String, String>>) -
         )
             .into_response();
     };
-    match st.conns.browser_start(state) {
+    match st.conns.browser_start(state).await {
         Ok((provider, binding)) => {
             let secure = if st.public_url.starts_with("https://") {
                 "; Secure"
@@ -728,7 +731,7 @@ async fn invoke(
     };
     // The record only (served from memory while the store is unchanged):
     // nothing on this path reads the store's file.
-    let record = st.conns.store().connection(&id)?;
+    let record = st.conns.store().connection(&id).await?;
     // An unknown card is a 404 before it can name a metric or a history
     // row: card names in either come only from the catalog.
     let registry = st.conns.host().registry();
@@ -854,17 +857,20 @@ async fn history(
     let Query(q) = query
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))?;
     let connection_id = match q.connection {
-        Some(c) => Some(st.store.connection(&c)?.id),
+        Some(c) => Some(st.store.connection(&c).await?.id),
         None => None,
     };
-    let records = st.store.history(&HistoryFilter {
-        connection_id,
-        connector: q.connector,
-        card: q.card,
-        outcome: q.outcome,
-        since_ms: q.since_ms,
-        limit: Some(q.limit.unwrap_or(50).min(1_000)),
-    })?;
+    let records = st
+        .store
+        .history(&HistoryFilter {
+            connection_id,
+            connector: q.connector,
+            card: q.card,
+            outcome: q.outcome,
+            since_ms: q.since_ms,
+            limit: Some(q.limit.unwrap_or(50).min(1_000)),
+        })
+        .await?;
     Ok(Json(json!({"invocations": records})))
 }
 

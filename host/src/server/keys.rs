@@ -18,7 +18,7 @@ pub struct NewKey {
 }
 
 /// Creates and stores a key.
-pub fn create(store: &dyn Store, name: &str, role: Role) -> Result<NewKey, StoreError> {
+pub async fn create(store: &dyn Store, name: &str, role: Role) -> Result<NewKey, StoreError> {
     let id = hex::encode(rand::random::<[u8; 6]>());
     let secret = B64URL.encode(rand::random::<[u8; 32]>());
     let record = ApiKeyRecord {
@@ -29,7 +29,7 @@ pub fn create(store: &dyn Store, name: &str, role: Role) -> Result<NewKey, Store
         created_at: now_secs(),
         revoked_at: None,
     };
-    store.create_api_key(&record)?;
+    store.create_api_key(&record).await?;
     Ok(NewKey {
         key: format!("{PREFIX}{id}_{secret}"),
         record,
@@ -42,14 +42,17 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// The active key record matching `presented`, if any.
-pub fn verify(store: &dyn Store, presented: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+pub async fn verify(
+    store: &dyn Store,
+    presented: &str,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
     let Some((id, secret)) = presented
         .strip_prefix(PREFIX)
         .and_then(|rest| rest.split_once('_'))
     else {
         return Ok(None);
     };
-    let Some(record) = store.api_key(id)? else {
+    let Some(record) = store.api_key(id).await? else {
         return Ok(None);
     };
     let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
@@ -65,21 +68,21 @@ mod tests {
     use super::*;
     use crate::store::{MasterKey, SqliteStore};
 
-    #[test]
-    fn keys_verify_until_revoked_and_only_as_issued() {
+    #[tokio::test]
+    async fn keys_verify_until_revoked_and_only_as_issued() {
         let dir = tempfile::tempdir().unwrap();
         let store =
             SqliteStore::open(&dir.path().join("k.db"), vec![MasterKey::generate()]).unwrap();
-        let new = create(&store, "ci", Role::Invoker).unwrap();
-        let found = verify(&store, &new.key).unwrap().unwrap();
+        let new = create(&store, "ci", Role::Invoker).await.unwrap();
+        let found = verify(&store, &new.key).await.unwrap().unwrap();
         assert_eq!(found.role, Role::Invoker);
         let mut tampered = new.key.clone();
         tampered.push('x');
-        assert!(verify(&store, &tampered).unwrap().is_none());
-        assert!(verify(&store, "chk_nope_nope").unwrap().is_none());
-        assert!(verify(&store, "Bearer whatever").unwrap().is_none());
-        assert!(store.revoke_api_key(&new.record.id).unwrap());
-        assert!(verify(&store, &new.key).unwrap().is_none());
+        assert!(verify(&store, &tampered).await.unwrap().is_none());
+        assert!(verify(&store, "chk_nope_nope").await.unwrap().is_none());
+        assert!(verify(&store, "Bearer whatever").await.unwrap().is_none());
+        assert!(store.revoke_api_key(&new.record.id).await.unwrap());
+        assert!(verify(&store, &new.key).await.unwrap().is_none());
         let raw = std::fs::read(dir.path().join("k.db")).unwrap();
         let secret = new.key.rsplit('_').next().unwrap();
         assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));

@@ -27,7 +27,7 @@ pub async fn serve_on(
     std::sync::Arc<dyn cardhost::store::Store>,
 ) {
     use std::sync::Arc;
-    let (store, _) = cardhost::store::open_in(data_dir).unwrap();
+    let (store, _) = cardhost::store::open_in(data_dir).await.unwrap();
     let store: Arc<dyn cardhost::store::Store> = Arc::new(store);
     let host = Arc::new(cardhost::Cardhost::new(config).await.unwrap());
     assert!(

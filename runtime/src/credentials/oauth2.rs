@@ -104,25 +104,26 @@ impl TokenSet {
 }
 
 /// Where a manager saves tokens: the store, for stored connections.
+#[async_trait::async_trait]
 pub trait TokenSink: Send + Sync {
     /// Saves a new token set durably. Called before the tokens are used.
-    fn save(&self, tokens: &TokenSet) -> Result<(), String>;
+    async fn save(&self, tokens: &TokenSet) -> Result<(), String>;
     /// Records that the connection must be reauthorized, and why.
-    fn needs_reauthorization(&self, reason: &str);
+    async fn needs_reauthorization(&self, reason: &str);
     /// The tokens as saved now. Another process sharing the store may have
     /// refreshed (and rotated the refresh token) since this manager loaded
     /// them; a manager reads them back before spending its refresh token.
-    fn load(&self) -> Option<TokenSet> {
+    async fn load(&self) -> Option<TokenSet> {
         None
     }
     /// Takes the shared refresh lease for `holder` for `ttl`; `Ok(false)`
     /// while another holder's lease runs. A sink with nothing shared
     /// (a one-off connection) always has it.
-    fn take_lease(&self, _holder: &str, _ttl: Duration) -> Result<bool, String> {
+    async fn take_lease(&self, _holder: &str, _ttl: Duration) -> Result<bool, String> {
         Ok(true)
     }
     /// Gives the lease back.
-    fn release_lease(&self, _holder: &str) {}
+    async fn release_lease(&self, _holder: &str) {}
 }
 
 /// How long a refresh lease lasts: longer than a token request may take.
@@ -130,18 +131,36 @@ pub const LEASE_TTL: Duration = Duration::from_secs(60);
 /// How long a refresh waits for another process's lease before giving up.
 pub const LEASE_WAIT: Duration = Duration::from_secs(30);
 
-/// Gives a lease back when the refresh that took it ends (unless told to
-/// keep it, while new tokens wait to be saved).
-struct LeaseGuard<'a> {
-    sink: &'a dyn TokenSink,
-    holder: &'a str,
-    keep: bool,
+/// A refresh lease taken from the sink. The renewal that took it gives it
+/// back ([`LeaseGuard::release`]) or keeps it while new tokens wait to be
+/// saved ([`LeaseGuard::keep`]); a renewal cancelled half-way (its caller
+/// went away) gives it back from a task, so the next process need not wait
+/// for it to expire.
+struct LeaseGuard {
+    sink: Arc<dyn TokenSink>,
+    holder: String,
+    armed: bool,
 }
 
-impl Drop for LeaseGuard<'_> {
+impl LeaseGuard {
+    async fn release(mut self) {
+        self.armed = false;
+        self.sink.release_lease(&self.holder).await;
+    }
+
+    fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        if !self.keep {
-            self.sink.release_lease(self.holder);
+        if self.armed
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let sink = self.sink.clone();
+            let holder = std::mem::take(&mut self.holder);
+            runtime.spawn(async move { sink.release_lease(&holder).await });
         }
     }
 }
@@ -226,7 +245,7 @@ impl TokenManager {
 
     /// Tries again to save tokens whose save failed. `Err` while it still
     /// fails.
-    fn flush_unsaved(&self, state: &TokenSet) -> Result<(), CredentialError> {
+    async fn flush_unsaved(&self, state: &TokenSet) -> Result<(), CredentialError> {
         if !self.unsaved.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -235,11 +254,11 @@ impl TokenManager {
             return Ok(());
         };
         // Keep the lease while the only copy of the rotated token is here.
-        let _ = sink.take_lease(&self.holder, LEASE_TTL);
-        match sink.save(state) {
+        let _ = sink.take_lease(&self.holder, LEASE_TTL).await;
+        match sink.save(state).await {
             Ok(()) => {
                 self.unsaved.store(false, Ordering::Release);
-                sink.release_lease(&self.holder);
+                sink.release_lease(&self.holder).await;
                 tracing::info!("saved the renewed tokens that could not be saved before");
                 Ok(())
             }
@@ -251,8 +270,11 @@ impl TokenManager {
 
     /// Takes the stored tokens when another process renewed them since
     /// these were loaded. Returns whether they changed.
-    fn adopt_stored(&self, state: &mut TokenSet) -> bool {
-        let Some(stored) = self.sink.as_ref().and_then(|s| s.load()) else {
+    async fn adopt_stored(&self, state: &mut TokenSet) -> bool {
+        let Some(sink) = &self.sink else {
+            return false;
+        };
+        let Some(stored) = sink.load().await else {
             return false;
         };
         if stored.access_token.is_none()
@@ -284,7 +306,7 @@ impl TokenManager {
     pub async fn access_token(&self, transport: &Transport) -> Result<String, CredentialError> {
         let mut state = self.state.lock().await;
         // A save that failed is retried first; the token stays usable.
-        let _ = self.flush_unsaved(&state);
+        let _ = self.flush_unsaved(&state).await;
         if state.is_fresh()
             && let Some(token) = &state.access_token
         {
@@ -336,8 +358,8 @@ impl TokenManager {
             Grant::RefreshToken => {
                 // The only copy of a rotated refresh token must be saved
                 // before another one is spent.
-                self.flush_unsaved(state)?;
-                if self.adopt_stored(state)
+                self.flush_unsaved(state).await?;
+                if self.adopt_stored(state).await
                     && state.is_fresh()
                     && let Some(token) = &state.access_token
                 {
@@ -351,11 +373,11 @@ impl TokenManager {
             (Some(sink), Grant::RefreshToken) => {
                 let waited_since = tokio::time::Instant::now();
                 loop {
-                    match sink.take_lease(&self.holder, LEASE_TTL) {
+                    match sink.take_lease(&self.holder, LEASE_TTL).await {
                         Ok(true) => break,
                         Ok(false) if waited_since.elapsed() < LEASE_WAIT => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            if self.adopt_stored(state)
+                            if self.adopt_stored(state).await
                                 && state.is_fresh()
                                 && let Some(token) = &state.access_token
                             {
@@ -376,29 +398,50 @@ impl TokenManager {
                     }
                 }
                 Some(LeaseGuard {
-                    sink: sink.as_ref(),
-                    holder: &self.holder,
-                    keep: false,
+                    sink: sink.clone(),
+                    holder: self.holder.clone(),
+                    armed: true,
                 })
             }
             _ => None,
         };
-        let mut lease = lease;
+        let renewed = self.spend_grant(state, transport, form).await;
+        if let Some(lease) = lease {
+            // Tokens that could not be saved keep the lease until they are.
+            if self.unsaved.load(Ordering::Acquire) {
+                lease.keep();
+            } else {
+                lease.release().await;
+            }
+        }
+        renewed
+    }
+
+    /// Sends the token request of a renewal (under the lease, for a refresh
+    /// token) and saves what it brings.
+    async fn spend_grant(
+        &self,
+        state: &mut TokenSet,
+        transport: &Transport,
+        mut form: Vec<(&str, String)>,
+    ) -> Result<String, CredentialError> {
         if self.grant == Grant::RefreshToken {
             // Under the lease the stored tokens are the truth.
-            if self.adopt_stored(state)
+            if self.adopt_stored(state).await
                 && state.is_fresh()
                 && let Some(token) = &state.access_token
             {
                 return Ok(token.clone());
             }
-            let refresh = state.refresh_token.clone().ok_or_else(|| {
+            let Some(refresh) = state.refresh_token.clone() else {
                 let reason = "no refresh token is stored: authorize the connection again";
                 if let Some(sink) = &self.sink {
-                    sink.needs_reauthorization(reason);
+                    sink.needs_reauthorization(reason).await;
                 }
-                CredentialError::Unavailable(format!("connection needs reauthorization: {reason}"))
-            })?;
+                return Err(CredentialError::Unavailable(format!(
+                    "connection needs reauthorization: {reason}"
+                )));
+            };
             form.push(("grant_type", "refresh_token".into()));
             form.push(("refresh_token", refresh));
         }
@@ -407,7 +450,7 @@ impl TokenManager {
             Ok(r) => r,
             Err(TokenFailure::InvalidGrant(detail)) => {
                 // A refresh token another process rotated since: use theirs.
-                if self.adopt_stored(state)
+                if self.adopt_stored(state).await
                     && state.is_fresh()
                     && let Some(token) = &state.access_token
                 {
@@ -416,7 +459,7 @@ impl TokenManager {
                 let reason =
                     format!("the provider refused the stored grant (invalid_grant: {detail})");
                 if let Some(sink) = &self.sink {
-                    sink.needs_reauthorization(&reason);
+                    sink.needs_reauthorization(&reason).await;
                 }
                 state.access_token = None;
                 return Err(CredentialError::Unavailable(format!(
@@ -450,15 +493,11 @@ impl TokenManager {
         // keep them in memory, keep the lease, and save them again before
         // any further renewal.
         if let Some(sink) = &self.sink
-            && let Err(e) = sink.save(&new)
+            && let Err(e) = sink.save(&new).await
         {
             tracing::error!(error = %e, "could not save renewed tokens; keeping them in memory and retrying");
             self.unsaved.store(true, Ordering::Release);
-            if let Some(lease) = &mut lease {
-                lease.keep = true;
-            }
         }
-        drop(lease);
         *state = new;
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(response.access_token)
@@ -612,6 +651,7 @@ impl TokenManager {
         };
         if let Some(sink) = &self.sink {
             sink.save(&tokens)
+                .await
                 .map_err(|e| CredentialError::Token(format!("could not save the tokens: {e}")))?;
         }
         *self.state.lock().await = tokens.clone();
