@@ -70,24 +70,52 @@ impl<V: Clone> ReadCache<V> {
         key: &str,
         read: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<Option<V>, E> {
-        let stamp = self.epoch.now();
-        {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, value)) = entries.get(key)
-                && *at == stamp
-            {
-                return Ok(Some(value.clone()));
-            }
+        let (stamp, cached) = self.cached(key);
+        if cached.is_some() {
+            return Ok(cached);
         }
         let value = read()?;
-        if let Some(value) = &value {
+        self.keep(key, stamp, &value);
+        Ok(value)
+    }
+
+    /// [`ReadCache::get_or_read`] with a read that awaits.
+    pub(crate) async fn get_or_read_async<E, F>(
+        &self,
+        key: &str,
+        read: impl FnOnce() -> F,
+    ) -> Result<Option<V>, E>
+    where
+        F: Future<Output = Result<Option<V>, E>>,
+    {
+        let (stamp, cached) = self.cached(key);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let value = read().await?;
+        self.keep(key, stamp, &value);
+        Ok(value)
+    }
+
+    /// The epoch now, and the entry for `key` if it was read in it.
+    fn cached(&self, key: &str) -> (u64, Option<V>) {
+        let stamp = self.epoch.now();
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(key) {
+            Some((at, value)) if *at == stamp => (stamp, Some(value.clone())),
+            _ => (stamp, None),
+        }
+    }
+
+    /// Keeps what a read stamped `stamp` found, if it found something.
+    fn keep(&self, key: &str, stamp: u64, value: &Option<V>) {
+        if let Some(value) = value {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
             entries.insert(key.to_string(), (stamp, value.clone()));
         }
-        Ok(value)
     }
 }
 

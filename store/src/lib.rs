@@ -14,12 +14,16 @@
 mod cache;
 mod crypto;
 mod history;
+mod postgres;
+mod schema;
 mod sqlite;
 
 pub use cache::WATCH_INTERVAL;
 pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};
 pub use history::BATCH_WINDOW;
-pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+pub use postgres::PostgresStore;
+pub use schema::SCHEMA_VERSION;
+pub use sqlite::SqliteStore;
 
 pub use cardhost_runtime::credentials::CredentialPin;
 use cardhost_runtime::credentials::{Secret, TokenSet};

@@ -9,6 +9,7 @@
 //! own with `synchronous = NORMAL` (see `history.rs`).
 
 use super::cache::{self, Epoch, ReadCache};
+use super::schema::{MIGRATIONS, SCHEMA_VERSION};
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
@@ -21,113 +22,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-
-/// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// Migration `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 1: connections, secrets, tokens, pending authorizations, history.
-    r#"
-    CREATE TABLE connections (
-        id                TEXT PRIMARY KEY,
-        name              TEXT NOT NULL UNIQUE,
-        connector         TEXT NOT NULL,
-        connector_version TEXT NOT NULL,
-        auth_method       TEXT,
-        fields            TEXT NOT NULL,
-        granted           TEXT NOT NULL,
-        state             TEXT NOT NULL,
-        state_message     TEXT,
-        created_at        INTEGER NOT NULL,
-        updated_at        INTEGER NOT NULL,
-        revision          INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE secrets (
-        connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
-        name          TEXT NOT NULL,
-        key_id        TEXT NOT NULL,
-        sealed        BLOB NOT NULL,
-        set_at        INTEGER NOT NULL,
-        PRIMARY KEY (connection_id, name)
-    );
-    CREATE TABLE tokens (
-        connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
-        key_id        TEXT NOT NULL,
-        sealed        BLOB NOT NULL,
-        updated_at    INTEGER NOT NULL
-    );
-    CREATE TABLE pending_authorizations (
-        state         TEXT PRIMARY KEY,
-        connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
-        key_id        TEXT NOT NULL,
-        sealed_verifier BLOB NOT NULL,
-        redirect_uri  TEXT NOT NULL,
-        created_at    INTEGER NOT NULL
-    );
-    CREATE TABLE invocations (
-        id                TEXT PRIMARY KEY,
-        connection_id     TEXT,
-        connector         TEXT NOT NULL,
-        card              TEXT NOT NULL,
-        started_at_ms     INTEGER NOT NULL,
-        duration_ms       INTEGER NOT NULL,
-        outcome           TEXT NOT NULL,
-        error             TEXT,
-        upstream_requests INTEGER NOT NULL,
-        retries           INTEGER NOT NULL
-    );
-    CREATE INDEX invocations_by_time ON invocations(started_at_ms DESC);
-    CREATE INDEX invocations_by_connection ON invocations(connection_id, started_at_ms DESC);
-    "#,
-    // 2: API keys of the server (only their SHA-256 is stored).
-    r#"
-    CREATE TABLE api_keys (
-        id           TEXT PRIMARY KEY,
-        name         TEXT NOT NULL,
-        role         TEXT NOT NULL,
-        hash         BLOB NOT NULL,
-        created_at   INTEGER NOT NULL,
-        revoked_at   INTEGER
-    );
-    "#,
-    // 3: refresh leases, so processes sharing the store never spend one
-    // refresh token twice.
-    r#"
-    CREATE TABLE refresh_leases (
-        connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
-        holder        TEXT NOT NULL,
-        expires_at_ms INTEGER NOT NULL
-    );
-    "#,
-    // 4: what each connection's credentials were approved against.
-    r#"
-    CREATE TABLE credential_pins (
-        connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
-        digest        TEXT NOT NULL,
-        parts         TEXT NOT NULL,
-        pinned_at     INTEGER NOT NULL
-    );
-    "#,
-    // 5: the store's revision, raised by every change to what requests look
-    // up, so a process can serve those lookups from memory (`cache.rs`).
-    r#"
-    CREATE TABLE revision (n INTEGER NOT NULL);
-    INSERT INTO revision VALUES (0);
-    CREATE TRIGGER api_keys_inserted AFTER INSERT ON api_keys BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER api_keys_updated AFTER UPDATE ON api_keys BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER api_keys_deleted AFTER DELETE ON api_keys BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER connections_inserted AFTER INSERT ON connections BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER connections_updated AFTER UPDATE ON connections BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER connections_deleted AFTER DELETE ON connections BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER secrets_inserted AFTER INSERT ON secrets BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER secrets_updated AFTER UPDATE ON secrets BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER secrets_deleted AFTER DELETE ON secrets BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER pins_inserted AFTER INSERT ON credential_pins BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER pins_updated AFTER UPDATE ON credential_pins BEGIN UPDATE revision SET n = n + 1; END;
-    CREATE TRIGGER pins_deleted AFTER DELETE ON credential_pins BEGIN UPDATE revision SET n = n + 1; END;
-    "#,
-];
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
@@ -160,15 +54,15 @@ fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn secret_context(id: &str, name: &str) -> String {
+pub(crate) fn secret_context(id: &str, name: &str) -> String {
     format!("secret:{id}:{name}")
 }
 
-fn token_context(id: &str) -> String {
+pub(crate) fn token_context(id: &str) -> String {
     format!("tokens:{id}")
 }
 
-fn verifier_context(state: &str, id: &str) -> String {
+pub(crate) fn verifier_context(state: &str, id: &str) -> String {
     format!("pkce:{state}:{id}")
 }
 
@@ -267,22 +161,7 @@ impl SqliteStore {
         sealed: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
         let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        let key = keys
-            .iter()
-            .find(|k| k.id() == key_id)
-            .ok_or_else(|| StoreError::Crypto {
-                what: what.to_string(),
-                reason: format!(
-                    "it was sealed with key {key_id}, which is not the configured master key ({}); \
-                     set CARDHOST_MASTER_KEY or the key file to the key this store was created with",
-                    keys[0].id()
-                ),
-            })?;
-        key.open(context, sealed)
-            .map_err(|reason| StoreError::Crypto {
-                what: what.to_string(),
-                reason,
-            })
+        open_with(&keys, what, key_id, context, sealed)
     }
 
     /// The pending authorization with `state`, taken (used once) when
@@ -356,6 +235,32 @@ impl SqliteStore {
     }
 }
 
+/// Opens a sealed value with whichever of `keys` sealed it.
+pub(crate) fn open_with(
+    keys: &[MasterKey],
+    what: &str,
+    key_id: &str,
+    context: &str,
+    sealed: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let key = keys
+        .iter()
+        .find(|k| k.id() == key_id)
+        .ok_or_else(|| StoreError::Crypto {
+            what: what.to_string(),
+            reason: format!(
+                "it was sealed with key {key_id}, which is not the configured master key ({}); \
+                 set CARDHOST_MASTER_KEY or the key file to the key this store was created with",
+                keys[0].id()
+            ),
+        })?;
+    key.open(context, sealed)
+        .map_err(|reason| StoreError::Crypto {
+            what: what.to_string(),
+            reason,
+        })
+}
+
 /// The store's connection, lent to one call. Handing it back after a change
 /// advances the epoch, so every write of this process is seen by its cached
 /// lookups at once, however it was made.
@@ -401,8 +306,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              ({SCHEMA_VERSION}); upgrade cardhost"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        tx.execute_batch(sql)
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(migration.sqlite)
             .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
         tx.pragma_update(None, "user_version", i as i64 + 1)
             .map_err(db_err)?;
@@ -410,7 +315,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(db_err)
 }
 
-fn new_connection_id() -> String {
+pub(crate) fn new_connection_id() -> String {
     let bytes: [u8; 10] = rand::random();
     format!("conn_{}", hex::encode(bytes))
 }
@@ -488,7 +393,7 @@ fn apply_secrets_and_tokens(
     Ok(())
 }
 
-fn changed(n: usize, id: &str) -> Result<(), StoreError> {
+pub(crate) fn changed(n: usize, id: &str) -> Result<(), StoreError> {
     if n == 0 {
         Err(StoreError::NotFound(id.to_string()))
     } else {

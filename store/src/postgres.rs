@@ -1,0 +1,1128 @@
+//! The shared store: PostgreSQL, for many cardhost nodes on one database.
+//!
+//! Every node holds a pool of connections (deadpool-postgres over
+//! tokio-postgres: async all the way, no call blocks an async worker) and
+//! one more connection of its own that listens for changes. Each method is
+//! one transaction, so it is atomic across nodes as it is on SQLite.
+//!
+//! Coordination goes through the database and nothing else:
+//! - **Cached lookups** (API keys, connections) are stamped with an epoch
+//!   that moves when this node writes, when the `cardhost_changes`
+//!   notification arrives (the triggers of migration 5 send it), and when
+//!   the revision counter is seen to have moved at the poll every
+//!   [`POLL_INTERVAL`]. A notification is a hint only: a missed one costs a
+//!   stale read for at most one poll, never a wrong one (a key revoked on
+//!   one node stops working on all within the interval).
+//! - **Token refresh** takes the connection's row of `refresh_leases` with
+//!   one `INSERT … ON CONFLICT DO UPDATE … WHERE` (a row lock): of N nodes
+//!   racing, exactly one gets the lease and spends the refresh token; the
+//!   others wait and read back what it saved.
+//! - **Keys**: values are sealed as with SQLite. A node that meets a value
+//!   sealed with a key it does not hold re-reads its key files (the key a
+//!   rotation on another node wrote there) before giving up.
+//!
+//! History rows are inserted with `synchronous_commit = off`: the insert
+//! returns once the row is in the server's WAL buffer, which survives a crash
+//! of any cardhost node; a crash of the database server itself may drop the
+//! last fraction of a second, as `synchronous = NORMAL` does on SQLite.
+
+use super::cache::{Epoch, ReadCache};
+use super::schema::{MIGRATIONS, SCHEMA_VERSION};
+use super::sqlite::{
+    changed, new_connection_id, open_with, secret_context, token_context, verifier_context,
+};
+use super::{
+    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
+    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
+    StoreError, now_ms, now_secs,
+};
+use cardhost_runtime::credentials::{Secret, TokenSet};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, NoTls, Row, Transaction};
+
+/// How often a node reads the revision even without a notification.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Connections a node keeps to the database.
+const POOL_SIZE: usize = 16;
+
+/// The channel the triggers notify.
+const CHANNEL: &str = "cardhost_changes";
+
+/// The store on PostgreSQL.
+pub struct PostgresStore {
+    pool: Pool,
+    target: String,
+    epoch: Arc<Epoch>,
+    keys_by_id: ReadCache<ApiKeyRecord>,
+    connections: ReadCache<ConnectionRecord>,
+    keys: Mutex<Vec<MasterKey>>,
+    /// Key files to read again when a value was sealed with a key not held.
+    key_files: Vec<PathBuf>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("database", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+/// Runs `$body` in one transaction of a pooled connection, `$tx` naming it,
+/// and commits when it returns `Ok`; every commit of this node moves the
+/// epoch at once. An `Err` (or a `?` inside) rolls back.
+macro_rules! transaction {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        let mut client = $store.client().await?;
+        let owned = client.transaction().await.map_err(db_err)?;
+        let $tx = &owned;
+        let out: Result<_, StoreError> = async { $body }.await;
+        match out {
+            Ok(value) => {
+                owned.commit().await.map_err(db_err)?;
+                $store.epoch.advance();
+                Ok(value)
+            }
+            Err(e) => Err(e),
+        }
+    }};
+}
+
+fn db_err(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        if db.code() == &SqlState::UNIQUE_VIOLATION {
+            return StoreError::Conflict(db.message().to_string());
+        }
+        return StoreError::Backend(format!("PostgreSQL: {}", db.message()));
+    }
+    StoreError::Backend(format!("PostgreSQL: {e}"))
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db_err(e),
+        e => StoreError::Backend(format!("PostgreSQL pool: {e}")),
+    }
+}
+
+/// Where `config` points, without its password, for messages.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+fn row_to_record(r: &Row) -> ConnectionRecord {
+    let fields: String = r.get("fields");
+    let granted: String = r.get("granted");
+    let state: String = r.get("state");
+    ConnectionRecord {
+        id: r.get("id"),
+        name: r.get("name"),
+        connector: r.get("connector"),
+        connector_version: r.get("connector_version"),
+        auth_method: r.get("auth_method"),
+        fields: serde_json::from_str(&fields).unwrap_or(Value::Null),
+        granted: serde_json::from_str(&granted).unwrap_or_default(),
+        state: ConnectionState::parse(&state),
+        state_message: r.get("state_message"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        revision: r.get("revision"),
+    }
+}
+
+fn api_key_row(r: &Row) -> ApiKeyRecord {
+    let role: String = r.get(2);
+    let hash: Vec<u8> = r.get(3);
+    ApiKeyRecord {
+        id: r.get(0),
+        name: r.get(1),
+        role: Role::parse(&role).unwrap_or(Role::Reader),
+        hash: hash.try_into().unwrap_or([0; 32]),
+        created_at: r.get(4),
+        revoked_at: r.get(5),
+    }
+}
+
+const CONNECTION_COLUMNS: &str = "id, name, connector, connector_version, auth_method, fields, \
+     granted, state, state_message, created_at, updated_at, revision";
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:pass@host/db`),
+    /// applying migrations (under an advisory lock, so nodes starting
+    /// together migrate once), and starts listening for changes. `keys[0]`
+    /// seals new values; `key_files` are read again when a value sealed
+    /// with another key turns up (a rotation made on another node).
+    pub async fn connect(
+        url: &str,
+        keys: Vec<MasterKey>,
+        key_files: Vec<PathBuf>,
+    ) -> Result<Self, StoreError> {
+        assert!(!keys.is_empty(), "a store needs a master key");
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Backend(format!(
+                "the database URL is not a PostgreSQL connection string: {e}"
+            ))
+        })?;
+        let target = describe(&config);
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
+        {
+            let mut client = pool.get().await.map_err(|e| {
+                StoreError::Backend(format!("cannot connect to {target}: {}", pool_err(e)))
+            })?;
+            migrate(&mut client)
+                .await
+                .map_err(|e| StoreError::Backend(format!("{target}: {e}")))?;
+        }
+        let epoch = Arc::new(Epoch::default());
+        let watcher = tokio::spawn(watch(config, Arc::downgrade(&epoch)));
+        Ok(Self {
+            pool,
+            target,
+            keys_by_id: ReadCache::new(epoch.clone()),
+            connections: ReadCache::new(epoch.clone()),
+            epoch,
+            keys: Mutex::new(keys),
+            key_files,
+            watcher,
+        })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        client.simple_query("SELECT 1").await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_err)
+    }
+
+    fn sealing_key(&self) -> MasterKey {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())[0].clone()
+    }
+
+    /// Opens a sealed value; when its key is not held, reads the key files
+    /// again first (another node may have rotated).
+    fn open_sealed(
+        &self,
+        what: &str,
+        key_id: &str,
+        context: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if !keys.iter().any(|k| k.id() == key_id) {
+            for file in &self.key_files {
+                if let Ok(key) = MasterKey::read_file(file)
+                    && !keys.iter().any(|k| k.id() == key.id())
+                {
+                    tracing::info!(key = key.id(), "read a new master key from its file");
+                    // The newest key seals from now on.
+                    keys.insert(0, key);
+                }
+            }
+        }
+        open_with(&keys, what, key_id, context, sealed)
+    }
+
+    async fn require(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
+        let found = tx
+            .query_opt("SELECT 1 FROM connections WHERE id = $1", &[&id])
+            .await
+            .map_err(db_err)?;
+        found
+            .map(|_| ())
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    async fn pending(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+        consume: bool,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let row = transaction!(self, |tx| {
+            tx.execute(
+                "DELETE FROM pending_authorizations WHERE created_at < $1",
+                &[&(now_secs() - max_age_secs)],
+            )
+            .await
+            .map_err(db_err)?;
+            let sql = if consume {
+                "DELETE FROM pending_authorizations WHERE state = $1
+                     RETURNING connection_id, key_id, sealed_verifier, redirect_uri, created_at"
+            } else {
+                "SELECT connection_id, key_id, sealed_verifier, redirect_uri, created_at
+                     FROM pending_authorizations WHERE state = $1"
+            };
+            tx.query_opt(sql, &[&state]).await.map_err(db_err)
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let connection_id: String = row.get(0);
+        let key_id: String = row.get(1);
+        let sealed: Vec<u8> = row.get(2);
+        let plain = self.open_sealed(
+            "a PKCE verifier",
+            &key_id,
+            &verifier_context(state, &connection_id),
+            &sealed,
+        )?;
+        Ok(Some(PendingAuthorization {
+            state: state.to_string(),
+            connection_id,
+            verifier: Secret::new(String::from_utf8_lossy(&plain).into_owned()),
+            redirect_uri: row.get(3),
+            created_at: row.get(4),
+        }))
+    }
+}
+
+async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await.map_err(db_err)?;
+    // One node migrates at a time; the others find the work done.
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7236251174010);
+         CREATE TABLE IF NOT EXISTS cardhost_schema (version BIGINT NOT NULL);",
+    )
+    .await
+    .map_err(db_err)?;
+    let version: i64 = match tx
+        .query_opt("SELECT version FROM cardhost_schema", &[])
+        .await
+        .map_err(db_err)?
+    {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO cardhost_schema VALUES (0)", &[])
+                .await
+                .map_err(db_err)?;
+            0
+        }
+    };
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Backend(format!(
+            "the database schema is version {version}, newer than this cardhost knows \
+             ({SCHEMA_VERSION}); upgrade cardhost"
+        )));
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(migration.postgres)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration {}: {}", i + 1, db_err(e))))?;
+        tx.execute(
+            "UPDATE cardhost_schema SET version = $1",
+            &[&(i as i64 + 1)],
+        )
+        .await
+        .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+/// Moves `epoch` whenever another node changes what lookups read: on the
+/// `cardhost_changes` notification, and whenever the revision is seen to
+/// have moved (or cannot be read) at the poll. Reconnects when its
+/// connection drops; ends when the store is dropped.
+async fn watch(config: tokio_postgres::Config, epoch: Weak<Epoch>) {
+    loop {
+        if epoch.strong_count() == 0 {
+            return;
+        }
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (hints, mut hinted) = tokio::sync::mpsc::unbounded_channel();
+                let messages = tokio::spawn(async move {
+                    while let Some(message) =
+                        std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                    {
+                        match message {
+                            Ok(AsyncMessage::Notification(_)) => {
+                                if hints.send(()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    let read = async |client: &tokio_postgres::Client| -> Option<i64> {
+                        client
+                            .query_one("SELECT n FROM revision", &[])
+                            .await
+                            .ok()
+                            .map(|r| r.get(0))
+                    };
+                    let mut seen = read(&client).await;
+                    // Whatever changed before the listening began and the
+                    // revision was read (while reconnecting, say) is seen now.
+                    let Some(alive) = epoch.upgrade() else { return };
+                    alive.advance();
+                    drop(alive);
+                    loop {
+                        tokio::select! {
+                            hint = hinted.recv() => {
+                                if hint.is_none() { break; }
+                                let Some(epoch) = epoch.upgrade() else { return };
+                                epoch.advance();
+                            }
+                            _ = tokio::time::sleep(POLL_INTERVAL) => {
+                                let Some(epoch) = epoch.upgrade() else { return };
+                                let now = read(&client).await;
+                                if now != seen || now.is_none() {
+                                    seen = now;
+                                    epoch.advance();
+                                }
+                                if client.is_closed() { break; }
+                            }
+                        }
+                    }
+                }
+                messages.abort();
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for store changes (retrying): {e}");
+            }
+        }
+        // Not listening: nothing cached may be trusted until it is again.
+        if let Some(alive) = epoch.upgrade() {
+            alive.advance();
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The secrets a change gives, sealed, and its tokens forgotten if told.
+async fn apply_secrets_and_tokens(
+    tx: &Transaction<'_>,
+    key: &MasterKey,
+    id: &str,
+    change: &FieldsChange<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for (name, value) in change.secrets {
+        let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+        upsert_sealed_secret(tx, id, name, key.id(), &sealed, now).await?;
+    }
+    if change.clear_tokens {
+        tx.execute("DELETE FROM tokens WHERE connection_id = $1", &[&id])
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+async fn upsert_sealed_secret(
+    tx: &Transaction<'_>,
+    id: &str,
+    name: &str,
+    key_id: &str,
+    sealed: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO secrets (connection_id, name, key_id, sealed, set_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (connection_id, name) DO UPDATE SET key_id = $3, sealed = $4, set_at = $5",
+        &[&id, &name, &key_id, &sealed, &now],
+    )
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn count(n: u64, id: &str) -> Result<(), StoreError> {
+    changed(n as usize, id)
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
+        let key = self.sealing_key();
+        let name = new.name.clone();
+        let created = transaction!(self, |tx| {
+            if let Some(row) = tx
+                .query_opt("SELECT id FROM connections WHERE name = $1", &[&new.name])
+                .await
+                .map_err(db_err)?
+            {
+                let existing: String = row.get(0);
+                return Err(StoreError::Conflict(format!(
+                    "a connection named `{}` already exists ({existing})",
+                    new.name
+                )));
+            }
+            let now = now_secs();
+            let record = ConnectionRecord {
+                id: new_connection_id(),
+                name: new.name.clone(),
+                connector: new.connector.clone(),
+                connector_version: new.connector_version.clone(),
+                auth_method: new.auth_method.clone(),
+                fields: new.fields.clone(),
+                granted: new.granted.clone(),
+                state: new.state,
+                state_message: new.state_message.clone(),
+                created_at: now,
+                updated_at: now,
+                revision: 0,
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO connections ({CONNECTION_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)"
+                ),
+                &[
+                    &record.id,
+                    &record.name,
+                    &record.connector,
+                    &record.connector_version,
+                    &record.auth_method,
+                    &record.fields.to_string(),
+                    &serde_json::to_string(&record.granted).expect("strings serialize"),
+                    &record.state.as_str(),
+                    &record.state_message,
+                    &now,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+            for (name, value) in &new.secrets {
+                let sealed = key.seal(&secret_context(&record.id, name), value.expose().as_bytes());
+                upsert_sealed_secret(tx, &record.id, name, key.id(), &sealed, now).await?;
+            }
+            Ok(record)
+        });
+        match created {
+            // Two nodes creating the same name at once: the second hits the
+            // unique index.
+            Err(StoreError::Conflict(m)) if !m.starts_with("a connection named") => Err(
+                StoreError::Conflict(format!("a connection named `{name}` already exists")),
+            ),
+            other => other,
+        }
+    }
+
+    async fn list_connections(&self) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY name"),
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(row_to_record).collect())
+    }
+
+    async fn connection(&self, id_or_name: &str) -> Result<ConnectionRecord, StoreError> {
+        self.connections
+            .get_or_read_async(id_or_name, async || {
+                let client = self.client().await?;
+                let statement = client
+                    .prepare_cached(&format!(
+                        "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1 OR name = $1 \
+                         ORDER BY id = $1 DESC LIMIT 1"
+                    ))
+                    .await
+                    .map_err(db_err)?;
+                let row = client
+                    .query_opt(&statement, &[&id_or_name])
+                    .await
+                    .map_err(db_err)?;
+                Ok::<_, StoreError>(row.as_ref().map(row_to_record))
+            })
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id_or_name.to_string()))
+    }
+
+    async fn update_fields(
+        &self,
+        id: &str,
+        fields: &Value,
+        version: &str,
+    ) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE connections SET fields = $2, connector_version = $3, updated_at = $4, \
+                     revision = revision + 1 WHERE id = $1",
+                    &[&id, &fields.to_string(), &version, &now_secs()],
+                )
+                .await
+                .map_err(db_err)?;
+            count(n, id)
+        })
+    }
+
+    async fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        transaction!(self, |tx| {
+            Self::require(tx, id).await?;
+            let now = now_secs();
+            tx.execute(
+                "UPDATE connections SET fields = $2, connector_version = $3, updated_at = $4, \
+                 revision = revision + 1 WHERE id = $1",
+                &[&id, &change.fields.to_string(), &change.version, &now],
+            )
+            .await
+            .map_err(db_err)?;
+            apply_secrets_and_tokens(tx, &key, id, change, now).await?;
+            if let Some((state, message)) = change.state {
+                tx.execute(
+                    "UPDATE connections SET state = $2, state_message = $3 WHERE id = $1",
+                    &[&id, &state.as_str(), &message],
+                )
+                .await
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn set_grant(&self, id: &str, granted: &[String]) -> Result<(), StoreError> {
+        let granted = serde_json::to_string(granted).expect("strings serialize");
+        transaction!(self, |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE connections SET granted = $2, updated_at = $3, revision = revision + 1 \
+                     WHERE id = $1",
+                    &[&id, &granted, &now_secs()],
+                )
+                .await
+                .map_err(db_err)?;
+            count(n, id)
+        })
+    }
+
+    async fn set_state(
+        &self,
+        id: &str,
+        state: ConnectionState,
+        message: Option<&str>,
+    ) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE connections SET state = $2, state_message = $3, updated_at = $4, \
+                     revision = revision + 1 WHERE id = $1",
+                    &[&id, &state.as_str(), &message, &now_secs()],
+                )
+                .await
+                .map_err(db_err)?;
+            count(n, id)
+        })
+    }
+
+    async fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
+        transaction!(self, |tx| {
+            let n = tx
+                .execute("DELETE FROM connections WHERE id = $1", &[&id])
+                .await
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
+    async fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
+        transaction!(self, |tx| {
+            Self::require(tx, id).await?;
+            let now = now_secs();
+            upsert_sealed_secret(tx, id, name, key.id(), &sealed, now).await?;
+            tx.execute(
+                "UPDATE connections SET updated_at = $2, revision = revision + 1 WHERE id = $1",
+                &[&id, &now],
+            )
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    async fn secrets(&self, id: &str) -> Result<BTreeMap<String, Secret>, StoreError> {
+        let rows = {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_err)?;
+            Self::require(&tx, id).await?;
+            let rows = tx
+                .query(
+                    "SELECT name, key_id, sealed FROM secrets WHERE connection_id = $1",
+                    &[&id],
+                )
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            rows
+        };
+        rows.iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                let key_id: String = r.get(1);
+                let sealed: Vec<u8> = r.get(2);
+                let what = format!("secret `{name}` of connection {id}");
+                let plain =
+                    self.open_sealed(&what, &key_id, &secret_context(id, &name), &sealed)?;
+                let text = String::from_utf8(plain).map_err(|_| StoreError::Crypto {
+                    what,
+                    reason: "it is not UTF-8".into(),
+                })?;
+                Ok((name, Secret::new(text)))
+            })
+            .collect()
+    }
+
+    async fn secret_info(&self, id: &str) -> Result<Vec<SecretInfo>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        Self::require(&tx, id).await?;
+        let rows = tx
+            .query(
+                "SELECT name, set_at FROM secrets WHERE connection_id = $1 ORDER BY name",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| SecretInfo {
+                name: r.get(0),
+                set_at: r.get(1),
+            })
+            .collect())
+    }
+
+    async fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        let json = serde_json::to_vec(tokens).expect("tokens serialize");
+        let sealed = key.seal(&token_context(id), &json);
+        transaction!(self, |tx| {
+            let n = tx
+                .execute(
+                    "INSERT INTO tokens (connection_id, key_id, sealed, updated_at)
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM connections WHERE id = $1)
+                     ON CONFLICT (connection_id) DO UPDATE SET key_id = $2, sealed = $3, updated_at = $4",
+                    &[&id, &key.id(), &sealed, &now_secs()],
+                )
+                .await
+                .map_err(db_err)?;
+            count(n, id)
+        })
+    }
+
+    async fn tokens(&self, id: &str) -> Result<TokenSet, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT key_id, sealed FROM tokens WHERE connection_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(TokenSet::default());
+        };
+        let key_id: String = row.get(0);
+        let sealed: Vec<u8> = row.get(1);
+        let what = format!("the tokens of connection {id}");
+        let plain = self.open_sealed(&what, &key_id, &token_context(id), &sealed)?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Crypto {
+            what,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn clear_tokens(&self, id: &str) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            tx.execute("DELETE FROM tokens WHERE connection_id = $1", &[&id])
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    async fn take_refresh_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        transaction!(self, |tx| {
+            let now = now_ms();
+            // One statement: the row lock of the upsert decides between
+            // nodes racing for the lease.
+            let n = tx
+                .execute(
+                    "INSERT INTO refresh_leases (connection_id, holder, expires_at_ms)
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM connections WHERE id = $1)
+                     ON CONFLICT (connection_id) DO UPDATE SET holder = $2, expires_at_ms = $3
+                     WHERE refresh_leases.holder = $2 OR refresh_leases.expires_at_ms <= $4",
+                    &[&id, &holder, &(now + ttl_ms), &now],
+                )
+                .await
+                .map_err(db_err)?;
+            if n == 1 {
+                return Ok(true);
+            }
+            Self::require(tx, id).await?;
+            Ok(false)
+        })
+    }
+
+    async fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            tx.execute(
+                "DELETE FROM refresh_leases WHERE connection_id = $1 AND holder = $2",
+                &[&id, &holder],
+            )
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    async fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT digest, parts FROM credential_pins WHERE connection_id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|r| {
+            let parts: String = r.get(1);
+            CredentialPin {
+                digest: r.get(0),
+                parts: serde_json::from_str(&parts).unwrap_or(Value::Null),
+            }
+        }))
+    }
+
+    async fn set_credential_pin(
+        &self,
+        id: &str,
+        pin: &CredentialPin,
+        approve: Option<&FieldsChange<'_>>,
+    ) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        transaction!(self, |tx| {
+            Self::require(tx, id).await?;
+            let now = now_secs();
+            tx.execute(
+                "INSERT INTO credential_pins (connection_id, digest, parts, pinned_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (connection_id) DO UPDATE SET digest = $2, parts = $3, pinned_at = $4",
+                &[&id, &pin.digest, &pin.parts.to_string(), &now],
+            )
+            .await
+            .map_err(db_err)?;
+            if let Some(change) = approve {
+                apply_secrets_and_tokens(tx, &key, id, change, now).await?;
+                let (state, message) = change.state.unwrap_or((ConnectionState::Ready, ""));
+                let message = (!message.is_empty()).then_some(message);
+                tx.execute(
+                    "UPDATE connections SET state = $2, state_message = $3, connector_version = $4, \
+                     updated_at = $5, revision = revision + 1 WHERE id = $1",
+                    &[&id, &state.as_str(), &message, &change.version, &now],
+                )
+                .await
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
+        let key = self.sealing_key();
+        let sealed = key.seal(
+            &verifier_context(&p.state, &p.connection_id),
+            p.verifier.expose().as_bytes(),
+        );
+        transaction!(self, |tx| {
+            Self::require(tx, &p.connection_id).await?;
+            tx.execute(
+                "INSERT INTO pending_authorizations (state, connection_id, key_id, sealed_verifier, redirect_uri, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&p.state, &p.connection_id, &key.id(), &sealed, &p.redirect_uri, &p.created_at],
+            )
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    async fn take_pending_authorization(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.pending(state, max_age_secs, true).await
+    }
+
+    async fn pending_authorization(
+        &self,
+        state: &str,
+        max_age_secs: i64,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.pending(state, max_age_secs, false).await
+    }
+
+    async fn record_invocation(&self, r: &InvocationRecord) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_err)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO invocations (id, connection_id, connector, card, started_at_ms, duration_ms,
+                 outcome, error, upstream_requests, retries)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+            &[
+                &r.id,
+                &r.connection_id,
+                &r.connector,
+                &r.card,
+                &r.started_at_ms,
+                &(r.duration_ms as i64),
+                &r.outcome,
+                &r.error,
+                &i64::from(r.upstream_requests),
+                &i64::from(r.retries),
+            ],
+        )
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn history(&self, f: &HistoryFilter) -> Result<Vec<InvocationRecord>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::from(f.limit.unwrap_or(50));
+        let rows = client
+            .query(
+                "SELECT id, connection_id, connector, card, started_at_ms, duration_ms, outcome, error,
+                        upstream_requests, retries
+                 FROM invocations
+                 WHERE ($1::text IS NULL OR connection_id = $1) AND ($2::text IS NULL OR connector = $2)
+                   AND ($3::text IS NULL OR card = $3) AND ($4::text IS NULL OR outcome = $4)
+                   AND ($5::bigint IS NULL OR started_at_ms >= $5)
+                 ORDER BY started_at_ms DESC, id DESC LIMIT $6",
+                &[&f.connection_id, &f.connector, &f.card, &f.outcome, &f.since_ms, &limit],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| InvocationRecord {
+                id: r.get(0),
+                connection_id: r.get(1),
+                connector: r.get(2),
+                card: r.get(3),
+                started_at_ms: r.get(4),
+                duration_ms: r.get::<_, i64>(5) as u64,
+                outcome: r.get(6),
+                error: r.get(7),
+                upstream_requests: r.get::<_, i64>(8) as u32,
+                retries: r.get::<_, i64>(9) as u32,
+            })
+            .collect())
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            tx.execute(
+                "INSERT INTO api_keys (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+                &[&key.id, &key.name, &key.role.as_str(), &key.hash.as_slice(), &key.created_at],
+            )
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(api_key_row).collect())
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.keys_by_id
+            .get_or_read_async(id, async || {
+                let client = self.client().await?;
+                let statement = client
+                    .prepare_cached(
+                        "SELECT id, name, role, hash, created_at, revoked_at FROM api_keys WHERE id = $1",
+                    )
+                    .await
+                    .map_err(db_err)?;
+                let row = client.query_opt(&statement, &[&id]).await.map_err(db_err)?;
+                Ok::<_, StoreError>(row.as_ref().map(api_key_row))
+            })
+            .await
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
+        transaction!(self, |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    &[&id, &now_secs()],
+                )
+                .await
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
+    async fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError> {
+        let n = transaction!(self, |tx| {
+            // No other node seals or rotates while the rows are rewritten.
+            tx.batch_execute(
+                "LOCK TABLE secrets, tokens, pending_authorizations IN EXCLUSIVE MODE",
+            )
+            .await
+            .map_err(db_err)?;
+            let mut count = 0;
+            for r in tx
+                .query(
+                    "SELECT connection_id, name, key_id, sealed FROM secrets",
+                    &[],
+                )
+                .await
+                .map_err(db_err)?
+            {
+                let (id, name, key_id, sealed): (String, String, String, Vec<u8>) =
+                    (r.get(0), r.get(1), r.get(2), r.get(3));
+                let ctx = secret_context(&id, &name);
+                let plain =
+                    self.open_sealed(&format!("secret `{name}` of {id}"), &key_id, &ctx, &sealed)?;
+                tx.execute(
+                        "UPDATE secrets SET key_id = $3, sealed = $4 WHERE connection_id = $1 AND name = $2",
+                        &[&id, &name, &new_key.id(), &new_key.seal(&ctx, &plain)],
+                    )
+                    .await
+                    .map_err(db_err)?;
+                count += 1;
+            }
+            for r in tx
+                .query("SELECT connection_id, key_id, sealed FROM tokens", &[])
+                .await
+                .map_err(db_err)?
+            {
+                let (id, key_id, sealed): (String, String, Vec<u8>) =
+                    (r.get(0), r.get(1), r.get(2));
+                let ctx = token_context(&id);
+                let plain =
+                    self.open_sealed(&format!("the tokens of {id}"), &key_id, &ctx, &sealed)?;
+                tx.execute(
+                    "UPDATE tokens SET key_id = $2, sealed = $3 WHERE connection_id = $1",
+                    &[&id, &new_key.id(), &new_key.seal(&ctx, &plain)],
+                )
+                .await
+                .map_err(db_err)?;
+                count += 1;
+            }
+            for r in tx
+                    .query(
+                        "SELECT state, connection_id, key_id, sealed_verifier FROM pending_authorizations",
+                        &[],
+                    )
+                    .await
+                    .map_err(db_err)?
+                {
+                    let (state, id, key_id, sealed): (String, String, String, Vec<u8>) =
+                        (r.get(0), r.get(1), r.get(2), r.get(3));
+                    let ctx = verifier_context(&state, &id);
+                    let plain = self.open_sealed("a PKCE verifier", &key_id, &ctx, &sealed)?;
+                    tx.execute(
+                        "UPDATE pending_authorizations SET key_id = $2, sealed_verifier = $3 WHERE state = $1",
+                        &[&state, &new_key.id(), &new_key.seal(&ctx, &plain)],
+                    )
+                    .await
+                    .map_err(db_err)?;
+                    count += 1;
+                }
+            Ok(count)
+        })?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.retain(|k| k.id() != new_key.id());
+        keys.insert(0, new_key.clone());
+        Ok(n)
+    }
+
+    async fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT key_id, COUNT(*) FROM (
+                     SELECT key_id FROM secrets UNION ALL SELECT key_id FROM tokens
+                     UNION ALL SELECT key_id FROM pending_authorizations) AS sealed
+                 GROUP BY key_id ORDER BY key_id",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as usize))
+            .collect())
+    }
+}

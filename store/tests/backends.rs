@@ -1,0 +1,538 @@
+//! The store's contract, run against both backends: the embedded SQLite
+//! file and a real PostgreSQL server.
+//!
+//! PostgreSQL comes from `CARDHOST_TEST_POSTGRES` (a URL of a server where
+//! databases may be created; `.ci/postgres start` makes one). Without it the
+//! PostgreSQL half of each test says it was skipped — and fails instead when
+//! `CARDHOST_REQUIRE_POSTGRES` is set, as CI sets it.
+
+use cardhost_runtime::credentials::{Secret, TokenSet};
+use cardhost_store::{
+    ApiKeyRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, NewConnection,
+    PendingAuthorization, PostgresStore, Role, SqliteStore, Store, StoreError, now_secs,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a backend's data lives, so a second store can open the same.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Place {
+    async fn open(&self, keys: Vec<MasterKey>) -> Arc<dyn Store> {
+        match self {
+            Place::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(&dir.path().join("cardhost.db"), keys).unwrap())
+            }
+            Place::Postgres(url) => {
+                Arc::new(PostgresStore::connect(url, keys, vec![]).await.unwrap())
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Place::Sqlite(_) => "sqlite",
+            Place::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A new, empty database on the test server, or `None` when there is no
+/// server (reported as a skip, or a failure where PostgreSQL is required).
+async fn fresh_postgres(test: &str) -> Option<String> {
+    let Ok(admin) = std::env::var("CARDHOST_TEST_POSTGRES") else {
+        if std::env::var_os("CARDHOST_REQUIRE_POSTGRES").is_some() {
+            panic!("CARDHOST_REQUIRE_POSTGRES is set but CARDHOST_TEST_POSTGRES is not");
+        }
+        eprintln!(
+            "SKIPPED: {test} on PostgreSQL: set CARDHOST_TEST_POSTGRES (see .ci/postgres) to run it"
+        );
+        return None;
+    };
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("CARDHOST_TEST_POSTGRES={admin}: {e}"));
+    tokio::spawn(connection);
+    let name = format!("cardhost_{}_{}", test, hex_suffix());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
+}
+
+fn hex_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Both backends, each in a place of its own.
+async fn places(test: &str) -> Vec<Place> {
+    let mut places = vec![Place::Sqlite(tempfile::tempdir().unwrap())];
+    if let Some(url) = fresh_postgres(test).await {
+        places.push(Place::Postgres(url));
+    }
+    places
+}
+
+fn new_conn(name: &str, secret: &str) -> NewConnection {
+    NewConnection {
+        name: name.into(),
+        connector: "smarthr".into(),
+        connector_version: "1.0.0".into(),
+        auth_method: None,
+        fields: serde_json::json!({"tenant": "acme"}),
+        granted: vec!["employees:read".into()],
+        state: ConnectionState::Ready,
+        state_message: None,
+        secrets: BTreeMap::from([("api_token".to_string(), Secret::new(secret))]),
+    }
+}
+
+fn tokens(access: &str, refresh: &str) -> TokenSet {
+    TokenSet {
+        access_token: Some(access.into()),
+        expires_at: Some(now_secs() + 3600),
+        refresh_token: Some(refresh.into()),
+        scope: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_secrets_and_tokens_round_trip() {
+    for place in places("round_trip").await {
+        let backend = place.name();
+        let store = place.open(vec![MasterKey::generate()]).await;
+        let created = store
+            .create_connection(new_conn("acme", "s3cret"))
+            .await
+            .unwrap();
+        assert!(created.id.starts_with("conn_"), "{backend}");
+        let err = store
+            .create_connection(new_conn("acme", "other"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if m.contains("acme")),
+            "{backend}: {err}"
+        );
+        let by_name = store.connection("acme").await.unwrap();
+        assert_eq!(by_name, created, "{backend}");
+        assert_eq!(store.connection(&created.id).await.unwrap(), created);
+        assert_eq!(
+            store.secrets(&created.id).await.unwrap()["api_token"].expose(),
+            "s3cret",
+            "{backend}"
+        );
+        let info = store.secret_info(&created.id).await.unwrap();
+        assert_eq!(info.len(), 1, "{backend}");
+        assert_eq!(info[0].name, "api_token");
+
+        store
+            .set_grant(&created.id, &["employees:write".into()])
+            .await
+            .unwrap();
+        store
+            .set_state(&created.id, ConnectionState::Error, Some("broken"))
+            .await
+            .unwrap();
+        let changed = store.connection(&created.id).await.unwrap();
+        assert_eq!(changed.granted, vec!["employees:write".to_string()]);
+        assert_eq!(changed.state, ConnectionState::Error, "{backend}");
+        assert_eq!(changed.state_message.as_deref(), Some("broken"));
+        assert!(changed.revision > created.revision, "{backend}");
+
+        store
+            .save_tokens(&created.id, &tokens("at1", "rt1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .tokens(&created.id)
+                .await
+                .unwrap()
+                .refresh_token
+                .as_deref(),
+            Some("rt1"),
+            "{backend}"
+        );
+        assert!(matches!(
+            store.save_tokens("conn_nope", &tokens("a", "r")).await,
+            Err(StoreError::NotFound(_))
+        ));
+        store.clear_tokens(&created.id).await.unwrap();
+        assert_eq!(
+            store.tokens(&created.id).await.unwrap(),
+            TokenSet::default()
+        );
+
+        assert_eq!(store.list_connections().await.unwrap().len(), 1);
+        assert!(store.delete_connection(&created.id).await.unwrap());
+        assert!(!store.delete_connection(&created.id).await.unwrap());
+        assert!(matches!(
+            store.connection("acme").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.secrets(&created.id).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_values_open_only_with_their_key_and_rotation_moves_them_all() {
+    for place in places("rotation").await {
+        let backend = place.name();
+        let old = MasterKey::generate();
+        let store = place.open(vec![old.clone()]).await;
+        let id = store
+            .create_connection(new_conn("acme", "s3cret"))
+            .await
+            .unwrap()
+            .id;
+        store.save_tokens(&id, &tokens("at", "rt")).await.unwrap();
+        let wrong = place.open(vec![MasterKey::generate()]).await;
+        assert!(
+            matches!(wrong.secrets(&id).await, Err(StoreError::Crypto { .. })),
+            "{backend}"
+        );
+        let new = MasterKey::generate();
+        assert_eq!(store.rotate_key(&new).await.unwrap(), 2, "{backend}");
+        assert_eq!(
+            store.key_usage().await.unwrap(),
+            vec![(new.id().to_string(), 2)]
+        );
+        let with_old = place.open(vec![old]).await;
+        assert!(matches!(
+            with_old.tokens(&id).await,
+            Err(StoreError::Crypto { .. })
+        ));
+        let with_new = place.open(vec![new]).await;
+        assert_eq!(
+            with_new.secrets(&id).await.unwrap()["api_token"].expose(),
+            "s3cret"
+        );
+        assert_eq!(
+            with_new.tokens(&id).await.unwrap().access_token.as_deref(),
+            Some("at")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_many_processes_racing_for_a_refresh_lease_exactly_one_wins() {
+    for place in places("lease").await {
+        let backend = place.name();
+        let key = MasterKey::generate();
+        let first = place.open(vec![key.clone()]).await;
+        let id = first
+            .create_connection(new_conn("acme", "s"))
+            .await
+            .unwrap()
+            .id;
+        // Four stores on one database stand for four processes.
+        let mut stores = vec![first];
+        for _ in 0..3 {
+            stores.push(place.open(vec![key.clone()]).await);
+        }
+        let racers: Vec<_> = (0..24)
+            .map(|i| {
+                let store = stores[i % stores.len()].clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    store
+                        .take_refresh_lease(&id, &format!("node-{i}"), 60_000)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for r in racers {
+            won += usize::from(r.await.unwrap());
+        }
+        assert_eq!(won, 1, "{backend}: exactly one holder");
+
+        // The holder may take it again; the others only once it is given
+        // back or has expired.
+        let s = &stores[0];
+        assert!(s.take_refresh_lease(&id, "a", 60_000).await.is_ok());
+        s.release_refresh_lease(&id, "a").await.unwrap();
+        let taken = s.take_refresh_lease(&id, "a", 60_000).await.unwrap();
+        // Someone else may still hold the raced lease; clear it the way a
+        // holder does.
+        if !taken {
+            for i in 0..24 {
+                s.release_refresh_lease(&id, &format!("node-{i}"))
+                    .await
+                    .unwrap();
+            }
+            assert!(s.take_refresh_lease(&id, "a", 60_000).await.unwrap());
+        }
+        assert!(
+            s.take_refresh_lease(&id, "a", 60_000).await.unwrap(),
+            "{backend}"
+        );
+        assert!(!s.take_refresh_lease(&id, "b", 60_000).await.unwrap());
+        s.release_refresh_lease(&id, "b").await.unwrap();
+        assert!(
+            !s.take_refresh_lease(&id, "b", 60_000).await.unwrap(),
+            "not b's to give back"
+        );
+        s.release_refresh_lease(&id, "a").await.unwrap();
+        assert!(s.take_refresh_lease(&id, "b", 1).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            s.take_refresh_lease(&id, "c", 60_000).await.unwrap(),
+            "{backend}: expired"
+        );
+        assert!(matches!(
+            s.take_refresh_lease("conn_nope", "a", 1000).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_authorizations_are_single_use_and_expire() {
+    for place in places("pending").await {
+        let backend = place.name();
+        let store = place.open(vec![MasterKey::generate()]).await;
+        let id = store
+            .create_connection(new_conn("acme", "s"))
+            .await
+            .unwrap()
+            .id;
+        let pending = |state: &str, created_at| PendingAuthorization {
+            state: state.into(),
+            connection_id: id.clone(),
+            verifier: Secret::new("verifier-123"),
+            redirect_uri: "http://127.0.0.1/callback".into(),
+            created_at,
+        };
+        store
+            .put_pending_authorization(&pending("st1", now_secs()))
+            .await
+            .unwrap();
+        store
+            .put_pending_authorization(&pending("old", now_secs() - 3600))
+            .await
+            .unwrap();
+        let peek = store.pending_authorization("st1", 600).await.unwrap();
+        assert_eq!(peek.unwrap().verifier.expose(), "verifier-123", "{backend}");
+        let taken = store.take_pending_authorization("st1", 600).await.unwrap();
+        assert_eq!(taken.unwrap().connection_id, id);
+        assert!(
+            store
+                .take_pending_authorization("st1", 600)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .take_pending_authorization("old", 600)
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: expired"
+        );
+    }
+}
+
+fn row(i: i64, connection: Option<&str>, outcome: &str) -> InvocationRecord {
+    InvocationRecord {
+        id: format!("inv{i:05}"),
+        connection_id: connection.map(str::to_string),
+        connector: "smarthr".into(),
+        card: if i % 2 == 0 { "list" } else { "get" }.into(),
+        started_at_ms: 1_000 + i,
+        duration_ms: 3,
+        outcome: outcome.into(),
+        error: (outcome != "ok").then(|| "upstream said no".into()),
+        upstream_requests: 1,
+        retries: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_filters_newest_first() {
+    for place in places("history").await {
+        let backend = place.name();
+        let store = place.open(vec![MasterKey::generate()]).await;
+        for i in 0..10 {
+            let outcome = if i == 7 { "upstream-auth" } else { "ok" };
+            store
+                .record_invocation(&row(i, Some(if i < 5 { "c1" } else { "c2" }), outcome))
+                .await
+                .unwrap();
+        }
+        let all = store.history(&HistoryFilter::default()).await.unwrap();
+        assert_eq!(all.len(), 10, "{backend}");
+        assert_eq!(all[0].id, "inv00009");
+        let c1 = store
+            .history(&HistoryFilter {
+                connection_id: Some("c1".into()),
+                card: Some("list".into()),
+                ..HistoryFilter::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<_> = c1.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["inv00004", "inv00002", "inv00000"], "{backend}");
+        let failed = store
+            .history(&HistoryFilter {
+                outcome: Some("upstream-auth".into()),
+                since_ms: Some(1_005),
+                limit: Some(5),
+                ..HistoryFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].error.as_deref(), Some("upstream said no"));
+    }
+}
+
+fn key(id: &str, role: Role) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.into(),
+        name: "ci".into(),
+        role,
+        hash: [7; 32],
+        created_at: now_secs(),
+        revoked_at: None,
+    }
+}
+
+/// A key created or revoked through one process is seen by another (a
+/// second store on the same data) within a second, though lookups are
+/// cached; so is a connection's change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_sees_keys_and_connections_change_within_a_second() {
+    for place in places("watch").await {
+        let backend = place.name();
+        let k = MasterKey::generate();
+        let one = place.open(vec![k.clone()]).await;
+        let two = place.open(vec![k]).await;
+        assert!(two.api_key("k1").await.unwrap().is_none());
+        one.create_api_key(&key("k1", Role::Admin)).await.unwrap();
+        // Not cached while it did not exist: seen at once.
+        assert!(two.api_key("k1").await.unwrap().is_some(), "{backend}");
+        // Cached now; a revocation elsewhere must still be seen.
+        assert!(
+            two.api_key("k1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+        assert!(one.revoke_api_key("k1").await.unwrap());
+        assert!(!one.revoke_api_key("k1").await.unwrap());
+        let seen = wait_until(|| async {
+            two.api_key("k1")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        })
+        .await;
+        assert!(
+            seen,
+            "{backend}: the revocation was not seen within a second"
+        );
+
+        let id = one
+            .create_connection(new_conn("acme", "s"))
+            .await
+            .unwrap()
+            .id;
+        assert!(two.connection(&id).await.unwrap().granted.len() == 1);
+        one.set_grant(&id, &[]).await.unwrap();
+        let seen =
+            wait_until(|| async { two.connection(&id).await.unwrap().granted.is_empty() }).await;
+        assert!(
+            seen,
+            "{backend}: the grant change was not seen within a second"
+        );
+        assert_eq!(one.api_keys().await.unwrap().len(), 1);
+    }
+}
+
+async fn wait_until<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Both backends are made of the same tables and columns: the schema is
+/// one description (`schema.rs`), and this is where a migration written for
+/// one backend only shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_have_the_same_tables_and_columns() {
+    let Some(url) = fresh_postgres("schema").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cardhost.db");
+    drop(SqliteStore::open(&path, vec![MasterKey::generate()]).unwrap());
+    let sqlite = rusqlite_columns(&path);
+
+    let store = PostgresStore::connect(&url, vec![MasterKey::generate()], vec![])
+        .await
+        .unwrap();
+    drop(store);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut postgres: Vec<(String, String)> = client
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name <> 'cardhost_schema'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    postgres.sort();
+    assert!(postgres.iter().any(|(t, _)| t == "refresh_leases"));
+    assert_eq!(sqlite, postgres);
+}
+
+fn rusqlite_columns(path: &std::path::Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+             WHERE m.type = 'table'",
+        )
+        .unwrap();
+    let mut columns: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    columns.sort();
+    columns
+}
