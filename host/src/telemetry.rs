@@ -72,10 +72,10 @@ impl Telemetry {
 /// unless it already ends so.
 pub fn traces_url(endpoint: &str) -> anyhow::Result<String> {
     let url = url::Url::parse(endpoint)
-        .map_err(|e| anyhow::anyhow!("server.otlp_endpoint `{endpoint}` is not a URL: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the OTLP endpoint `{endpoint}` (server.otlp_endpoint, CARDHOST_OTLP_ENDPOINT) is not a URL: {e}"))?;
     anyhow::ensure!(
         matches!(url.scheme(), "http" | "https"),
-        "server.otlp_endpoint `{endpoint}` must be an http or https URL (OTLP over HTTP)"
+        "the OTLP endpoint `{endpoint}` (server.otlp_endpoint, CARDHOST_OTLP_ENDPOINT) must be an http or https URL: traces go over OTLP/HTTP"
     );
     let base = endpoint.trim_end_matches('/');
     Ok(if base.ends_with("/v1/traces") {

@@ -515,3 +515,33 @@ fn split_labels(labels: &str) -> Vec<&str> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn a_bad_otlp_endpoint_or_log_format_stops_the_server_before_it_starts() {
+    let node = Node::new();
+    let out = common::run_shown(
+        "CARDHOST_OTLP_ENDPOINT=collector:4317 cardhost serve",
+        node.cli()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("CARDHOST_OTLP_ENDPOINT", "collector:4317"),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CARDHOST_OTLP_ENDPOINT") && stderr.contains("http or https"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it never listened");
+    let out = common::run_shown(
+        "CARDHOST_LOG_FORMAT=xml cardhost serve",
+        node.cli()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("CARDHOST_LOG_FORMAT", "xml"),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("xml") && stderr.contains("json"),
+        "{stderr}"
+    );
+}
