@@ -226,6 +226,8 @@ fn int_attribute(span: &Span, key: &str) -> Option<i64> {
 /// A caller's trace the server is asked to continue.
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+/// One a card tries to send upstream itself.
+const CARD_TRACEPARENT: &str = "00-11111111111111111111111111111111-2222222222222222-01";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_served_invocation_is_one_trace_and_its_json_log_lines_name_it() {
@@ -257,6 +259,21 @@ async fn a_served_invocation_is_one_trace_and_its_json_log_lines_name_it() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["output"]["greeting"], "Hello, Aiko!", "{body}");
     let invocation = body["invocation"].as_str().unwrap().to_string();
+    // A card that sets a traceparent of its own: the host's replaces it.
+    let resp = http
+        .post(format!(
+            "{}/v1/connections/{conn}/cards/custom-api-action:invoke",
+            serve.url
+        ))
+        .bearer_auth(&key)
+        .json(&json!({"method": "GET", "relative_url": "/people/8",
+            "headers": {"traceparent": CARD_TRACEPARENT}}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let custom: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{custom}");
 
     // The metrics of the same node, in a format Prometheus parses.
     let metrics = http
@@ -279,7 +296,7 @@ async fn a_served_invocation_is_one_trace_and_its_json_log_lines_name_it() {
         ),
         "{text}"
     );
-    assert!(text.contains("cardhost_upstream_requests_total{connector=\"hello\"} 1\n"));
+    assert!(text.contains("cardhost_upstream_requests_total{connector=\"hello\"} 2\n"));
 
     // Stopped at once: the spans still queued are exported on the way out.
     let stderr = serve.stop();
@@ -343,7 +360,7 @@ async fn a_served_invocation_is_one_trace_and_its_json_log_lines_name_it() {
     assert_eq!(hex(&request_span.parent_span_id), CALLER_SPAN);
     let upstream_spans: Vec<&Span> = spans
         .iter()
-        .filter(|s| s.name == "upstream request")
+        .filter(|s| s.name == "upstream request" && s.parent_span_id == invocation_span.span_id)
         .collect();
     assert_eq!(upstream_spans.len(), 1, "{names:?}");
     let upstream_span = upstream_spans[0];
@@ -367,13 +384,32 @@ async fn a_served_invocation_is_one_trace_and_its_json_log_lines_name_it() {
     // The upstream was asked to continue the same trace, from the attempt's
     // span.
     let traceparents = traceparents.lock().unwrap().clone();
+    assert_eq!(traceparents.len(), 2);
     assert_eq!(
-        traceparents,
-        [Some(format!(
+        traceparents[0],
+        Some(format!(
             "00-{CALLER_TRACE}-{}-01",
             hex(&upstream_span.span_id)
-        ))]
+        ))
     );
+    // The custom action's request carried its own attempt's, not the card's.
+    let custom_invocation = spans
+        .iter()
+        .find(|s| string_attribute(s, "card") == Some("custom-api-action"))
+        .expect("the custom action's invocation span");
+    let custom_upstream = spans
+        .iter()
+        .find(|s| s.name == "upstream request" && s.parent_span_id == custom_invocation.span_id)
+        .expect("the custom action's upstream span");
+    assert_eq!(
+        traceparents[1],
+        Some(format!(
+            "00-{}-{}-01",
+            hex(&custom_upstream.trace_id),
+            hex(&custom_upstream.span_id)
+        ))
+    );
+    assert_ne!(traceparents[1].as_deref(), Some(CARD_TRACEPARENT));
 
     // Logs: every line is JSON; the invocation's carry its id and the trace.
     let lines: Vec<Value> = stderr
@@ -419,9 +455,25 @@ async fn json_logs_without_traces_are_json_and_name_the_invocation() {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     let invocation = body["invocation"].as_str().unwrap().to_string();
+    let resp = http
+        .post(format!(
+            "{}/v1/connections/{conn}/cards/custom-api-action:invoke",
+            serve.url
+        ))
+        .bearer_auth(&key)
+        .json(&json!({"method": "GET", "relative_url": "/people/8",
+            "headers": {"traceparent": CARD_TRACEPARENT}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     let stderr = serve.stop();
-    // Without traces, no traceparent goes upstream.
-    assert_eq!(*traceparents.lock().unwrap(), [None]);
+    // Without traces the host sets no traceparent; a card's own goes as it
+    // always did.
+    assert_eq!(
+        *traceparents.lock().unwrap(),
+        [None, Some(CARD_TRACEPARENT.to_string())]
+    );
     let lines: Vec<Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -429,7 +481,7 @@ async fn json_logs_without_traces_are_json_and_name_the_invocation() {
     assert!(lines.iter().all(|l| l.get("trace_id").is_none()));
     let inside: Vec<&Value> = lines
         .iter()
-        .filter(|l| l["message"] == "request allowed")
+        .filter(|l| l["message"] == "request allowed" && l["card"] == "greet-person")
         .collect();
     assert!(!inside.is_empty(), "the broker's debug line is there");
     for line in inside {
