@@ -2,6 +2,7 @@
 //! settings ([`RuntimeConfig`]), where the data lives and how the server
 //! listens. Unknown keys are refused, naming the key.
 
+pub use crate::telemetry::LogFormat;
 use cardhost_runtime::{Limits, NetworkPolicy, RuntimeConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -81,8 +82,29 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's body, in
     /// milliseconds; a slower one gets 408.
     pub body_read_timeout_ms: u64,
-    /// Log lines as JSON instead of text.
+    /// How log lines are written: `"text"` (the default) or `"json"`, one
+    /// object a line. `CARDHOST_LOG_FORMAT` (or `--log-format`) overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// The older spelling of `log_format = "json"`.
     pub json_logs: bool,
+    /// Where to export traces over OTLP/HTTP (protobuf), as a base URL
+    /// (`http://collector:4318`; `/v1/traces` is added). Unset, no traces
+    /// are made. `CARDHOST_OTLP_ENDPOINT` (or `serve --otlp-endpoint`)
+    /// overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl ServerConfig {
+    /// The log format in force: `log_format`, else `json` if `json_logs`.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(if self.json_logs {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -97,8 +119,42 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 30_000,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
+            log_format: None,
             json_logs: false,
+            otlp_endpoint: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, LogFormat};
+
+    #[test]
+    fn log_format_and_otlp_endpoint_are_read_and_checked() {
+        let config: Config = toml::from_str(
+            "[server]\nlog_format = \"json\"\notlp_endpoint = \"http://127.0.0.1:4318\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.server.log_format(), LogFormat::Json);
+        assert_eq!(
+            config.server.otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
+        let old: Config = toml::from_str("[server]\njson_logs = true\n").unwrap();
+        assert_eq!(old.server.log_format(), LogFormat::Json);
+        let text: Config =
+            toml::from_str("[server]\njson_logs = true\nlog_format = \"text\"\n").unwrap();
+        assert_eq!(text.server.log_format(), LogFormat::Text, "log_format wins");
+        assert_eq!(Config::default().server.log_format(), LogFormat::Text);
+        let err = toml::from_str::<Config>("[server]\nlog_format = \"xml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("xml") && err.contains("json"), "{err}");
+        let err = toml::from_str::<Config>("[server]\notlp_endpont = \"http://c\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("otlp_endpont"), "{err}");
     }
 }
 

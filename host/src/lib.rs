@@ -2,9 +2,9 @@
 //!
 //! The `cardhost` command and the library behind it: the CLI ([`cli`]), the
 //! HTTP server ([`server`]), the connections service that joins the runtime
-//! to the store ([`connections`]), the file configuration ([`config`]) and
-//! the first-party connectors built into the binary
-//! ([`builtin_connectors`]).
+//! to the store ([`connections`]), the file configuration ([`config`]), logs
+//! and traces ([`telemetry`]) and the first-party connectors built into the
+//! binary ([`builtin_connectors`]).
 //!
 //! The runtime itself is the `cardhost-runtime` crate and the store is
 //! `cardhost-store`; this crate re-exports the runtime types its own API
@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod server;
+pub mod telemetry;
 
 pub use cardhost_runtime::{
     CUSTOM_API_ACTION, CardFailure, Cardhost, Connection, ConnectionCredentials, ErrorKind,

@@ -83,12 +83,17 @@ impl GuestExecutor {
     /// Runs `work` on the caller's task until `moved` is set (by the guest's
     /// epoch callback, when a tick finds it still computing) and it next
     /// yields; from then on on the guest pool. Dropping the returned future
-    /// cancels the work at its next yield, wherever it runs.
+    /// cancels the work at its next yield, wherever it runs. The work stays
+    /// in the caller's tracing span on either side, so what it logs and the
+    /// spans it opens (the broker's upstream requests) belong to the caller's
+    /// invocation.
     pub async fn run_moving<T, F>(&self, work: F, moved: Arc<AtomicBool>) -> Result<T, TaskLost>
     where
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        use tracing::Instrument as _;
+        let work = work.instrument(tracing::Span::current());
         let Some(runtime) = &self.runtime else {
             return Ok(work.await);
         };

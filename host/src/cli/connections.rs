@@ -218,6 +218,11 @@ pub async fn serve(config: Config, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let (store, _) = open_store(data_dir).await?;
     let server_config = config.server.clone();
     let host = Arc::new(crate::start_runtime(config.runtime()).await?);
+    if server_config.otlp_endpoint.is_some() {
+        // Upstreams may continue the trace of the invocation that called them.
+        host.broker()
+            .set_traceparent(Box::new(crate::telemetry::traceparent));
+    }
     for e in host.registry().errors() {
         tracing::warn!("skipped {e}");
     }

@@ -38,6 +38,9 @@ pub struct Cli {
     /// production.
     #[arg(long, global = true)]
     pub allow_loopback: bool,
+    /// Log lines as `text` or `json` (overrides `server.log_format`).
+    #[arg(long, global = true, env = "CARDHOST_LOG_FORMAT", value_enum)]
+    pub log_format: Option<crate::telemetry::LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -91,6 +94,10 @@ pub enum Command {
         /// URL the server is reached at, for OAuth2 callbacks.
         #[arg(long, env = "CARDHOST_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Export traces over OTLP/HTTP to this base URL (overrides
+        /// `server.otlp_endpoint`); `/v1/traces` is added.
+        #[arg(long, env = "CARDHOST_OTLP_ENDPOINT")]
+        otlp_endpoint: Option<String>,
     },
     /// Create, list and revoke the server's API keys.
     #[command(subcommand)]
@@ -128,19 +135,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing(default_level: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CARDHOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }
 
 /// Reads the runtime configuration: the file if given, then the flags.
@@ -203,11 +197,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ..crate::NetworkPolicy::loopback()
         };
     }
-    let serving = matches!(cli.command, Command::Serve { .. });
-    init_tracing(
+    if let Some(format) = cli.log_format {
+        config.server.log_format = Some(format);
+    }
+    let serving = match &cli.command {
+        Command::Serve { otlp_endpoint, .. } => {
+            if otlp_endpoint.is_some() {
+                config.server.otlp_endpoint = otlp_endpoint.clone();
+            }
+            true
+        }
+        _ => false,
+    };
+    // Traces are the server's: other commands only log.
+    let telemetry = crate::telemetry::init(
         if serving { "info" } else { "warn" },
-        config.server.json_logs,
-    );
+        config.server.log_format(),
+        config.server.otlp_endpoint.as_deref().filter(|_| serving),
+    )?;
+    let result = run_command(cli, config).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn run_command(cli: Cli, mut config: Config) -> anyhow::Result<ExitCode> {
     let data_dir = cli
         .data_dir
         .clone()
@@ -216,7 +229,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("no data directory: set --data-dir or CARDHOST_DATA_DIR")?;
     match cli.command {
         Command::New(_) => unreachable!("`new` returned before the configuration was read"),
-        Command::Serve { listen, public_url } => {
+        Command::Serve {
+            listen, public_url, ..
+        } => {
             if let Some(l) = listen {
                 config.server.listen = l;
             }

@@ -288,7 +288,42 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/invocations", get(history))
         .route("/v1/admin/reload", post(reload))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(traced))
         .with_state(state)
+}
+
+/// Runs a request in a `request` span (method, route, status): the root of
+/// an invocation's trace, or a child of the caller's when its
+/// `traceparent` names one. Health probes are not traced.
+async fn traced(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    if matches!(route.as_str(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
+    let method = request.method().as_str().to_string();
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        otel.name = %format_args!("{method} {route}"),
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    // i64: OpenTelemetry keeps it an integer (a u64 would become text).
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
+    response
 }
 
 async fn readyz(State(st): St) -> Response {
@@ -304,7 +339,7 @@ async fn readyz(State(st): St) -> Response {
 async fn metrics(State(st): St, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Role::Reader, "reading metrics")?;
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)],
         st.metrics.render(),
     )
         .into_response())
@@ -774,7 +809,7 @@ async fn invoke(
     );
     match result {
         Ok(inv) => {
-            tracing::info!(invocation = %inv.id, connector = %record.connector, card, connection = %record.id, duration_ms = inv.duration_ms, "invocation ok");
+            tracing::info!(invocation_id = %inv.id, connector = %record.connector, card, connection = %record.id, duration_ms = inv.duration_ms, "invocation ok");
             Ok(Json(json!({
                 "invocation": inv.id,
                 "output": inv.output,
@@ -784,7 +819,7 @@ async fn invoke(
             .into_response())
         }
         Err(ConnectionError::Invocation(f)) => {
-            tracing::info!(invocation = %f.id, connector = %record.connector, card, connection = %record.id, outcome, "invocation failed");
+            tracing::info!(invocation_id = %f.id, connector = %record.connector, card, connection = %record.id, outcome, "invocation failed");
             Err(invocation_error(&f))
         }
         Err(e) => Err(e.into()),

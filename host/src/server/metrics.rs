@@ -1,33 +1,63 @@
-//! Prometheus metrics in the text exposition format.
+//! Prometheus metrics, kept with `prometheus-client` and served in the
+//! OpenMetrics text format.
+//!
+//! The sample names are the ones cardhost has always served
+//! (`cardhost_invocations_total{connector,card,outcome}`, …): counters are
+//! registered without their `_total` suffix, which the encoder adds.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Latency buckets, in seconds.
 const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InvocationLabels {
+    connector: String,
+    card: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CardLabels {
+    connector: String,
+    card: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectorLabels {
+    connector: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS.iter().copied())
 }
 
 /// The server's metrics.
-#[derive(Default)]
 pub struct Metrics {
-    invocations: Mutex<BTreeMap<(String, String, String), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
-    upstream_requests: Mutex<BTreeMap<String, u64>>,
-    upstream_retries: Mutex<BTreeMap<String, u64>>,
-    token_refreshes: Mutex<BTreeMap<String, u64>>,
-    rejected: Mutex<BTreeMap<String, u64>>,
-    in_flight: AtomicI64,
-    reloads: AtomicU64,
+    registry: Registry,
+    invocations: Family<InvocationLabels, Counter>,
+    latency: Family<CardLabels, Histogram, fn() -> Histogram>,
+    upstream_requests: Family<ConnectorLabels, Counter>,
+    upstream_retries: Family<ConnectorLabels, Counter>,
+    token_refreshes: Family<ConnectorLabels, Counter>,
+    rejected: Family<ReasonLabels, Counter>,
+    in_flight: Gauge,
+    reloads: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -36,18 +66,71 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, by: u64) {
-    *map.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(key)
-        .or_default() += by;
-}
-
-/// Escapes a label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for Metrics {
+    fn default() -> Self {
+        let invocations = Family::<InvocationLabels, Counter>::default();
+        let latency = Family::<CardLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let upstream_requests = Family::<ConnectorLabels, Counter>::default();
+        let upstream_retries = Family::<ConnectorLabels, Counter>::default();
+        let token_refreshes = Family::<ConnectorLabels, Counter>::default();
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        let reloads = Counter::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "cardhost_invocations",
+            "Card invocations by outcome",
+            invocations.clone(),
+        );
+        registry.register(
+            "cardhost_invocation_duration_seconds",
+            "Card invocation latency",
+            latency.clone(),
+        );
+        registry.register(
+            "cardhost_upstream_requests",
+            "Upstream requests sent, retries included",
+            upstream_requests.clone(),
+        );
+        registry.register(
+            "cardhost_upstream_retries",
+            "Upstream requests that were retries",
+            upstream_retries.clone(),
+        );
+        registry.register(
+            "cardhost_token_refreshes",
+            "OAuth2 token refreshes after an auth failure",
+            token_refreshes.clone(),
+        );
+        registry.register(
+            "cardhost_rejected",
+            "Requests turned away before running",
+            rejected.clone(),
+        );
+        registry.register(
+            "cardhost_invocations_in_flight",
+            "Card invocations running now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "cardhost_registry_reloads",
+            "Connector registry reloads",
+            reloads.clone(),
+        );
+        Self {
+            registry,
+            invocations,
+            latency,
+            upstream_requests,
+            upstream_retries,
+            token_refreshes,
+            rejected,
+            in_flight,
+            reloads,
+        }
+    }
 }
 
 /// Marks one invocation in flight until dropped.
@@ -55,14 +138,14 @@ pub struct InFlight<'a>(&'a Metrics);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.in_flight.dec();
     }
 }
 
 impl Metrics {
     /// Counts an invocation in flight for the guard's life.
     pub fn in_flight(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.inc();
         InFlight(self)
     }
 
@@ -78,136 +161,54 @@ impl Metrics {
         retries: u64,
         refreshes: u64,
     ) {
-        bump(
-            &self.invocations,
-            (connector.into(), card.into(), outcome.into()),
-            1,
-        );
-        {
-            let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-            let h = latency
-                .entry((connector.into(), card.into()))
-                .or_insert_with(|| Histogram {
-                    counts: vec![0; BUCKETS.len()],
-                    ..Histogram::default()
-                });
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if seconds <= *b {
-                    h.counts[i] += 1;
-                }
-            }
-            h.sum += seconds;
-            h.count += 1;
+        self.invocations
+            .get_or_create(&InvocationLabels {
+                connector: connector.into(),
+                card: card.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&CardLabels {
+                connector: connector.into(),
+                card: card.into(),
+            })
+            .observe(seconds);
+        let by_connector = ConnectorLabels {
+            connector: connector.into(),
+        };
+        for (family, n) in [
+            (&self.upstream_requests, upstream_requests),
+            (&self.upstream_retries, retries),
+            (&self.token_refreshes, refreshes),
+        ] {
+            family.get_or_create(&by_connector).inc_by(n);
         }
-        bump(&self.upstream_requests, connector.into(), upstream_requests);
-        bump(&self.upstream_retries, connector.into(), retries);
-        bump(&self.token_refreshes, connector.into(), refreshes);
     }
 
     /// Records a request turned away (`reason`: `saturated`, …).
     pub fn rejected(&self, reason: &str) {
-        bump(&self.rejected, reason.into(), 1);
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
     }
 
     /// Records a registry reload.
     pub fn reloaded(&self) {
-        self.reloads.fetch_add(1, Ordering::Relaxed);
+        self.reloads.inc();
     }
 
-    /// The exposition text.
+    /// The exposition text (OpenMetrics, ending in `# EOF`; see
+    /// [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let lock =
-            |m: &Mutex<BTreeMap<String, u64>>| m.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        out.push_str("# HELP cardhost_invocations_total Card invocations by outcome.\n# TYPE cardhost_invocations_total counter\n");
-        for ((connector, card, outcome), n) in self
-            .invocations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "cardhost_invocations_total{{connector=\"{}\",card=\"{}\",outcome=\"{}\"}} {n}",
-                label(connector),
-                label(card),
-                label(outcome)
-            );
+        // Writing into a String cannot fail; an encoder error would be a bug
+        // in a label's encoding, and the text so far is still served.
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding the metrics failed");
         }
-        out.push_str("# HELP cardhost_invocation_duration_seconds Card invocation latency.\n# TYPE cardhost_invocation_duration_seconds histogram\n");
-        for ((connector, card), h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let labels = format!(
-                "connector=\"{}\",card=\"{}\"",
-                label(connector),
-                label(card)
-            );
-            for (b, n) in BUCKETS.iter().zip(&h.counts) {
-                let _ = writeln!(
-                    out,
-                    "cardhost_invocation_duration_seconds_bucket{{{labels},le=\"{b}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "cardhost_invocation_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "cardhost_invocation_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "cardhost_invocation_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
-        }
-        for (name, help, map) in [
-            (
-                "cardhost_upstream_requests_total",
-                "Upstream requests sent, retries included.",
-                &self.upstream_requests,
-            ),
-            (
-                "cardhost_upstream_retries_total",
-                "Upstream requests that were retries.",
-                &self.upstream_retries,
-            ),
-            (
-                "cardhost_token_refreshes_total",
-                "OAuth2 token refreshes after an auth failure.",
-                &self.token_refreshes,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (connector, n) in lock(map) {
-                let _ = writeln!(out, "{name}{{connector=\"{}\"}} {n}", label(&connector));
-            }
-        }
-        out.push_str("# HELP cardhost_rejected_total Requests turned away before running.\n# TYPE cardhost_rejected_total counter\n");
-        for (reason, n) in lock(&self.rejected) {
-            let _ = writeln!(
-                out,
-                "cardhost_rejected_total{{reason=\"{}\"}} {n}",
-                label(&reason)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP cardhost_invocations_in_flight Card invocations running now.\n# TYPE cardhost_invocations_in_flight gauge\ncardhost_invocations_in_flight {}",
-            self.in_flight.load(Ordering::Acquire)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP cardhost_registry_reloads_total Connector registry reloads.\n# TYPE cardhost_registry_reloads_total counter\ncardhost_registry_reloads_total {}",
-            self.reloads.load(Ordering::Relaxed)
-        );
         out
     }
 }
@@ -222,16 +223,85 @@ mod tests {
         m.invocation("smarthr", "list-users", "ok", 0.02, 3, 1, 0);
         m.invocation("smarthr", "list-users", "ok", 0.3, 1, 0, 0);
         let text = m.render();
+        assert!(
+            text.contains(
+                "cardhost_invocations_total{connector=\"smarthr\",card=\"list-users\",outcome=\"ok\"} 2\n"
+            ),
+            "{text}"
+        );
+        // Cumulative buckets (`le` comes first among the labels).
+        for (le, n) in [("0.01", 0), ("0.025", 1), ("0.5", 2), ("+Inf", 2)] {
+            let line = format!(
+                "cardhost_invocation_duration_seconds_bucket{{le=\"{le}\",connector=\"smarthr\",card=\"list-users\"}} {n}\n"
+            );
+            assert!(text.contains(&line), "{line} in {text}");
+        }
         assert!(text.contains(
-            "cardhost_invocations_total{connector=\"smarthr\",card=\"list-users\",outcome=\"ok\"} 2"
+            "cardhost_invocation_duration_seconds_count{connector=\"smarthr\",card=\"list-users\"} 2\n"
         ));
-        assert!(text.contains("le=\"0.025\"} 1"));
-        assert!(text.contains("le=\"0.5\"} 2"));
-        assert!(text.contains("le=\"+Inf\"} 2"));
-        assert!(text.contains("cardhost_upstream_requests_total{connector=\"smarthr\"} 4"));
+        assert!(text.contains("cardhost_upstream_requests_total{connector=\"smarthr\"} 4\n"));
+        assert!(text.contains("cardhost_upstream_retries_total{connector=\"smarthr\"} 1\n"));
+        assert!(text.contains("cardhost_token_refreshes_total{connector=\"smarthr\"} 0\n"));
+        assert!(text.contains("# TYPE cardhost_invocation_duration_seconds histogram\n"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
         let guard = m.in_flight();
-        assert!(m.render().contains("cardhost_invocations_in_flight 1"));
+        assert!(m.render().contains("cardhost_invocations_in_flight 1\n"));
         drop(guard);
-        assert!(m.render().contains("cardhost_invocations_in_flight 0"));
+        assert!(m.render().contains("cardhost_invocations_in_flight 0\n"));
+        m.reloaded();
+        m.rejected("saturated");
+        let text = m.render();
+        assert!(
+            text.contains("cardhost_registry_reloads_total 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("cardhost_rejected_total{reason=\"saturated\"} 1\n"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::default();
+        m.invocation("a\"b", "c\\d", "e\nf", 0.0, 0, 0, 0);
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"cardhost_invocations_total{connector="a\"b",card="c\\d",outcome="e\nf"} 1"#
+            ),
+            "{text}"
+        );
+    }
+
+    /// Every line is a comment (`# HELP`, `# TYPE`, `# EOF`) or a sample
+    /// `name{labels} value` whose name belongs to a declared family.
+    #[test]
+    fn the_exposition_parses() {
+        let m = Metrics::default();
+        m.invocation("hello", "greet", "ok", 0.1, 1, 0, 0);
+        m.rejected("rate-limited");
+        let text = m.render();
+        let mut families = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                families.push(rest.split(' ').next().unwrap().to_string());
+                continue;
+            }
+            if line.starts_with("# HELP ") || line == "# EOF" {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("name value");
+            value.parse::<f64>().expect("a number");
+            let name = series.split('{').next().unwrap();
+            assert!(
+                families.iter().any(|f| name.starts_with(f.as_str())),
+                "{name} has no # TYPE before it"
+            );
+            if let Some(labels) = series.strip_prefix(name) {
+                assert!(
+                    labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                    "{line}"
+                );
+            }
+        }
+        assert_eq!(families.len(), 8, "{text}");
     }
 }

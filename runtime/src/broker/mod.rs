@@ -28,6 +28,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 use url::Url;
 
 pub use retry::RetryPolicy;
@@ -280,12 +281,43 @@ pub fn denial_kind_name(kind: DenialKind) -> &'static str {
     }
 }
 
+/// Makes the W3C `traceparent` header of the current tracing span, if
+/// there is a trace to continue (see [`Broker::set_traceparent`]).
+pub type TraceParent = Box<dyn Fn() -> Option<HeaderValue> + Send + Sync>;
+
+/// The header [`TraceParent`] sets.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// The broker. One per runtime; cheap to share.
-#[derive(Debug)]
 pub struct Broker {
     policy: NetworkPolicy,
     limits: Limits,
     transport: Transport,
+    traceparent: std::sync::OnceLock<TraceParent>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("policy", &self.policy)
+            .field("limits", &self.limits)
+            .field("transport", &self.transport)
+            .field("traceparent", &self.traceparent.get().is_some())
+            .finish()
+    }
+}
+
+/// A short name of why a request got no answer, for its span.
+fn error_name(err: &HttpError) -> &'static str {
+    match err {
+        HttpError::Denied(_) => "denied",
+        HttpError::InvalidRequest(_) => "invalid-request",
+        HttpError::Timeout(_) => "timeout",
+        HttpError::Transport(_) => "transport",
+        HttpError::DeadlineExceeded => "deadline-exceeded",
+        HttpError::RequestTooLarge(_) => "request-too-large",
+        HttpError::ResponseTooLarge(_) => "response-too-large",
+    }
 }
 
 /// A request that passed every check, ready to send.
@@ -302,7 +334,18 @@ impl Broker {
             policy,
             limits,
             transport,
+            traceparent: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Has every upstream request carry a W3C `traceparent` header made by
+    /// `make`, called in the request's own span, so the upstream can continue
+    /// the trace. The header is the host's: it is set after the card's headers
+    /// are checked and replaces one the card set. Only `traceparent` can be
+    /// set this way, never another header. Set once; later calls are
+    /// ignored and return `false`.
+    pub fn set_traceparent(&self, make: TraceParent) -> bool {
+        self.traceparent.set(make).is_ok()
     }
 
     /// The transport (shared with the OAuth2 client).
@@ -602,9 +645,34 @@ impl Broker {
                 .credentials
                 .as_ref()
                 .map_or(0, |c| c.token_generation());
+            // Numbers as i64: an OpenTelemetry exporter keeps those as
+            // integers (a u64 field becomes text).
+            let span = tracing::info_span!(
+                "upstream request",
+                otel.kind = "client",
+                http.request.method = method_name(method),
+                server.address = url.host_str().unwrap_or_default(),
+                attempt = i64::from(attempts),
+                http.response.status_code = tracing::field::Empty,
+                error = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
             let result = self
                 .attempt(scope, method, url, headers, body, with_credentials)
+                .instrument(span.clone())
                 .await;
+            match &result {
+                Ok(response) => {
+                    span.record("http.response.status_code", i64::from(response.status));
+                    if response.status >= 500 {
+                        span.record("otel.status_code", "error");
+                    }
+                }
+                Err(err) => {
+                    span.record("error", error_name(err))
+                        .record("otel.status_code", "error");
+                }
+            }
             let (status, wait) = match &result {
                 Ok(response) => {
                     let status = response.status;
@@ -705,6 +773,11 @@ impl Broker {
         let remaining = scope.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(HttpError::DeadlineExceeded);
+        }
+        // After every check of the guest's headers: the host's own trace
+        // context, for this attempt's span, replacing any the card set.
+        if let Some(traceparent) = self.traceparent.get().and_then(|make| make()) {
+            headers.insert(TRACEPARENT, traceparent);
         }
         let sent = self
             .transport

@@ -65,6 +65,26 @@ pub fn new_invocation_id() -> String {
     format!("inv_{}", hex::encode(bytes))
 }
 
+/// The tracing span of one invocation: `invocation.id` is the id the
+/// invocation is answered and recorded with, so a trace (or a log line in the
+/// span) leads to its history row. `outcome` is recorded when it ends.
+fn invocation_span(
+    id: &str,
+    connector: &str,
+    card: &str,
+    connection: Option<&Connection>,
+) -> tracing::Span {
+    tracing::info_span!(
+        "invocation",
+        invocation.id = id,
+        connector,
+        card,
+        connection.id = connection.and_then(|c| c.id.as_deref()),
+        outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
 /// What a call leaves for the record, whatever its outcome.
 #[derive(Debug, Default)]
 struct Record {
@@ -239,13 +259,22 @@ impl Cardhost {
         input: &Value,
         connection: Option<&Connection>,
     ) -> Result<Invocation, Box<InvokeError>> {
+        use tracing::Instrument as _;
         let started = Instant::now();
         let id = new_invocation_id();
         let mut record = Record::default();
+        let span = invocation_span(&id, connector, card, connection);
         let result = self
             .run_steps(&id, connector, card, input, connection, &mut record)
+            .instrument(span.clone())
             .await;
         let duration_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(_) => span.record("outcome", "ok"),
+            Err(kind) => span
+                .record("outcome", kind.class())
+                .record("otel.status_code", "error"),
+        };
         match result {
             Ok((output, connector_version)) => Ok(Invocation {
                 id,
