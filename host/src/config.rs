@@ -24,6 +24,12 @@ pub struct Config {
     /// Where connections, secrets, keys and history live (the SQLite file
     /// and the master key file). Defaults to `$XDG_DATA_HOME/cardhost`.
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`) to
+    /// keep connections, secrets, keys and history in instead of the SQLite
+    /// file, shared by every node pointed at it. `CARDHOST_DATABASE_URL`
+    /// overrides it. The master key still comes from `CARDHOST_MASTER_KEY`
+    /// or the key file in `data_dir`, the same on every node.
+    pub database_url: Option<String>,
     /// `cardhost serve` settings.
     pub server: ServerConfig,
 }
@@ -38,6 +44,7 @@ impl Default for Config {
             cache_dir: runtime.cache_dir,
             builtin_connectors: runtime.builtin_connectors,
             data_dir: None,
+            database_url: None,
             server: ServerConfig::default(),
         }
     }

@@ -8,78 +8,17 @@ mod common;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{self, ConnectionState};
 use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
-use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer, OAuthState};
+use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-const CLIENT_ID: &str = "cardhost-cli";
-const CLIENT_SECRET: &str = "cli-secret-5up3r-s3cr3t";
-
-/// A resource server accepting tokens of the OAuth2 emulator. With `hang`
-/// set, a request with a valid token never gets an answer.
-struct Resource {
-    url: String,
-    hang: Arc<AtomicBool>,
-    hanging: Arc<AtomicUsize>,
-}
-
-async fn resource_server(state: OAuthState) -> Resource {
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::routing::get;
-    let hang = Arc::new(AtomicBool::new(false));
-    let hanging = Arc::new(AtomicUsize::new(0));
-    let (h, hc) = (hang.clone(), hanging.clone());
-    let app = axum::Router::new().route(
-        "/me",
-        get(move |headers: HeaderMap| {
-            let (state, hang, hanging) = (state.clone(), h.clone(), hc.clone());
-            async move {
-                let token = headers
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .unwrap_or_default()
-                    .to_string();
-                let Some(info) = state.validate(&token) else {
-                    return (
-                        StatusCode::UNAUTHORIZED,
-                        axum::Json(json!({"error": "invalid_token"})),
-                    );
-                };
-                if hang.load(Ordering::SeqCst) {
-                    hanging.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_secs(3_600)).await;
-                }
-                (
-                    StatusCode::OK,
-                    axum::Json(
-                        // Echoes the token it was sent, as a debugging endpoint
-                        // might: the host must keep it from the card.
-                        json!({"client_id": info.client_id, "scope": info.scopes.join(" "), "seen_token": token}),
-                    ),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Resource { url, hang, hanging }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
 
 struct World {
     oauth: OAuthServer,
@@ -232,32 +171,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Authorizes `name` through the service: the provider's redirect is read
-/// instead of followed, and its code handed to the service as the callback
-/// would.
 async fn authorize(world: &World, conns: &Connections, name: &str) {
     let redirect = format!("http://127.0.0.1:{}/callback", world.callback_port);
-    let start = conns.begin_authorization(name, &redirect).await.unwrap();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = client.get(&start.url).send().await.unwrap();
-    assert_eq!(answer.status(), 302, "the emulator approves at once");
-    let location = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let param = |k: &str| {
-        location
-            .query_pairs()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    assert_eq!(param("state"), start.state);
-    let record = conns
-        .complete_authorization(&param("state"), &param("code"))
-        .await
-        .unwrap();
-    assert_eq!(record.state, ConnectionState::Ready);
+    common::oauth::authorize(conns, name, &redirect).await;
 }
 
 fn file_contains(path: &Path, needle: &str) -> bool {

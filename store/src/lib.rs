@@ -17,6 +17,8 @@ mod history;
 mod postgres;
 mod schema;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
 
 pub use cache::WATCH_INTERVAL;
 pub use crypto::{KeySource, MASTER_KEY_ENV, MasterKey, ReadError, write_key_file};
@@ -342,7 +344,9 @@ pub trait Store: Send + Sync {
     /// Takes the connection's refresh lease for `holder` for `ttl_ms`
     /// milliseconds, unless another holder's lease is still running (then
     /// `false`). Processes sharing the store take it before spending a
-    /// refresh token, so no two spend the same one.
+    /// refresh token, so no two spend the same one. On PostgreSQL the lease
+    /// lasts as long as the holder's database session instead, so a node
+    /// that dies gives it up at once.
     async fn take_refresh_lease(
         &self,
         id: &str,
@@ -403,6 +407,8 @@ pub trait Store: Send + Sync {
     async fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError>;
     /// Ids of the keys that sealed the stored values, with counts.
     async fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError>;
+    /// Whether the store answers a read now (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// File names in a data directory.
@@ -495,6 +501,51 @@ pub async fn open_in(dir: &std::path::Path) -> Result<(SqliteStore, KeySource), 
     Ok((store, source))
 }
 
+/// Opens the shared store at `database_url` (PostgreSQL) for a node whose
+/// own directory is `dir`. Every node must hold the same master key, so
+/// none is ever made here: it comes from `CARDHOST_MASTER_KEY` or the key
+/// file in `dir`. A key being rotated in (`CARDHOST_NEW_MASTER_KEY`, or
+/// `master.key.next` in `dir`) opens values too, and the key files are read
+/// again when a value sealed with a key this node does not hold turns up.
+pub async fn open_shared(
+    database_url: &str,
+    dir: &std::path::Path,
+) -> Result<(PostgresStore, KeySource), String> {
+    let key_file = dir.join(KEY_FILE);
+    let next_file = dir.join(NEXT_KEY_FILE);
+    let (key, source) = match std::env::var(MASTER_KEY_ENV) {
+        Ok(value) => (
+            MasterKey::parse(&value).map_err(|e| format!("${MASTER_KEY_ENV}: {e}"))?,
+            KeySource::Env,
+        ),
+        Err(_) => match MasterKey::read_file(&key_file) {
+            Ok(key) => (key, KeySource::File(key_file.clone())),
+            Err(ReadError::Missing) => {
+                return Err(format!(
+                    "with a shared database every node needs the same master key, and cardhost \
+                     will not make one: set ${MASTER_KEY_ENV} (e.g. `openssl rand -base64 32`) \
+                     or put the key file at {}",
+                    key_file.display()
+                ));
+            }
+            Err(ReadError::Other(m)) => {
+                return Err(format!("key file {}: {m}", key_file.display()));
+            }
+        },
+    };
+    let mut keys = vec![key];
+    if let Ok(value) = std::env::var(NEW_MASTER_KEY_ENV) {
+        keys.push(MasterKey::parse(&value).map_err(|e| format!("${NEW_MASTER_KEY_ENV}: {e}"))?);
+    }
+    if let Ok(next) = MasterKey::read_file(&next_file) {
+        keys.push(next);
+    }
+    let store = PostgresStore::connect(database_url, keys, vec![key_file, next_file])
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, source))
+}
+
 /// Rotates the master key of the store in `dir`: with a key file, a new
 /// key is generated, written beside the old one, every sealed value is
 /// re-encrypted in one transaction, and the new file replaces the old. A
@@ -515,6 +566,17 @@ pub async fn rotate_key_in(
             dir.display()
         ));
     }
+    rotate_sealing_key(store, source, dir).await
+}
+
+/// The rotation itself, on either backend (see [`rotate_key_in`]; on
+/// PostgreSQL the rotation's transaction locks the sealed tables against
+/// the other nodes instead of a directory lock).
+pub async fn rotate_sealing_key(
+    store: &dyn Store,
+    source: &KeySource,
+    dir: &std::path::Path,
+) -> Result<(usize, String), String> {
     match source {
         KeySource::Env => {
             let value = std::env::var(NEW_MASTER_KEY_ENV).map_err(|_| {

@@ -13,10 +13,10 @@
 //!   [`POLL_INTERVAL`]. A notification is a hint only: a missed one costs a
 //!   stale read for at most one poll, never a wrong one (a key revoked on
 //!   one node stops working on all within the interval).
-//! - **Token refresh** takes the connection's row of `refresh_leases` with
-//!   one `INSERT … ON CONFLICT DO UPDATE … WHERE` (a row lock): of N nodes
-//!   racing, exactly one gets the lease and spends the refresh token; the
-//!   others wait and read back what it saved.
+//! - **Token refresh** takes the connection's refresh lease as a session
+//!   advisory lock: of N nodes racing, exactly one gets it and spends the
+//!   refresh token; the others wait and read back what it saved. A node
+//!   that dies loses its session and the lease with it, at once.
 //! - **Keys**: values are sealed as with SQLite. A node that meets a value
 //!   sealed with a key it does not hold re-reads its key files (the key a
 //!   rotation on another node wrote there) before giving up.
@@ -34,12 +34,12 @@ use super::sqlite::{
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
-    StoreError, now_ms, now_secs,
+    StoreError, now_secs,
 };
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -65,6 +65,9 @@ pub struct PostgresStore {
     keys: Mutex<Vec<MasterKey>>,
     /// Key files to read again when a value was sealed with a key not held.
     key_files: Vec<PathBuf>,
+    /// Refresh leases held, each on a session of its own (connection id,
+    /// holder).
+    leases: Mutex<HashMap<(String, String), deadpool_postgres::Object>>,
     watcher: tokio::task::JoinHandle<()>,
 }
 
@@ -192,6 +195,12 @@ impl PostgresStore {
             ))
         })?;
         let target = describe(&config);
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Backend(format!(
+                "{target}: sslmode=require, but cardhost does not speak TLS to PostgreSQL yet; \
+                 reach the database over a private network (sslmode=disable or prefer)"
+            )));
+        }
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -224,15 +233,9 @@ impl PostgresStore {
             epoch,
             keys: Mutex::new(keys),
             key_files,
+            leases: Mutex::new(HashMap::new()),
             watcher,
         })
-    }
-
-    /// Whether the database answers (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(pool_err)?;
-        client.simple_query("SELECT 1").await.map_err(db_err)?;
-        Ok(())
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -796,40 +799,72 @@ impl Store for PostgresStore {
         &self,
         id: &str,
         holder: &str,
-        ttl_ms: i64,
+        _ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        transaction!(self, |tx| {
-            let now = now_ms();
-            // One statement: the row lock of the upsert decides between
-            // nodes racing for the lease.
-            let n = tx
-                .execute(
-                    "INSERT INTO refresh_leases (connection_id, holder, expires_at_ms)
-                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM connections WHERE id = $1)
-                     ON CONFLICT (connection_id) DO UPDATE SET holder = $2, expires_at_ms = $3
-                     WHERE refresh_leases.holder = $2 OR refresh_leases.expires_at_ms <= $4",
-                    &[&id, &holder, &(now + ttl_ms), &now],
-                )
-                .await
-                .map_err(db_err)?;
-            if n == 1 {
-                return Ok(true);
-            }
-            Self::require(tx, id).await?;
-            Ok(false)
-        })
+        // The lease is a session advisory lock on a connection set aside
+        // until it is given back: of N nodes racing, the database lets one
+        // have it, and a node that dies (even by SIGKILL) loses its
+        // connection and with it the lease at once, so the others need not
+        // wait out an expiry. (A hung refresh ends at the token request's
+        // timeout, which releases it; so the TTL is not needed here.)
+        let slot = (id.to_string(), holder.to_string());
+        if self
+            .leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&slot)
+        {
+            return Ok(true);
+        }
+        let client = self.client().await?;
+        if client
+            .query_opt("SELECT 1 FROM connections WHERE id = $1", &[&id])
+            .await
+            .map_err(db_err)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let taken: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended('cardhost-refresh:' || $1, 0))",
+                &[&id],
+            )
+            .await
+            .map_err(db_err)?
+            .get(0);
+        if taken {
+            // A second session of the same holder cannot have got the lock
+            // too (advisory locks are per session), so this is the only one.
+            self.leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(slot, client);
+        }
+        Ok(taken)
     }
 
     async fn release_refresh_lease(&self, id: &str, holder: &str) -> Result<(), StoreError> {
-        transaction!(self, |tx| {
-            tx.execute(
-                "DELETE FROM refresh_leases WHERE connection_id = $1 AND holder = $2",
-                &[&id, &holder],
+        let held = self
+            .leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(id.to_string(), holder.to_string()));
+        let Some(client) = held else {
+            return Ok(());
+        };
+        let unlocked = client
+            .query_one(
+                "SELECT pg_advisory_unlock(hashtextextended('cardhost-refresh:' || $1, 0))",
+                &[&id],
             )
-            .await
-            .map_err(db_err)?;
-            Ok(())
-        })
+            .await;
+        if unlocked.is_err() {
+            // Never hand a session that may still hold the lock back to the
+            // pool: closing it releases the lock.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        unlocked.map(|_| ()).map_err(db_err)
     }
 
     async fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
@@ -1124,5 +1159,14 @@ impl Store for PostgresStore {
             .iter()
             .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as usize))
             .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .query_one("SELECT n FROM revision", &[])
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 }

@@ -1037,6 +1037,15 @@ impl Store for SqliteStore {
                 .map_err(db_err)
         })
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            self.db()
+                .query_row(cache::READ_REVISION, [], |r| r.get::<_, i64>(0))
+                .map_err(db_err)?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]

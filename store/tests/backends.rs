@@ -41,39 +41,10 @@ impl Place {
     }
 }
 
-/// A new, empty database on the test server, or `None` when there is no
-/// server (reported as a skip, or a failure where PostgreSQL is required).
-async fn fresh_postgres(test: &str) -> Option<String> {
-    let Ok(admin) = std::env::var("CARDHOST_TEST_POSTGRES") else {
-        if std::env::var_os("CARDHOST_REQUIRE_POSTGRES").is_some() {
-            panic!("CARDHOST_REQUIRE_POSTGRES is set but CARDHOST_TEST_POSTGRES is not");
-        }
-        eprintln!(
-            "SKIPPED: {test} on PostgreSQL: set CARDHOST_TEST_POSTGRES (see .ci/postgres) to run it"
-        );
-        return None;
-    };
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("CARDHOST_TEST_POSTGRES={admin}: {e}"));
-    tokio::spawn(connection);
-    let name = format!("cardhost_{}_{}", test, hex_suffix());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    Some(format!("{base}/{name}"))
-}
-
-fn hex_suffix() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 /// Both backends, each in a place of its own.
 async fn places(test: &str) -> Vec<Place> {
     let mut places = vec![Place::Sqlite(tempfile::tempdir().unwrap())];
-    if let Some(url) = fresh_postgres(test).await {
+    if let Some(url) = cardhost_store::testing::fresh_postgres_database(test).await {
         places.push(Place::Postgres(url));
     }
     places
@@ -258,22 +229,21 @@ async fn of_many_processes_racing_for_a_refresh_lease_exactly_one_wins() {
         }
         assert_eq!(won, 1, "{backend}: exactly one holder");
 
-        // The holder may take it again; the others only once it is given
-        // back or has expired.
-        let s = &stores[0];
-        assert!(s.take_refresh_lease(&id, "a", 60_000).await.is_ok());
-        s.release_refresh_lease(&id, "a").await.unwrap();
-        let taken = s.take_refresh_lease(&id, "a", 60_000).await.unwrap();
-        // Someone else may still hold the raced lease; clear it the way a
-        // holder does.
-        if !taken {
-            for i in 0..24 {
-                s.release_refresh_lease(&id, &format!("node-{i}"))
-                    .await
-                    .unwrap();
-            }
-            assert!(s.take_refresh_lease(&id, "a", 60_000).await.unwrap());
+        // Each racer gives its lease back, as a holder does when its refresh
+        // ends (a release by one that does not hold it changes nothing).
+        for i in 0..24 {
+            stores[i % stores.len()]
+                .release_refresh_lease(&id, &format!("node-{i}"))
+                .await
+                .unwrap();
         }
+        // The holder may take it again; the others only once it is given
+        // back, or its holder is gone.
+        let s = &stores[0];
+        assert!(
+            s.take_refresh_lease(&id, "a", 60_000).await.unwrap(),
+            "{backend}"
+        );
         assert!(
             s.take_refresh_lease(&id, "a", 60_000).await.unwrap(),
             "{backend}"
@@ -285,11 +255,20 @@ async fn of_many_processes_racing_for_a_refresh_lease_exactly_one_wins() {
             "not b's to give back"
         );
         s.release_refresh_lease(&id, "a").await.unwrap();
-        assert!(s.take_refresh_lease(&id, "b", 1).await.unwrap());
+        // A holder that goes away does not keep the others out: on SQLite
+        // its lease expires; on PostgreSQL it dies with the holder's
+        // session (a node killed mid-refresh).
+        let gone = place.open(vec![key.clone()]).await;
+        assert!(gone.take_refresh_lease(&id, "b", 1).await.unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Place::Postgres(_) = place {
+            assert!(!s.take_refresh_lease(&id, "c", 60_000).await.unwrap());
+            drop(gone);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         assert!(
             s.take_refresh_lease(&id, "c", 60_000).await.unwrap(),
-            "{backend}: expired"
+            "{backend}: the lease of a holder gone is taken over"
         );
         assert!(matches!(
             s.take_refresh_lease("conn_nope", "a", 1000).await,
@@ -488,7 +467,7 @@ where
 /// one backend only shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_backends_have_the_same_tables_and_columns() {
-    let Some(url) = fresh_postgres("schema").await else {
+    let Some(url) = cardhost_store::testing::fresh_postgres_database("schema").await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -163,10 +163,11 @@ pub enum KeysCommand {
 /// `cardhost keys …`.
 pub async fn keys(
     command: KeysCommand,
+    database_url: Option<&str>,
     data_dir: &Path,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (store, _) = open_store(data_dir).await?;
+    let store = open_store(database_url, data_dir).await?;
     match command {
         KeysCommand::Create { name, role } => {
             let role = store::Role::parse(&role).context("unknown role")?;
@@ -215,7 +216,7 @@ pub async fn keys(
 
 /// `cardhost serve`.
 pub async fn serve(config: Config, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let (store, _) = open_store(data_dir).await?;
+    let store = open_store(config.database_url.as_deref(), data_dir).await?;
     let server_config = config.server.clone();
     let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     if server_config.otlp_endpoint.is_some() {
@@ -263,15 +264,45 @@ pub struct HistoryArgs {
     limit: u32,
 }
 
-async fn open_store(data_dir: &Path) -> anyhow::Result<(Arc<SqliteStore>, KeySource)> {
-    let (store, source) = store::open_in(data_dir)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    Ok((Arc::new(store), source))
+/// The store this command works on: the PostgreSQL database when one is
+/// configured, else the SQLite file in the data directory.
+enum Opened {
+    Sqlite(Arc<SqliteStore>, KeySource),
+    Postgres(Arc<store::PostgresStore>, KeySource),
+}
+
+impl Opened {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Opened::Sqlite(s, _) => s.clone(),
+            Opened::Postgres(s, _) => s.clone(),
+        }
+    }
+}
+
+async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Opened> {
+    Ok(match database_url {
+        Some(url) => {
+            let (store, source) = store::open_shared(url, data_dir)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            Opened::Postgres(Arc::new(store), source)
+        }
+        None => {
+            let (store, source) = store::open_in(data_dir)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            Opened::Sqlite(Arc::new(store), source)
+        }
+    })
+}
+
+async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open(database_url, data_dir).await?.store())
 }
 
 async fn service(config: Config, data_dir: &Path) -> anyhow::Result<Connections> {
-    let (store, _) = open_store(data_dir).await?;
+    let store = open_store(config.database_url.as_deref(), data_dir).await?;
     let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     Ok(Connections::new(host, store))
 }
@@ -388,10 +419,17 @@ pub async fn run(
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
     if let ConnectionsCommand::RotateKey = command {
-        let (store, source) = open_store(data_dir).await?;
-        let (n, id) = store::rotate_key_in(&store, &source, data_dir)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let opened = open(config.database_url.as_deref(), data_dir).await?;
+        let rotated = match &opened {
+            Opened::Sqlite(store, source) => store::rotate_key_in(store, source, data_dir).await,
+            Opened::Postgres(store, source) => {
+                store::rotate_sealing_key(store.as_ref(), source, data_dir).await
+            }
+        };
+        let (n, id) = rotated.map_err(|e| anyhow::anyhow!(e))?;
+        let source = match &opened {
+            Opened::Sqlite(_, source) | Opened::Postgres(_, source) => source.clone(),
+        };
         if json_output {
             show_json(&json!({"reencrypted": n, "key_id": id}))?;
         } else {
@@ -819,10 +857,11 @@ pub async fn invoke(
 /// `cardhost history`.
 pub async fn history(
     args: HistoryArgs,
+    database_url: Option<&str>,
     data_dir: &Path,
     json_output: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (store, _) = open_store(data_dir).await?;
+    let store = open_store(database_url, data_dir).await?;
     let connection_id = match &args.connection {
         Some(c) => Some(store.connection(c).await?.id),
         None => None,

@@ -153,6 +153,20 @@ pub fn load_config(
     if connectors_dir.is_some() {
         config.connectors_dir = connectors_dir;
     }
+    if let Some(url) = std::env::var("CARDHOST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        config.database_url = Some(url);
+    }
+    if let Some(url) = &config.database_url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        anyhow::bail!(
+            "database_url must be a PostgreSQL URL (postgres://user:password@host:port/database); \
+             leave it unset to keep the embedded SQLite store"
+        );
+    }
     if config.cache_dir.is_none() {
         config.cache_dir = default_cache_dir();
     }
@@ -240,11 +254,15 @@ async fn run_command(cli: Cli, mut config: Config) -> anyhow::Result<ExitCode> {
             }
             connections::serve(config, &data_dir).await
         }
-        Command::Keys(command) => connections::keys(command, &data_dir, cli.json).await,
+        Command::Keys(command) => {
+            connections::keys(command, config.database_url.as_deref(), &data_dir, cli.json).await
+        }
         Command::Connections(command) => {
             connections::run(command, config, &data_dir, cli.json).await
         }
-        Command::History(args) => connections::history(args, &data_dir, cli.json).await,
+        Command::History(args) => {
+            connections::history(args, config.database_url.as_deref(), &data_dir, cli.json).await
+        }
         Command::Validate { file } => {
             config.builtin_connectors = false;
             config.connectors_dir = None;

@@ -330,7 +330,7 @@ async fn readyz(State(st): St) -> Response {
     if st.shutting_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    if let Err(e) = st.store.api_keys().await {
+    if let Err(e) = st.store.ping().await {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response();
     }
     (StatusCode::OK, "ready").into_response()

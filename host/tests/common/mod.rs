@@ -1,6 +1,8 @@
 //! Shared by the `cardhost` integration tests.
 #![allow(dead_code)]
 
+pub mod oauth;
+
 use std::process::{Command, Output};
 
 /// Runs `command` to completion and prints `$ shown` with what it wrote,
