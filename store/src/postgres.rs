@@ -62,6 +62,8 @@ pub struct PostgresStore {
     epoch: Arc<Epoch>,
     keys_by_id: ReadCache<ApiKeyRecord>,
     connections: ReadCache<ConnectionRecord>,
+    /// The id of the key the last rotation made current (`None` before one).
+    current_key: ReadCache<Option<String>>,
     keys: Mutex<Vec<MasterKey>>,
     /// Key files to read again when a value was sealed with a key not held.
     key_files: Vec<PathBuf>,
@@ -230,6 +232,7 @@ impl PostgresStore {
             target,
             keys_by_id: ReadCache::new(epoch.clone()),
             connections: ReadCache::new(epoch.clone()),
+            current_key: ReadCache::new(epoch.clone()),
             epoch,
             keys: Mutex::new(keys),
             key_files,
@@ -242,8 +245,53 @@ impl PostgresStore {
         self.pool.get().await.map_err(pool_err)
     }
 
-    fn sealing_key(&self) -> MasterKey {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())[0].clone()
+    /// The key to seal new values with: the one the last rotation (on any
+    /// node) made current, read again from the key files when this node
+    /// does not hold it yet; the first configured key while no rotation has
+    /// happened. Refuses rather than seal with a key the rotation retired.
+    async fn sealing_key(&self) -> Result<MasterKey, StoreError> {
+        let current = self
+            .current_key
+            .get_or_read_async("current", async || {
+                let client = self.client().await?;
+                let row = client
+                    .query_opt("SELECT id FROM sealing_key LIMIT 1", &[])
+                    .await
+                    .map_err(db_err)?;
+                Ok::<_, StoreError>(Some(row.map(|r| r.get::<_, String>(0))))
+            })
+            .await?
+            .flatten();
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(id) = current else {
+            return Ok(keys[0].clone());
+        };
+        if !keys.iter().any(|k| k.id() == id) {
+            self.reread_key_files(&mut keys);
+        }
+        keys.iter()
+            .find(|k| k.id() == id)
+            .cloned()
+            .ok_or_else(|| StoreError::Crypto {
+                what: "a new value".into(),
+                reason: format!(
+                    "the store's values were rotated to key {id}, which this node does not hold: \
+                     give it the new key (CARDHOST_NEW_MASTER_KEY, or master.key.next in its data \
+                     directory) and restart it"
+                ),
+            })
+    }
+
+    /// Adds the keys of the key files this node does not hold yet.
+    fn reread_key_files(&self, keys: &mut Vec<MasterKey>) {
+        for file in &self.key_files {
+            if let Ok(key) = MasterKey::read_file(file)
+                && !keys.iter().any(|k| k.id() == key.id())
+            {
+                tracing::info!(key = key.id(), "read a new master key from its file");
+                keys.push(key);
+            }
+        }
     }
 
     /// Opens a sealed value; when its key is not held, reads the key files
@@ -257,15 +305,7 @@ impl PostgresStore {
     ) -> Result<Vec<u8>, StoreError> {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if !keys.iter().any(|k| k.id() == key_id) {
-            for file in &self.key_files {
-                if let Ok(key) = MasterKey::read_file(file)
-                    && !keys.iter().any(|k| k.id() == key.id())
-                {
-                    tracing::info!(key = key.id(), "read a new master key from its file");
-                    // The newest key seals from now on.
-                    keys.insert(0, key);
-                }
-            }
+            self.reread_key_files(&mut keys);
         }
         open_with(&keys, what, key_id, context, sealed)
     }
@@ -489,7 +529,7 @@ fn count(n: u64, id: &str) -> Result<(), StoreError> {
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn create_connection(&self, new: NewConnection) -> Result<ConnectionRecord, StoreError> {
-        let key = self.sealing_key();
+        let key = self.sealing_key().await?;
         let name = new.name.clone();
         let created = transaction!(self, |tx| {
             if let Some(row) = tx
@@ -608,7 +648,7 @@ impl Store for PostgresStore {
     }
 
     async fn replace_fields(&self, id: &str, change: &FieldsChange<'_>) -> Result<(), StoreError> {
-        let key = self.sealing_key();
+        let key = self.sealing_key().await?;
         transaction!(self, |tx| {
             Self::require(tx, id).await?;
             let now = now_secs();
@@ -677,7 +717,7 @@ impl Store for PostgresStore {
     }
 
     async fn set_secret(&self, id: &str, name: &str, value: &Secret) -> Result<(), StoreError> {
-        let key = self.sealing_key();
+        let key = self.sealing_key().await?;
         let sealed = key.seal(&secret_context(id, name), value.expose().as_bytes());
         transaction!(self, |tx| {
             Self::require(tx, id).await?;
@@ -747,7 +787,7 @@ impl Store for PostgresStore {
     }
 
     async fn save_tokens(&self, id: &str, tokens: &TokenSet) -> Result<(), StoreError> {
-        let key = self.sealing_key();
+        let key = self.sealing_key().await?;
         let json = serde_json::to_vec(tokens).expect("tokens serialize");
         let sealed = key.seal(&token_context(id), &json);
         transaction!(self, |tx| {
@@ -891,7 +931,7 @@ impl Store for PostgresStore {
         pin: &CredentialPin,
         approve: Option<&FieldsChange<'_>>,
     ) -> Result<(), StoreError> {
-        let key = self.sealing_key();
+        let key = self.sealing_key().await?;
         transaction!(self, |tx| {
             Self::require(tx, id).await?;
             let now = now_secs();
@@ -919,7 +959,7 @@ impl Store for PostgresStore {
     }
 
     async fn put_pending_authorization(&self, p: &PendingAuthorization) -> Result<(), StoreError> {
-        let key = self.sealing_key();
+        let key = self.sealing_key().await?;
         let sealed = key.seal(
             &verifier_context(&p.state, &p.connection_id),
             p.verifier.expose().as_bytes(),
@@ -1135,6 +1175,12 @@ impl Store for PostgresStore {
                     .map_err(db_err)?;
                     count += 1;
                 }
+            tx.execute("DELETE FROM sealing_key", &[])
+                .await
+                .map_err(db_err)?;
+            tx.execute("INSERT INTO sealing_key (id) VALUES ($1)", &[&new_key.id()])
+                .await
+                .map_err(db_err)?;
             Ok(count)
         })?;
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());

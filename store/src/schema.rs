@@ -228,4 +228,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION cardhost_changed();
     "#,
     },
+    // 6: the id of the key new values are sealed with, set by a rotation, so
+    // that every node sharing the store seals with the rotated-in key (and
+    // one that does not hold it refuses to seal rather than use an old one).
+    Migration {
+        sqlite: r#"
+    CREATE TABLE sealing_key (id TEXT NOT NULL);
+    CREATE TRIGGER sealing_key_changed AFTER INSERT ON sealing_key BEGIN UPDATE revision SET n = n + 1; END;
+    "#,
+        postgres: r#"
+    CREATE TABLE sealing_key (id TEXT NOT NULL);
+    CREATE TRIGGER sealing_key_changed AFTER INSERT OR UPDATE OR DELETE ON sealing_key
+        FOR EACH STATEMENT EXECUTE FUNCTION cardhost_changed();
+    "#,
+    },
 ];

@@ -959,6 +959,9 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
                 count += 1;
             }
+            tx.execute("DELETE FROM sealing_key", []).map_err(db_err)?;
+            tx.execute("INSERT INTO sealing_key (id) VALUES (?1)", [new_key.id()])
+                .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
             let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
             keys.retain(|k| k.id() != new_key.id());

@@ -178,11 +178,27 @@ async fn sealed_values_open_only_with_their_key_and_rotation_moves_them_all() {
             store.key_usage().await.unwrap(),
             vec![(new.id().to_string(), 2)]
         );
-        let with_old = place.open(vec![old]).await;
+        let with_old = place.open(vec![old.clone()]).await;
         assert!(matches!(
             with_old.tokens(&id).await,
             Err(StoreError::Crypto { .. })
         ));
+        if let Place::Postgres(_) = place {
+            // Another node that holds both keys seals with the rotated-in
+            // one; a node that holds only the old one refuses to seal.
+            let both = place.open(vec![old.clone(), new.clone()]).await;
+            both.set_secret(&id, "extra", &Secret::new("x")).await.unwrap();
+            assert_eq!(
+                both.key_usage().await.unwrap(),
+                vec![(new.id().to_string(), 3)],
+                "sealed with the new key"
+            );
+            let err = with_old
+                .set_secret(&id, "extra", &Secret::new("y"))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(new.id()), "{err}");
+        }
         let with_new = place.open(vec![new]).await;
         assert_eq!(
             with_new.secrets(&id).await.unwrap()["api_token"].expose(),
