@@ -132,15 +132,17 @@ pub(crate) fn watch(path: &Path, epoch: &Arc<Epoch>) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?;
     let _ = conn.busy_timeout(Duration::from_secs(1));
     let weak: Weak<Epoch> = Arc::downgrade(epoch);
+    let read = |conn: &Connection| -> Option<i64> {
+        conn.prepare_cached(READ_REVISION)
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .ok()
+    };
+    // Read before the store is handed out, not when the thread first runs:
+    // a change landing in between would otherwise be taken as the start.
+    let mut seen = read(&conn);
     std::thread::Builder::new()
         .name("cardhost-store-watch".into())
         .spawn(move || {
-            let read = |conn: &Connection| -> Option<i64> {
-                conn.prepare_cached(READ_REVISION)
-                    .and_then(|mut s| s.query_row([], |r| r.get(0)))
-                    .ok()
-            };
-            let mut seen = read(&conn);
             loop {
                 std::thread::sleep(WATCH_INTERVAL);
                 let Some(epoch) = weak.upgrade() else { return };

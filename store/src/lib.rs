@@ -407,6 +407,19 @@ pub trait Store: Send + Sync {
     async fn rotate_key(&self, new_key: &MasterKey) -> Result<usize, StoreError>;
     /// Ids of the keys that sealed the stored values, with counts.
     async fn key_usage(&self) -> Result<Vec<(String, usize)>, StoreError>;
+    /// Takes the lease on a piece of work that must run on exactly one
+    /// node (a trigger's poll, say) for `holder`, for `ttl_ms` milliseconds:
+    /// `true` when `holder` has it now. Its holder renews it by taking it
+    /// again before it expires; once it has expired (its node died) another
+    /// holder takes it over.
+    async fn take_work_lease(
+        &self,
+        work: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives a work lease back (only `holder`'s).
+    async fn release_work_lease(&self, work: &str, holder: &str) -> Result<(), StoreError>;
     /// Whether the store answers a read now (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -34,7 +34,7 @@ use super::sqlite::{
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
-    StoreError, now_secs,
+    StoreError, now_ms, now_secs,
 };
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -1205,6 +1205,60 @@ impl Store for PostgresStore {
             .iter()
             .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as usize))
             .collect())
+    }
+
+    async fn take_work_lease(
+        &self,
+        work: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        transaction!(self, |tx| {
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO work_leases (work, holder, expires_at_ms) VALUES ($1, '', 0)
+                 ON CONFLICT (work) DO NOTHING",
+                &[&work],
+            )
+            .await
+            .map_err(db_err)?;
+            // A node deciding about this work right now holds the row: the
+            // others skip it rather than queue behind it.
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT holder, expires_at_ms FROM work_leases WHERE work = $1
+                     FOR UPDATE SKIP LOCKED",
+                    &[&work],
+                )
+                .await
+                .map_err(db_err)?
+            else {
+                return Ok(false);
+            };
+            let (current, expires): (String, i64) = (row.get(0), row.get(1));
+            if current != holder && expires > now {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE work_leases SET holder = $2, expires_at_ms = $3 WHERE work = $1",
+                &[&work, &holder, &(now + ttl_ms)],
+            )
+            .await
+            .map_err(db_err)?;
+            Ok(true)
+        })
+    }
+
+    async fn release_work_lease(&self, work: &str, holder: &str) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            tx.execute(
+                "DELETE FROM work_leases WHERE work = $1 AND holder = $2",
+                &[&work, &holder],
+            )
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -230,16 +230,27 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     // 6: the id of the key new values are sealed with, set by a rotation, so
     // that every node sharing the store seals with the rotated-in key (and
-    // one that does not hold it refuses to seal rather than use an old one).
+    // one that does not hold it refuses to seal rather than use an old one);
+    // leases on work that must run on exactly one node.
     Migration {
         sqlite: r#"
     CREATE TABLE sealing_key (id TEXT NOT NULL);
     CREATE TRIGGER sealing_key_changed AFTER INSERT ON sealing_key BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TABLE work_leases (
+        work          TEXT PRIMARY KEY,
+        holder        TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    );
     "#,
         postgres: r#"
     CREATE TABLE sealing_key (id TEXT NOT NULL);
     CREATE TRIGGER sealing_key_changed AFTER INSERT OR UPDATE OR DELETE ON sealing_key
         FOR EACH STATEMENT EXECUTE FUNCTION cardhost_changed();
+    CREATE TABLE work_leases (
+        work          TEXT PRIMARY KEY,
+        holder        TEXT NOT NULL,
+        expires_at_ms BIGINT NOT NULL
+    );
     "#,
     },
 ];

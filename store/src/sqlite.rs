@@ -1041,6 +1041,40 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn take_work_lease(
+        &self,
+        work: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let now = super::now_ms();
+            // One statement: SQLite's write lock decides between processes.
+            let n = self
+                .db()
+                .execute(
+                    "INSERT INTO work_leases (work, holder, expires_at_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (work) DO UPDATE SET holder = ?2, expires_at_ms = ?3
+                     WHERE work_leases.holder = ?2 OR work_leases.expires_at_ms <= ?4",
+                    params![work, holder, now + ttl_ms, now],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn release_work_lease(&self, work: &str, holder: &str) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            self.db()
+                .execute(
+                    "DELETE FROM work_leases WHERE work = ?1 AND holder = ?2",
+                    params![work, holder],
+                )
+                .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         cardhost_runtime::executor::blocking(|| {
             self.db()

@@ -187,7 +187,9 @@ async fn sealed_values_open_only_with_their_key_and_rotation_moves_them_all() {
             // Another node that holds both keys seals with the rotated-in
             // one; a node that holds only the old one refuses to seal.
             let both = place.open(vec![old.clone(), new.clone()]).await;
-            both.set_secret(&id, "extra", &Secret::new("x")).await.unwrap();
+            both.set_secret(&id, "extra", &Secret::new("x"))
+                .await
+                .unwrap();
             assert_eq!(
                 both.key_usage().await.unwrap(),
                 vec![(new.id().to_string(), 3)],
@@ -530,4 +532,74 @@ fn rusqlite_columns(path: &std::path::Path) -> Vec<(String, String)> {
         .unwrap();
     columns.sort();
     columns
+}
+
+/// Work that must run on exactly one node: of many racing for its lease one
+/// wins; the holder renews it; a holder gone is taken over once its lease
+/// expires; a lease given back is free at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_leases_go_to_one_holder_and_are_taken_over_when_it_dies() {
+    for place in places("work").await {
+        let backend = place.name();
+        let key = MasterKey::generate();
+        let mut stores = Vec::new();
+        for _ in 0..4 {
+            stores.push(place.open(vec![key.clone()]).await);
+        }
+        let racers: Vec<_> = (0..24)
+            .map(|i| {
+                let store = stores[i % stores.len()].clone();
+                tokio::spawn(async move {
+                    store
+                        .take_work_lease("poll:acme", &format!("node-{i}"), 60_000)
+                        .await
+                        .unwrap()
+                        .then_some(i)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for r in racers {
+            winners.extend(r.await.unwrap());
+        }
+        assert_eq!(winners.len(), 1, "{backend}: {winners:?}");
+        let winner = format!("node-{}", winners[0]);
+        let s = &stores[0];
+        assert!(
+            s.take_work_lease("poll:acme", &winner, 60_000)
+                .await
+                .unwrap(),
+            "renewed"
+        );
+        assert!(
+            !s.take_work_lease("poll:acme", "late", 60_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.take_work_lease("poll:other", "late", 60_000)
+                .await
+                .unwrap(),
+            "another work"
+        );
+        s.release_work_lease("poll:acme", "late").await.unwrap();
+        assert!(
+            !s.take_work_lease("poll:acme", "late", 60_000)
+                .await
+                .unwrap(),
+            "not late's"
+        );
+        s.release_work_lease("poll:acme", &winner).await.unwrap();
+        assert!(
+            s.take_work_lease("poll:acme", "short", 1).await.unwrap(),
+            "given back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            s.take_work_lease("poll:acme", "late", 60_000)
+                .await
+                .unwrap(),
+            "{backend}: expired, taken over"
+        );
+    }
 }
