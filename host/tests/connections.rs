@@ -8,7 +8,7 @@ mod common;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{self, ConnectionState};
 use cardhost::{Cardhost, Limits, NetworkPolicy, RuntimeConfig, Secret, Source};
-use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer};
+use cardhost_emulators::oauth::{GrantType, OAuthServer};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -31,38 +31,10 @@ impl World {
     async fn start() -> Self {
         let callback_port = free_port();
         let redirect = format!("http://127.0.0.1:{callback_port}/callback");
-        let oauth = oauth::start(
-            oauth::Config::keycloak("test").client(
-                ClientConfig::authorization_code(CLIENT_ID, CLIENT_SECRET, &redirect)
-                    .grant_types(&[
-                        GrantType::AuthorizationCode,
-                        GrantType::RefreshToken,
-                        GrantType::ClientCredentials,
-                    ])
-                    .scopes(&["read:me"]),
-            ),
-        )
-        .await
-        .unwrap();
+        let oauth = common::oauth::provider("test", &redirect).await;
         let resource = resource_server(oauth.state()).await;
         let dir = tempfile::tempdir().unwrap();
-        let connectors = dir.path().join("connectors");
-        std::fs::create_dir_all(&connectors).unwrap();
-        std::fs::copy(
-            cardhost_e2e::guests::OAUTH_APP,
-            connectors.join("oauth_app.wasm"),
-        )
-        .unwrap();
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-        std::fs::write(
-            dir.path().join("cardhost.toml"),
-            format!(
-                "builtin_connectors = false\nconnectors_dir = {:?}\ncache_dir = {:?}\n",
-                connectors.display().to_string(),
-                cache.display().to_string()
-            ),
-        )
-        .unwrap();
+        common::oauth::oauth_app_config(dir.path());
         World {
             oauth,
             resource,

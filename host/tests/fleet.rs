@@ -11,12 +11,11 @@ mod common;
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{MasterKey, PostgresStore, Role, Store, testing};
 use cardhost::{Cardhost, NetworkPolicy, RuntimeConfig, Secret, Source};
-use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer};
+use cardhost_emulators::oauth::{GrantType, OAuthServer};
 use common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,38 +33,10 @@ impl Fleet {
     async fn start(test: &str) -> Option<Fleet> {
         let database_url = testing::fresh_postgres_database(test).await?;
         let redirect = format!("http://127.0.0.1:{}/callback", free_port());
-        let oauth = oauth::start(
-            oauth::Config::keycloak("fleet").client(
-                ClientConfig::authorization_code(CLIENT_ID, CLIENT_SECRET, &redirect)
-                    .grant_types(&[
-                        GrantType::AuthorizationCode,
-                        GrantType::RefreshToken,
-                        GrantType::ClientCredentials,
-                    ])
-                    .scopes(&["read:me"]),
-            ),
-        )
-        .await
-        .unwrap();
+        let oauth = common::oauth::provider("fleet", &redirect).await;
         let resource = resource_server(oauth.state()).await;
         let dir = tempfile::tempdir().unwrap();
-        let connectors = dir.path().join("connectors");
-        std::fs::create_dir_all(&connectors).unwrap();
-        std::fs::copy(
-            cardhost_e2e::guests::OAUTH_APP,
-            connectors.join("oauth_app.wasm"),
-        )
-        .unwrap();
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
-        std::fs::write(
-            dir.path().join("cardhost.toml"),
-            format!(
-                "builtin_connectors = false\nconnectors_dir = {:?}\ncache_dir = {:?}\n",
-                connectors.display().to_string(),
-                cache.display().to_string()
-            ),
-        )
-        .unwrap();
+        common::oauth::oauth_app_config(dir.path());
         Some(Fleet {
             database_url,
             master_key: MasterKey::generate(),
@@ -117,6 +88,34 @@ impl Fleet {
             Arc::new(Connections::new(Arc::new(host), store.clone())),
             store,
         )
+    }
+
+    /// The connection `shared` (authorization code), authorized through
+    /// a service of this process; with that service and its store.
+    async fn authorized_connection(
+        &self,
+    ) -> (
+        Arc<Connections>,
+        Arc<dyn Store>,
+        cardhost::store::ConnectionRecord,
+    ) {
+        let (service, store) = self.service().await;
+        let created = service
+            .create(CreateConnection {
+                connector: "oauth-app".into(),
+                name: "shared".into(),
+                fields: self.fields(),
+                secrets: BTreeMap::from([
+                    ("client_id".to_string(), Secret::new(CLIENT_ID)),
+                    ("client_secret".to_string(), Secret::new(CLIENT_SECRET)),
+                ]),
+                grant: None,
+                auth_method: Some("authorization-code".into()),
+            })
+            .await
+            .unwrap();
+        common::oauth::authorize(&service, "shared", &self.redirect).await;
+        (service, store, created)
     }
 
     /// `cardhost serve` as node `n`: its own data directory, the shared
@@ -232,22 +231,7 @@ async fn three_nodes_share_keys_connections_and_one_refresh() {
     let Some(fleet) = Fleet::start("fleet").await else {
         return;
     };
-    let (service, store) = fleet.service().await;
-    let created = service
-        .create(CreateConnection {
-            connector: "oauth-app".into(),
-            name: "shared".into(),
-            fields: fleet.fields(),
-            secrets: BTreeMap::from([
-                ("client_id".to_string(), Secret::new(CLIENT_ID)),
-                ("client_secret".to_string(), Secret::new(CLIENT_SECRET)),
-            ]),
-            grant: None,
-            auth_method: Some("authorization-code".into()),
-        })
-        .await
-        .unwrap();
-    common::oauth::authorize(&service, "shared", &fleet.redirect).await;
+    let (_service, store, created) = fleet.authorized_connection().await;
     let key = cardhost::server::keys::create(store.as_ref(), "fleet", Role::Admin)
         .await
         .unwrap()
@@ -315,22 +299,7 @@ async fn a_node_killed_during_a_refresh_loses_no_connection() {
     let Some(fleet) = Fleet::start("fleet_kill").await else {
         return;
     };
-    let (service, store) = fleet.service().await;
-    let created = service
-        .create(CreateConnection {
-            connector: "oauth-app".into(),
-            name: "shared".into(),
-            fields: fleet.fields(),
-            secrets: BTreeMap::from([
-                ("client_id".to_string(), Secret::new(CLIENT_ID)),
-                ("client_secret".to_string(), Secret::new(CLIENT_SECRET)),
-            ]),
-            grant: None,
-            auth_method: Some("authorization-code".into()),
-        })
-        .await
-        .unwrap();
-    common::oauth::authorize(&service, "shared", &fleet.redirect).await;
+    let (_service, store, created) = fleet.authorized_connection().await;
     let key = cardhost::server::keys::create(store.as_ref(), "fleet", Role::Invoker)
         .await
         .unwrap()

@@ -3,7 +3,7 @@
 
 use cardhost::connections::Connections;
 use cardhost::store::ConnectionState;
-use cardhost_emulators::oauth::OAuthState;
+use cardhost_emulators::oauth::{self, ClientConfig, GrantType, OAuthServer, OAuthState};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -97,4 +97,45 @@ pub async fn authorize(conns: &Connections, name: &str, redirect: &str) {
         .await
         .unwrap();
     assert_eq!(record.state, ConnectionState::Ready);
+}
+
+/// The OAuth2 emulator as the connection tests use it (Keycloak-like:
+/// rotating refresh tokens, a spent one revokes the family), with the test
+/// client allowed every grant and redirecting to `redirect`.
+pub async fn provider(realm: &str, redirect: &str) -> OAuthServer {
+    oauth::start(
+        oauth::Config::keycloak(realm).client(
+            ClientConfig::authorization_code(CLIENT_ID, CLIENT_SECRET, redirect)
+                .grant_types(&[
+                    GrantType::AuthorizationCode,
+                    GrantType::RefreshToken,
+                    GrantType::ClientCredentials,
+                ])
+                .scopes(&["read:me"]),
+        ),
+    )
+    .await
+    .unwrap()
+}
+
+/// A configuration in `dir` that loads only the `oauth-app` test connector
+/// (`dir/cardhost.toml`, the component in `dir/connectors`).
+pub fn oauth_app_config(dir: &std::path::Path) {
+    let connectors = dir.join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    std::fs::copy(
+        cardhost_e2e::guests::OAUTH_APP,
+        connectors.join("oauth_app.wasm"),
+    )
+    .unwrap();
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    std::fs::write(
+        dir.join("cardhost.toml"),
+        format!(
+            "builtin_connectors = false\nconnectors_dir = {:?}\ncache_dir = {:?}\n",
+            connectors.display().to_string(),
+            cache.display().to_string()
+        ),
+    )
+    .unwrap();
 }
