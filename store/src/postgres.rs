@@ -107,6 +107,31 @@ macro_rules! transaction {
     }};
 }
 
+/// A pooled session that may hold an advisory lock: dropped before it is
+/// known to hold none, it is closed (releasing the lock) instead of going
+/// back to the pool.
+struct LockSession(Option<deadpool_postgres::Object>);
+
+impl LockSession {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.0
+            .as_ref()
+            .expect("the session is held until into_inner")
+    }
+
+    fn into_inner(mut self) -> deadpool_postgres::Object {
+        self.0.take().expect("the session is held until into_inner")
+    }
+}
+
+impl Drop for LockSession {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(deadpool_postgres::Object::take(object));
+        }
+    }
+}
+
 fn db_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         if db.code() == &SqlState::UNIQUE_VIOLATION {
@@ -856,7 +881,10 @@ impl Store for PostgresStore {
         {
             return Ok(true);
         }
-        let client = self.client().await?;
+        // Should this call be cancelled while the database grants the lock,
+        // the session is closed rather than pooled with the lock held.
+        let session = LockSession(Some(self.client().await?));
+        let client = session.client();
         if client
             .query_opt("SELECT 1 FROM connections WHERE id = $1", &[&id])
             .await
@@ -879,7 +907,10 @@ impl Store for PostgresStore {
             self.leases
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(slot, client);
+                .insert(slot, session.into_inner());
+        } else {
+            // Holds no lock: back to the pool.
+            drop(session.into_inner());
         }
         Ok(taken)
     }
@@ -893,18 +924,19 @@ impl Store for PostgresStore {
         let Some(client) = held else {
             return Ok(());
         };
-        let unlocked = client
+        // A session that may still hold the lock (the unlock failed, or this
+        // call was cancelled) is closed, which releases it, never pooled.
+        let session = LockSession(Some(client));
+        session
+            .client()
             .query_one(
                 "SELECT pg_advisory_unlock(hashtextextended('cardhost-refresh:' || $1, 0))",
                 &[&id],
             )
-            .await;
-        if unlocked.is_err() {
-            // Never hand a session that may still hold the lock back to the
-            // pool: closing it releases the lock.
-            drop(deadpool_postgres::Object::take(client));
-        }
-        unlocked.map(|_| ()).map_err(db_err)
+            .await
+            .map_err(db_err)?;
+        drop(session.into_inner());
+        Ok(())
     }
 
     async fn credential_pin(&self, id: &str) -> Result<Option<CredentialPin>, StoreError> {
