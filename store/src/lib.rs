@@ -3,11 +3,12 @@
 //! Durable state: connections, their secrets and OAuth tokens, pending
 //! authorizations and invocation history.
 //!
-//! [`Store`] is the interface; [`SqliteStore`] the embedded default (one
-//! SQLite file, WAL, versioned migrations). A multi-node deployment can put
-//! another implementation (e.g. PostgreSQL) behind the same trait. Secrets and
-//! tokens are sealed with the [`MasterKey`] before they reach the store's
-//! backing file and are never returned by listing calls.
+//! [`Store`] is the interface, async throughout; [`SqliteStore`] the
+//! embedded default (one SQLite file, WAL, versioned migrations) and
+//! [`PostgresStore`] the store many nodes share ([`open_shared`]). Both are
+//! migrated from one list of schema versions. Secrets and tokens are sealed
+//! with the [`MasterKey`] before they reach the database and are never
+//! returned by listing calls.
 
 #![deny(missing_docs)]
 
