@@ -139,7 +139,15 @@ fn db_err(e: tokio_postgres::Error) -> StoreError {
         }
         return StoreError::Backend(format!("PostgreSQL: {}", db.message()));
     }
-    StoreError::Backend(format!("PostgreSQL: {e}"))
+    // "error connecting to server" says little without its cause.
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    StoreError::Backend(format!("PostgreSQL: {message}"))
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
@@ -244,7 +252,11 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
         {
             let mut client = pool.get().await.map_err(|e| {
-                StoreError::Backend(format!("cannot connect to {target}: {}", pool_err(e)))
+                let reason = match pool_err(e) {
+                    StoreError::Backend(m) => m,
+                    other => other.to_string(),
+                };
+                StoreError::Backend(format!("cannot connect to {target}: {reason}"))
             })?;
             migrate(&mut client)
                 .await
