@@ -48,13 +48,7 @@ impl World {
     }
 
     fn fields(&self) -> Value {
-        json!({
-            "base_url": self.resource.url,
-            "token_url": self.oauth.token_url(),
-            "authorize_url": self.oauth.authorize_url(),
-            "revocation_url": self.oauth.revocation_url(),
-            "scope": "read:me",
-        })
+        common::oauth::oauth_app_fields(&self.oauth, &self.resource)
     }
 
     fn cli(&self) -> Command {

@@ -15,7 +15,6 @@ use cardhost_emulators::oauth::{GrantType, OAuthServer};
 use common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,13 +47,7 @@ impl Fleet {
     }
 
     fn fields(&self) -> Value {
-        json!({
-            "base_url": self.resource.url,
-            "token_url": self.oauth.token_url(),
-            "authorize_url": self.oauth.authorize_url(),
-            "revocation_url": self.oauth.revocation_url(),
-            "scope": "read:me",
-        })
+        common::oauth::oauth_app_fields(&self.oauth, &self.resource)
     }
 
     fn secrets() -> Value {
@@ -133,22 +126,8 @@ impl Fleet {
             .env_remove("CARDHOST_CONFIG")
             .env_remove("CARDHOST_DATA_DIR")
             .env_remove("CARDHOST_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let Some(Ok(started)) = lines.next() else {
-            let _ = child.kill();
-            panic!("node {n} did not start:\n{}", stderr.join().unwrap());
-        };
-        let url = started.rsplit(' ').next().unwrap().to_string();
+            .stdin(Stdio::null());
+        let (child, url, stderr) = common::spawn_serve(&mut cmd);
         Node {
             child,
             url,

@@ -10,7 +10,6 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use serde_json::{Value, json};
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -144,28 +143,11 @@ struct Serve {
 impl Serve {
     fn start(node: &Node, env: &[(&str, &str)]) -> Serve {
         let mut cmd = node.cli();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let started = match lines.next() {
-            Some(Ok(line)) => line,
-            _ => {
-                let _ = child.kill();
-                panic!("the server did not start:\n{}", stderr.join().unwrap());
-            }
-        };
-        let url = started.rsplit(' ').next().unwrap().to_string();
+        let (child, url, stderr) = common::spawn_serve(&mut cmd);
         Serve { child, url, stderr }
     }
 

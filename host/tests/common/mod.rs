@@ -3,7 +3,7 @@
 
 pub mod oauth;
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `command` to completion and prints `$ shown` with what it wrote,
 /// so a failing test shows every command it ran and its output.
@@ -49,4 +49,30 @@ pub async fn serve_on(
     .await
     .unwrap();
     (server, store)
+}
+
+/// Starts `command`, a `cardhost … serve --listen 127.0.0.1:0`, with its
+/// output piped: returns the child, the URL it announced on its first line
+/// of stdout, and a thread that reads its stderr to the end. Panics with
+/// that stderr when it exits without announcing one.
+pub fn spawn_serve(command: &mut Command) -> (Child, String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let Some(Ok(started)) = lines.next() else {
+        let _ = child.kill();
+        panic!("the server did not start:\n{}", stderr.join().unwrap());
+    };
+    let url = started.rsplit(' ').next().unwrap().to_string();
+    (child, url, stderr)
 }

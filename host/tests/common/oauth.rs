@@ -139,3 +139,14 @@ pub fn oauth_app_config(dir: &std::path::Path) {
     )
     .unwrap();
 }
+
+/// The `oauth-app` connection fields that point at `oauth` and `resource`.
+pub fn oauth_app_fields(oauth: &OAuthServer, resource: &Resource) -> serde_json::Value {
+    json!({
+        "base_url": resource.url,
+        "token_url": oauth.token_url(),
+        "authorize_url": oauth.authorize_url(),
+        "revocation_url": oauth.revocation_url(),
+        "scope": "read:me",
+    })
+}
