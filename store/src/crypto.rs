@@ -101,29 +101,34 @@ impl MasterKey {
         B64.encode(self.key)
     }
 
+    /// Loads the key from the environment, else from `file`; `None` when
+    /// neither has one.
+    pub fn load(file: &Path) -> Result<Option<(Self, KeySource)>, String> {
+        if let Ok(value) = std::env::var(MASTER_KEY_ENV) {
+            let key = Self::parse(&value).map_err(|e| format!("${MASTER_KEY_ENV}: {e}"))?;
+            return Ok(Some((key, KeySource::Env)));
+        }
+        match Self::read_file(file) {
+            Ok(key) => Ok(Some((key, KeySource::File(file.to_path_buf())))),
+            Err(ReadError::Missing) => Ok(None),
+            Err(e) => Err(e.message(file)),
+        }
+    }
+
     /// Loads the key from the environment, else from `file`, creating the
     /// file (mode 0600) with a new key if it does not exist.
     pub fn load_or_create(file: &Path) -> Result<(Self, KeySource), String> {
-        if let Ok(value) = std::env::var(MASTER_KEY_ENV) {
-            let key = Self::parse(&value).map_err(|e| format!("${MASTER_KEY_ENV}: {e}"))?;
-            return Ok((key, KeySource::Env));
+        if let Some(loaded) = Self::load(file)? {
+            return Ok(loaded);
         }
-        match Self::read_file(file) {
-            Ok(key) => Ok((key, KeySource::File(file.to_path_buf()))),
-            Err(ReadError::Missing) => {
-                let key = Self::generate();
-                match write_key_file(file, &key, false) {
-                    Ok(()) => Ok((key, KeySource::File(file.to_path_buf()))),
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::read_file(file)
-                            .map(|k| (k, KeySource::File(file.to_path_buf())))
-                            .map_err(|e| e.message(file))
-                    }
-                    Err(e) => Err(format!("cannot create key file {}: {e}", file.display())),
-                }
-            }
-            Err(e) => Err(e.message(file)),
+        let key = Self::generate();
+        match write_key_file(file, &key, false) {
+            Ok(()) => Ok((key, KeySource::File(file.to_path_buf()))),
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::read_file(file)
+                .map(|k| (k, KeySource::File(file.to_path_buf())))
+                .map_err(|e| e.message(file)),
+            Err(e) => Err(format!("cannot create key file {}: {e}", file.display())),
         }
     }
 

@@ -527,25 +527,13 @@ pub async fn open_shared(
 ) -> Result<(PostgresStore, KeySource), String> {
     let key_file = dir.join(KEY_FILE);
     let next_file = dir.join(NEXT_KEY_FILE);
-    let (key, source) = match std::env::var(MASTER_KEY_ENV) {
-        Ok(value) => (
-            MasterKey::parse(&value).map_err(|e| format!("${MASTER_KEY_ENV}: {e}"))?,
-            KeySource::Env,
-        ),
-        Err(_) => match MasterKey::read_file(&key_file) {
-            Ok(key) => (key, KeySource::File(key_file.clone())),
-            Err(ReadError::Missing) => {
-                return Err(format!(
-                    "with a shared database every node needs the same master key, and cardhost \
-                     will not make one: set ${MASTER_KEY_ENV} (e.g. `openssl rand -base64 32`) \
-                     or put the key file at {}",
-                    key_file.display()
-                ));
-            }
-            Err(ReadError::Other(m)) => {
-                return Err(format!("key file {}: {m}", key_file.display()));
-            }
-        },
+    let Some((key, source)) = MasterKey::load(&key_file)? else {
+        return Err(format!(
+            "with a shared database every node needs the same master key, and cardhost \
+             will not make one: set ${MASTER_KEY_ENV} (e.g. `openssl rand -base64 32`) \
+             or put the key file at {}",
+            key_file.display()
+        ));
     };
     let mut keys = vec![key];
     if let Ok(value) = std::env::var(NEW_MASTER_KEY_ENV) {
