@@ -37,6 +37,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ),
     ("fixture-flood", "fixture_flood", "FLOOD"),
     ("fixture-legacy-v0-1", "fixture_legacy_v0_1", "LEGACY_V0_1"),
+    ("fixture-legacy-v0-2", "fixture_legacy_v0_2", "LEGACY_V0_2"),
     (
         "connector-advanced-hr",
         "connector_advanced_hr",

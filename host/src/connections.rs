@@ -1025,6 +1025,23 @@ impl Connections {
         result.map_err(ConnectionError::Invocation)
     }
 
+    /// Records a trigger's poll in the history, under the card name
+    /// `trigger:{id}`, like an invocation.
+    pub(crate) async fn record_trigger_call(
+        &self,
+        connection: &Connection,
+        trigger: &str,
+        started_at_ms: i64,
+        result: &Result<cardhost_runtime::Poll, Box<InvokeError>>,
+    ) {
+        let entry = match result {
+            Ok(poll) => Entry::ok(&poll.id, poll.duration_ms, &poll.journal),
+            Err(f) => Entry::failed(f, f.class(), f.to_string()),
+        };
+        self.record(connection, &format!("trigger:{trigger}"), started_at_ms, entry)
+            .await;
+    }
+
     async fn record(
         &self,
         connection: &Connection,

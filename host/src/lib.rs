@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod server;
+pub mod subscriptions;
 pub mod telemetry;
 
 pub use cardhost_runtime::{

@@ -16,6 +16,11 @@ pub enum ErrorKind {
         /// A card with a close id, when there is one.
         did_you_mean: Option<String>,
     },
+    /// The connector has no such trigger.
+    UnknownTrigger {
+        /// A trigger with a close id, when there is one.
+        did_you_mean: Option<String>,
+    },
     /// The input does not match the card's input schema.
     InvalidInput {
         /// Each violation with its JSON pointer.
@@ -92,6 +97,10 @@ impl std::fmt::Display for ErrorKind {
                 write!(f, "the connector has no such card")?;
                 write_suggestion(f, did_you_mean)
             }
+            ErrorKind::UnknownTrigger { did_you_mean } => {
+                write!(f, "the connector has no such trigger")?;
+                write_suggestion(f, did_you_mean)
+            }
             ErrorKind::InvalidInput { violations } => {
                 write!(f, "invalid input: {}", pointers(violations))
             }
@@ -133,6 +142,7 @@ impl ErrorKind {
         match self {
             ErrorKind::UnknownConnector => "unknown-connector",
             ErrorKind::UnknownCard { .. } => "unknown-card",
+            ErrorKind::UnknownTrigger { .. } => "unknown-trigger",
             ErrorKind::InvalidInput { .. } => "invalid-input",
             ErrorKind::Connection { .. } => "connection",
             ErrorKind::Denied { .. } => "denied",

@@ -72,5 +72,6 @@ pub use catalog::CUSTOM_API_ACTION;
 pub use config::{Limits, NetworkPolicy, Route, RuntimeConfig};
 pub use credentials::{ConnectionCredentials, Secret};
 pub use host::{Cardhost, Connection};
+pub use invoke::trigger::{Poll, TriggerEvent};
 pub use invoke::{CardFailure, ErrorKind, Invocation, InvokeError};
 pub use registry::{LoadError, LoadedConnector, Registry, Source};

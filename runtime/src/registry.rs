@@ -358,13 +358,20 @@ pub async fn load_one(
         scope,
         broker.clone(),
         manifest_limits,
-        |world, store| Box::pin(async move { world.call_manifest(store).await }),
+        |world, store| {
+            Box::pin(async move {
+                let manifest = world.call_manifest(store).await?;
+                let triggers = world.call_triggers(store).await?;
+                Ok((manifest, triggers))
+            })
+        },
     )
     .await;
-    let raw = call
+    let (raw, raw_triggers) = call
         .result
         .map_err(|e| fail(format!("reading its manifest failed: {e}")))?;
-    let manifest = Manifest::validate(raw).map_err(|e| fail(e.to_string()))?;
+    let manifest =
+        Manifest::validate_with_triggers(raw, raw_triggers).map_err(|e| fail(e.to_string()))?;
     let mut warnings = manifest.warnings.clone();
     warnings.extend(memory_warning(needed.max_initial_memory_size));
     Ok(LoadedConnector {

@@ -18,6 +18,7 @@ mod history;
 mod postgres;
 mod schema;
 mod sqlite;
+pub mod subscriptions;
 #[doc(hidden)]
 pub mod testing;
 
@@ -27,6 +28,10 @@ pub use history::BATCH_WINDOW;
 pub use postgres::PostgresStore;
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
+pub use subscriptions::{
+    Committed, EventRecord, Mode, NewEvent, NewSubscription, PollCommit, SubscriptionRecord,
+    SubscriptionState, Target,
+};
 
 pub use cardhost_runtime::credentials::CredentialPin;
 use cardhost_runtime::credentials::{Secret, TokenSet};
@@ -286,6 +291,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// No such subscription.
+    #[error("no subscription `{0}`")]
+    NoSubscription(String),
     /// The database failed.
     #[error("store: {0}")]
     Backend(String),
@@ -423,6 +431,64 @@ pub trait Store: Send + Sync {
     async fn release_work_lease(&self, work: &str, holder: &str) -> Result<(), StoreError>;
     /// Whether the store answers a read now (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a subscription (its connection must exist), active, with no
+    /// cursor yet.
+    async fn create_subscription(
+        &self,
+        new: NewSubscription,
+    ) -> Result<SubscriptionRecord, StoreError>;
+    /// Subscriptions, oldest first; only `connection_id`'s when given.
+    async fn subscriptions(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError>;
+    /// One subscription.
+    async fn subscription(&self, id: &str) -> Result<SubscriptionRecord, StoreError>;
+    /// Deletes a subscription and its events; returns whether it existed.
+    async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError>;
+    /// Sets a subscription's state; `next_poll_at_ms`, when given, moves
+    /// its next poll (a resumed subscription polls at once).
+    async fn set_subscription_state(
+        &self,
+        id: &str,
+        state: SubscriptionState,
+        message: Option<&str>,
+        next_poll_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Active polling subscriptions whose next poll is due at `now_ms`,
+    /// soonest first, at most `limit`.
+    async fn due_subscriptions(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError>;
+    /// Stores a poll's events and its new cursor in one transaction
+    /// ([`PollCommit`]); events whose id the subscription already holds
+    /// are dropped. Clears the failure count.
+    async fn commit_poll(&self, id: &str, commit: &PollCommit) -> Result<Committed, StoreError>;
+    /// Records a failed poll: the error, the failures in a row and when to
+    /// try again. The cursor does not move.
+    async fn record_poll_failure(
+        &self,
+        id: &str,
+        error: &str,
+        next_poll_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Stores events that arrived without a poll (a webhook delivery),
+    /// dropping ids the subscription already holds.
+    async fn append_events(&self, id: &str, events: &[NewEvent]) -> Result<Committed, StoreError>;
+    /// Events of a subscription after `after_seq`, oldest first, at most
+    /// `limit`.
+    async fn events(
+        &self,
+        id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+    /// Deletes events stored before `before_ms` (the deduplication window
+    /// ends with them); returns how many.
+    async fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// File names in a data directory.

@@ -36,6 +36,11 @@ use super::{
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
     StoreError, now_ms, now_secs,
 };
+use super::subscriptions::{
+    Committed, EventRecord, NewEvent, NewSubscription, PollCommit, SUBSCRIPTION_COLUMNS,
+    SubscriptionRecord, SubscriptionState, event_record, new_subscription_id, sql as sub_sql,
+    subscription_row,
+};
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
@@ -44,6 +49,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::{AsyncMessage, NoTls, Row, Transaction};
 
 /// How often a node reads the revision even without a notification.
@@ -557,6 +563,70 @@ async fn upsert_sealed_secret(
     .await
     .map_err(db_err)?;
     Ok(())
+}
+
+/// One subscription, read on `client` (a pooled session or a
+/// transaction).
+async fn read_subscription(
+    client: &impl GenericClient,
+    id: &str,
+) -> Result<SubscriptionRecord, StoreError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NoSubscription(id.to_string()))?;
+    let r = &row;
+    Ok(subscription_row!(r))
+}
+
+fn subscription_changed(n: u64, id: &str) -> Result<(), StoreError> {
+    if n == 0 {
+        return Err(StoreError::NoSubscription(id.to_string()));
+    }
+    Ok(())
+}
+
+/// Stores `events` after `last_seq`, each id the subscription does not
+/// hold yet, and records the new last `seq`.
+async fn insert_events(
+    tx: &Transaction<'_>,
+    id: &str,
+    last_seq: i64,
+    events: &[NewEvent],
+    now_ms: i64,
+) -> Result<Committed, StoreError> {
+    let statement = tx.prepare(sub_sql::INSERT_EVENT).await.map_err(db_err)?;
+    let mut next = last_seq;
+    for e in events {
+        let n = tx
+            .execute(
+                &statement,
+                &[
+                    &id,
+                    &(next + 1),
+                    &e.id,
+                    &e.occurred_at,
+                    &e.payload.to_string(),
+                    &now_ms,
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        next += n as i64;
+    }
+    if next != last_seq {
+        tx.execute(sub_sql::SET_LAST_SEQ, &[&id, &next])
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(Committed {
+        stored: (next - last_seq) as usize,
+        last_seq: next,
+    })
 }
 
 fn count(n: u64, id: &str) -> Result<(), StoreError> {
@@ -1303,6 +1373,197 @@ impl Store for PostgresStore {
             .map_err(db_err)?;
             Ok(())
         })
+    }
+
+    async fn create_subscription(
+        &self,
+        new: NewSubscription,
+    ) -> Result<SubscriptionRecord, StoreError> {
+        transaction!(self, |tx| {
+            Self::require(tx, &new.connection_id).await?;
+            let id = new_subscription_id();
+            let (kind, url) = new.target.columns();
+            tx.execute(
+                sub_sql::INSERT,
+                &[
+                    &id,
+                    &new.connection_id,
+                    &new.trigger,
+                    &new.mode.as_str(),
+                    &i64::from(new.interval_seconds),
+                    &kind,
+                    &url,
+                    &new.first_poll_at_ms,
+                    &now_secs(),
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+            read_subscription(tx, &id).await
+        })
+    }
+
+    async fn subscriptions(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
+                     WHERE $1::TEXT IS NULL OR connection_id = $1 ORDER BY created_at, id"
+                ),
+                &[&connection_id],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(|r| subscription_row!(r)).collect())
+    }
+
+    async fn subscription(&self, id: &str) -> Result<SubscriptionRecord, StoreError> {
+        let client = self.client().await?;
+        read_subscription(&client, id).await
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute("DELETE FROM subscriptions WHERE id = $1", &[&id])
+            .await
+            .map_err(db_err)?;
+        Ok(n > 0)
+    }
+
+    async fn set_subscription_state(
+        &self,
+        id: &str,
+        state: SubscriptionState,
+        message: Option<&str>,
+        next_poll_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                sub_sql::SET_STATE,
+                &[&id, &state.as_str(), &message, &next_poll_at_ms, &now_secs()],
+            )
+            .await
+            .map_err(db_err)?;
+        subscription_changed(n, id)
+    }
+
+    async fn due_subscriptions(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
+                sub_sql::DUE
+            ))
+            .await
+            .map_err(db_err)?;
+        let rows = client
+            .query(&statement, &[&now_ms, &i64::from(limit)])
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(|r| subscription_row!(r)).collect())
+    }
+
+    async fn commit_poll(&self, id: &str, commit: &PollCommit) -> Result<Committed, StoreError> {
+        transaction!(self, |tx| {
+            let now = now_ms();
+            let advanced = tx
+                .query_opt(
+                    sub_sql::ADVANCE_CURSOR,
+                    &[
+                        &id,
+                        &commit.expected_version,
+                        &commit.cursor,
+                        &commit.next_poll_at_ms,
+                        &now,
+                        &(now / 1000),
+                    ],
+                )
+                .await
+                .map_err(db_err)?;
+            let Some(row) = advanced else {
+                read_subscription(tx, id).await?;
+                return Err(StoreError::Conflict(format!(
+                    "subscription `{id}` was polled by another process since cursor version {}",
+                    commit.expected_version
+                )));
+            };
+            insert_events(tx, id, row.get(0), &commit.events, now).await
+        })
+    }
+
+    async fn record_poll_failure(
+        &self,
+        id: &str,
+        error: &str,
+        next_poll_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                sub_sql::POLL_FAILED,
+                &[&id, &error, &next_poll_at_ms, &now_ms(), &now_secs()],
+            )
+            .await
+            .map_err(db_err)?;
+        subscription_changed(n, id)
+    }
+
+    async fn append_events(&self, id: &str, events: &[NewEvent]) -> Result<Committed, StoreError> {
+        transaction!(self, |tx| {
+            let row = tx
+                .query_opt(&format!("{} FOR UPDATE", sub_sql::LAST_SEQ), &[&id])
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::NoSubscription(id.to_string()))?;
+            insert_events(tx, id, row.get(0), events, now_ms()).await
+        })
+    }
+
+    async fn events(
+        &self,
+        id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let client = self.client().await?;
+        read_subscription(&client, id).await?;
+        let rows = client
+            .query(
+                "SELECT seq, event_id, occurred_at, payload, received_at_ms FROM events \
+                 WHERE subscription_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&id, &after_seq, &i64::from(limit)],
+            )
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                event_record(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    &r.get::<_, String>(3),
+                    r.get(4),
+                )
+            })
+            .collect()
+    }
+
+    async fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(sub_sql::PRUNE_EVENTS, &[&before_ms])
+            .await
+            .map_err(db_err)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

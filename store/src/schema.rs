@@ -253,4 +253,86 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     );
     "#,
     },
+    // 7: subscriptions to triggers, with the cursor the host owns, and the
+    // events they produced (an event id once per subscription).
+    Migration {
+        sqlite: r#"
+    CREATE TABLE subscriptions (
+        id                  TEXT PRIMARY KEY,
+        connection_id       TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        trigger_id          TEXT NOT NULL,
+        mode                TEXT NOT NULL,
+        interval_seconds    INTEGER NOT NULL,
+        target_kind         TEXT NOT NULL,
+        target_url          TEXT,
+        state               TEXT NOT NULL,
+        state_message       TEXT,
+        cursor              TEXT,
+        cursor_version      INTEGER NOT NULL,
+        next_poll_at_ms     INTEGER NOT NULL,
+        failures            INTEGER NOT NULL,
+        last_poll_at_ms     INTEGER,
+        last_error          TEXT,
+        registration        TEXT,
+        delivered_seq       INTEGER NOT NULL,
+        delivery_attempts   INTEGER NOT NULL,
+        next_delivery_at_ms INTEGER,
+        last_seq            INTEGER NOT NULL,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL
+    );
+    CREATE INDEX subscriptions_due ON subscriptions(next_poll_at_ms) WHERE state = 'active' AND mode = 'polling';
+    CREATE INDEX subscriptions_by_connection ON subscriptions(connection_id);
+    CREATE TABLE events (
+        subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        seq             INTEGER NOT NULL,
+        event_id        TEXT NOT NULL,
+        occurred_at     TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        received_at_ms  INTEGER NOT NULL,
+        PRIMARY KEY (subscription_id, seq),
+        UNIQUE (subscription_id, event_id)
+    );
+    CREATE INDEX events_by_age ON events(received_at_ms);
+    "#,
+        postgres: r#"
+    CREATE TABLE subscriptions (
+        id                  TEXT PRIMARY KEY,
+        connection_id       TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        trigger_id          TEXT NOT NULL,
+        mode                TEXT NOT NULL,
+        interval_seconds    BIGINT NOT NULL,
+        target_kind         TEXT NOT NULL,
+        target_url          TEXT,
+        state               TEXT NOT NULL,
+        state_message       TEXT,
+        cursor              TEXT,
+        cursor_version      BIGINT NOT NULL,
+        next_poll_at_ms     BIGINT NOT NULL,
+        failures            BIGINT NOT NULL,
+        last_poll_at_ms     BIGINT,
+        last_error          TEXT,
+        registration        TEXT,
+        delivered_seq       BIGINT NOT NULL,
+        delivery_attempts   BIGINT NOT NULL,
+        next_delivery_at_ms BIGINT,
+        last_seq            BIGINT NOT NULL,
+        created_at          BIGINT NOT NULL,
+        updated_at          BIGINT NOT NULL
+    );
+    CREATE INDEX subscriptions_due ON subscriptions(next_poll_at_ms) WHERE state = 'active' AND mode = 'polling';
+    CREATE INDEX subscriptions_by_connection ON subscriptions(connection_id);
+    CREATE TABLE events (
+        subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        seq             BIGINT NOT NULL,
+        event_id        TEXT NOT NULL,
+        occurred_at     TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        received_at_ms  BIGINT NOT NULL,
+        PRIMARY KEY (subscription_id, seq),
+        UNIQUE (subscription_id, event_id)
+    );
+    CREATE INDEX events_by_age ON events(received_at_ms);
+    "#,
+    },
 ];

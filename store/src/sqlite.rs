@@ -15,6 +15,11 @@ use super::{
     InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
     StoreError, now_secs,
 };
+use super::subscriptions::{
+    Committed, EventRecord, NewEvent, NewSubscription, PollCommit, SUBSCRIPTION_COLUMNS,
+    SubscriptionRecord, SubscriptionState, event_record, new_subscription_id, sql as sub_sql,
+    subscription_row,
+};
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
@@ -313,6 +318,65 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(db_err)?;
     }
     tx.commit().map_err(db_err)
+}
+
+/// A statement written with `$N` parameters, as SQLite numbers them
+/// (`?N`: SQLite binds `$N` by first appearance, not by number).
+fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn read_subscription(conn: &Connection, id: &str) -> Result<SubscriptionRecord, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], |r| Ok(subscription_row!(r?))).optional())
+    .map_err(db_err)?
+    .ok_or_else(|| StoreError::NoSubscription(id.to_string()))
+}
+
+fn subscription_changed(n: usize, id: &str) -> Result<(), StoreError> {
+    if n == 0 {
+        return Err(StoreError::NoSubscription(id.to_string()));
+    }
+    Ok(())
+}
+
+/// Stores `events` after `last_seq`, each id the subscription does not
+/// hold yet, and records the new last `seq`.
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    last_seq: i64,
+    events: &[NewEvent],
+    now_ms: i64,
+) -> Result<Committed, StoreError> {
+    let mut next = last_seq;
+    let mut stmt = tx
+        .prepare_cached(&numbered(sub_sql::INSERT_EVENT))
+        .map_err(db_err)?;
+    for e in events {
+        let n = stmt
+            .execute(params![
+                id,
+                next + 1,
+                e.id,
+                e.occurred_at,
+                e.payload.to_string(),
+                now_ms
+            ])
+            .map_err(db_err)?;
+        next += n as i64;
+    }
+    drop(stmt);
+    if next != last_seq {
+        tx.execute(&numbered(sub_sql::SET_LAST_SEQ), params![id, next])
+            .map_err(db_err)?;
+    }
+    Ok(Committed {
+        stored: (next - last_seq) as usize,
+        last_seq: next,
+    })
 }
 
 pub(crate) fn new_connection_id() -> String {
@@ -1072,6 +1136,219 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             Ok(())
+        })
+    }
+
+    async fn create_subscription(
+        &self,
+        new: NewSubscription,
+    ) -> Result<SubscriptionRecord, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            self.require(&tx, &new.connection_id)?;
+            let id = new_subscription_id();
+            let (kind, url) = new.target.columns();
+            tx.execute(
+                &numbered(sub_sql::INSERT),
+                params![
+                    id,
+                    new.connection_id,
+                    new.trigger,
+                    new.mode.as_str(),
+                    new.interval_seconds,
+                    kind,
+                    url,
+                    new.first_poll_at_ms,
+                    now_secs()
+                ],
+            )
+            .map_err(db_err)?;
+            let record = read_subscription(&tx, &id)?;
+            tx.commit().map_err(db_err)?;
+            Ok(record)
+        })
+    }
+
+    async fn subscriptions(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare(&format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions \
+                     WHERE ?1 IS NULL OR connection_id = ?1 ORDER BY created_at, id"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([connection_id], |r| Ok(subscription_row!(r?)))
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
+    async fn subscription(&self, id: &str) -> Result<SubscriptionRecord, StoreError> {
+        cardhost_runtime::executor::blocking(|| read_subscription(&self.db(), id))
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute("DELETE FROM subscriptions WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
+    async fn set_subscription_state(
+        &self,
+        id: &str,
+        state: SubscriptionState,
+        message: Option<&str>,
+        next_poll_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    &numbered(sub_sql::SET_STATE),
+                    params![id, state.as_str(), message, next_poll_at_ms, now_secs()],
+                )
+                .map_err(db_err)?;
+            subscription_changed(n, id)
+        })
+    }
+
+    async fn due_subscriptions(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare_cached(&numbered(&format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
+                    sub_sql::DUE
+                )))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![now_ms, limit], |r| Ok(subscription_row!(r?)))
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
+    async fn commit_poll(&self, id: &str, commit: &PollCommit) -> Result<Committed, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let now = super::now_ms();
+            let advanced: Option<i64> = tx
+                .query_row(
+                    &numbered(sub_sql::ADVANCE_CURSOR),
+                    params![
+                        id,
+                        commit.expected_version,
+                        commit.cursor,
+                        commit.next_poll_at_ms,
+                        now,
+                        now / 1000
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some(last_seq) = advanced else {
+                read_subscription(&tx, id)?;
+                return Err(StoreError::Conflict(format!(
+                    "subscription `{id}` was polled by another process since cursor version {}",
+                    commit.expected_version
+                )));
+            };
+            let committed = insert_events(&tx, id, last_seq, &commit.events, now)?;
+            tx.commit().map_err(db_err)?;
+            Ok(committed)
+        })
+    }
+
+    async fn record_poll_failure(
+        &self,
+        id: &str,
+        error: &str,
+        next_poll_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    &numbered(sub_sql::POLL_FAILED),
+                    params![id, error, next_poll_at_ms, super::now_ms(), now_secs()],
+                )
+                .map_err(db_err)?;
+            subscription_changed(n, id)
+        })
+    }
+
+    async fn append_events(&self, id: &str, events: &[NewEvent]) -> Result<Committed, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let last_seq: i64 = tx
+                .query_row(&numbered(sub_sql::LAST_SEQ), [id], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::NoSubscription(id.to_string()))?;
+            let committed = insert_events(&tx, id, last_seq, events, super::now_ms())?;
+            tx.commit().map_err(db_err)?;
+            Ok(committed)
+        })
+    }
+
+    async fn events(
+        &self,
+        id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let db = self.db();
+            read_subscription(&db, id)?;
+            let mut stmt = db
+                .prepare_cached(
+                    "SELECT seq, event_id, occurred_at, payload, received_at_ms FROM events \
+                     WHERE subscription_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![id, after_seq, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+                })
+                .map_err(db_err)?;
+            rows.map(|row| {
+                let (seq, id, occurred_at, payload, received_at_ms) = row.map_err(db_err)?;
+                event_record(seq, id, occurred_at, &payload, received_at_ms)
+            })
+            .collect()
+        })
+    }
+
+    async fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(&numbered(sub_sql::PRUNE_EVENTS), [before_ms])
+                .map_err(db_err)?;
+            Ok(n as u64)
         })
     }
 

@@ -8,8 +8,9 @@
 
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use cardhost_store::{
-    ApiKeyRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, NewConnection,
-    PendingAuthorization, PostgresStore, Role, SqliteStore, Store, StoreError, now_secs,
+    ApiKeyRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, Mode,
+    NewConnection, NewEvent, NewSubscription, PendingAuthorization, PollCommit, PostgresStore,
+    Role, SqliteStore, Store, StoreError, SubscriptionState, Target, now_ms, now_secs,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -601,5 +602,256 @@ async fn work_leases_go_to_one_holder_and_are_taken_over_when_it_dies() {
                 .unwrap(),
             "{backend}: expired, taken over"
         );
+    }
+}
+
+fn event(id: &str) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        occurred_at: "2026-12-01T09:00:00Z".into(),
+        payload: serde_json::json!({"id": id}),
+    }
+}
+
+fn new_subscription(connection_id: &str, target: Target) -> NewSubscription {
+    NewSubscription {
+        connection_id: connection_id.into(),
+        trigger: "user-changed".into(),
+        mode: Mode::Polling,
+        interval_seconds: 60,
+        target,
+        first_poll_at_ms: 1_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() {
+    for place in places("poll_commit").await {
+        let backend = place.name();
+        let store = place.open(vec![MasterKey::generate()]).await;
+        let conn = store.create_connection(new_conn("c", "s")).await.unwrap();
+        let err = store
+            .create_subscription(new_subscription("conn_missing", Target::Feed))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{backend}: {err}");
+
+        let sub = store
+            .create_subscription(new_subscription(&conn.id, Target::Feed))
+            .await
+            .unwrap();
+        assert!(sub.id.starts_with("sub_"), "{backend}");
+        assert_eq!(sub.state, SubscriptionState::Active, "{backend}");
+        assert_eq!((sub.cursor.as_deref(), sub.cursor_version, sub.last_seq), (None, 0, 0));
+        assert_eq!(store.due_subscriptions(999, 10).await.unwrap(), vec![], "{backend}");
+        assert_eq!(store.due_subscriptions(1_000, 10).await.unwrap(), vec![sub.clone()]);
+
+        // The first poll: two events, one of them twice in the same page.
+        let first = PollCommit {
+            expected_version: 0,
+            cursor: "c1".into(),
+            events: vec![event("a@1"), event("b@1"), event("a@1")],
+            next_poll_at_ms: 61_000,
+        };
+        let done = store.commit_poll(&sub.id, &first).await.unwrap();
+        assert_eq!((done.stored, done.last_seq), (2, 2), "{backend}");
+        // A second poll of the same cursor version (another node, or a
+        // retry after a crash) is refused and stores nothing.
+        let again = store.commit_poll(&sub.id, &first).await.unwrap_err();
+        assert!(matches!(again, StoreError::Conflict(_)), "{backend}: {again}");
+
+        // An overlapping poll: `b@1` again, and a new one.
+        let second = PollCommit {
+            expected_version: 1,
+            cursor: "c2".into(),
+            events: vec![event("b@1"), event("c@1")],
+            next_poll_at_ms: 121_000,
+        };
+        let done = store.commit_poll(&sub.id, &second).await.unwrap();
+        assert_eq!((done.stored, done.last_seq), (1, 3), "{backend}");
+        let now = store.subscription(&sub.id).await.unwrap();
+        assert_eq!(now.cursor.as_deref(), Some("c2"), "{backend}");
+        assert_eq!((now.cursor_version, now.next_poll_at_ms), (2, 121_000));
+
+        let events = store.events(&sub.id, 0, 100).await.unwrap();
+        let ids: Vec<_> = events.iter().map(|e| (e.seq, e.id.as_str())).collect();
+        assert_eq!(ids, [(1, "a@1"), (2, "b@1"), (3, "c@1")], "{backend}");
+        assert_eq!(events[2].payload, serde_json::json!({"id": "c@1"}));
+        let page = store.events(&sub.id, 1, 1).await.unwrap();
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2], "{backend}");
+
+        // A delivery that did not come from a poll: deduplicated the same way.
+        let done = store
+            .append_events(&sub.id, &[event("c@1"), event("d@1")])
+            .await
+            .unwrap();
+        assert_eq!((done.stored, done.last_seq), (1, 4), "{backend}");
+
+        // A failed poll keeps the cursor and counts; a commit clears it.
+        store
+            .record_poll_failure(&sub.id, "upstream 503", 200_000)
+            .await
+            .unwrap();
+        store
+            .record_poll_failure(&sub.id, "upstream 503", 300_000)
+            .await
+            .unwrap();
+        let failed = store.subscription(&sub.id).await.unwrap();
+        assert_eq!((failed.failures, failed.cursor.as_deref()), (2, Some("c2")));
+        assert_eq!(failed.last_error.as_deref(), Some("upstream 503"), "{backend}");
+        assert_eq!(failed.next_poll_at_ms, 300_000, "{backend}");
+        let third = PollCommit {
+            expected_version: 2,
+            cursor: "c3".into(),
+            events: vec![],
+            next_poll_at_ms: 360_000,
+        };
+        assert_eq!(store.commit_poll(&sub.id, &third).await.unwrap().stored, 0);
+        let ok = store.subscription(&sub.id).await.unwrap();
+        assert_eq!((ok.failures, ok.last_error.as_deref()), (0, None), "{backend}");
+
+        // Paused subscriptions are not due; resuming moves the next poll.
+        store
+            .set_subscription_state(&sub.id, SubscriptionState::Paused, None, None)
+            .await
+            .unwrap();
+        assert!(store.due_subscriptions(i64::MAX, 10).await.unwrap().is_empty());
+        store
+            .set_subscription_state(
+                &sub.id,
+                SubscriptionState::NeedsReauthorization,
+                Some("the refresh token was revoked"),
+                None,
+            )
+            .await
+            .unwrap();
+        let paused = store.subscription(&sub.id).await.unwrap();
+        assert_eq!(paused.state, SubscriptionState::NeedsReauthorization);
+        assert_eq!(paused.state_message.as_deref(), Some("the refresh token was revoked"));
+        store
+            .set_subscription_state(&sub.id, SubscriptionState::Active, None, Some(5))
+            .await
+            .unwrap();
+        let due = store.due_subscriptions(5, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{backend}");
+
+        // Everything survives a reopen.
+        drop(store);
+        let store = place.open(vec![MasterKey::generate()]).await;
+        assert_eq!(store.events(&sub.id, 0, 100).await.unwrap().len(), 4);
+        assert_eq!(store.subscriptions(Some(&conn.id)).await.unwrap().len(), 1);
+        assert!(store.subscriptions(Some("conn_other")).await.unwrap().is_empty());
+
+        // Unknown subscriptions are named.
+        for err in [
+            store.subscription("sub_nope").await.unwrap_err(),
+            store.events("sub_nope", 0, 1).await.unwrap_err(),
+            store.append_events("sub_nope", &[event("x")]).await.unwrap_err(),
+            store.commit_poll("sub_nope", &third).await.unwrap_err(),
+            store.record_poll_failure("sub_nope", "e", 1).await.unwrap_err(),
+            store
+                .set_subscription_state("sub_nope", SubscriptionState::Paused, None, None)
+                .await
+                .unwrap_err(),
+        ] {
+            assert!(matches!(&err, StoreError::NoSubscription(id) if id == "sub_nope"), "{backend}: {err}");
+        }
+
+        // Deleting the connection deletes its subscriptions and their events.
+        assert!(store.delete_connection(&conn.id).await.unwrap());
+        assert!(store.subscriptions(None).await.unwrap().is_empty(), "{backend}");
+        assert!(!store.delete_subscription(&sub.id).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_many_processes_committing_one_cursor_exactly_one_wins() {
+    for place in places("poll_race").await {
+        let backend = place.name();
+        let store = place.open(vec![MasterKey::generate()]).await;
+        let conn = store.create_connection(new_conn("c", "s")).await.unwrap();
+        let sub = store
+            .create_subscription(new_subscription(&conn.id, Target::Feed))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = place.open(vec![MasterKey::generate()]).await;
+            let id = sub.id.clone();
+            tasks.push(tokio::spawn(async move {
+                let commit = PollCommit {
+                    expected_version: 0,
+                    cursor: format!("cursor-{i}"),
+                    events: vec![event(&format!("e{i}")), event("shared")],
+                    next_poll_at_ms: 0,
+                };
+                store.commit_poll(&id, &commit).await
+            }));
+        }
+        let mut won = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(c) => won.push((i, c)),
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("{backend}: {e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "{backend}: {won:?}");
+        let (i, committed) = won[0];
+        assert_eq!((committed.stored, committed.last_seq), (2, 2), "{backend}");
+        let now = store.subscription(&sub.id).await.unwrap();
+        assert_eq!(now.cursor, Some(format!("cursor-{i}")), "{backend}");
+        let ids: Vec<_> = store
+            .events(&sub.id, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [format!("e{i}"), "shared".to_string()], "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruning_keeps_what_a_webhook_target_has_not_received() {
+    for place in places("prune_events").await {
+        let backend = place.name();
+        let store = place.open(vec![MasterKey::generate()]).await;
+        let conn = store.create_connection(new_conn("c", "s")).await.unwrap();
+        let feed = store
+            .create_subscription(new_subscription(&conn.id, Target::Feed))
+            .await
+            .unwrap();
+        let hook = store
+            .create_subscription(new_subscription(
+                &conn.id,
+                Target::Webhook {
+                    url: "https://flows.example/in".into(),
+                },
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            hook.target,
+            Target::Webhook {
+                url: "https://flows.example/in".into()
+            },
+            "{backend}"
+        );
+        for sub in [&feed, &hook] {
+            store
+                .append_events(&sub.id, &[event("a"), event("b")])
+                .await
+                .unwrap();
+        }
+        // Nothing is old enough yet.
+        assert_eq!(store.prune_events(now_ms() - 60_000).await.unwrap(), 0);
+        // Past the window: the feed's go; the webhook's wait for delivery.
+        assert_eq!(store.prune_events(now_ms() + 1).await.unwrap(), 2, "{backend}");
+        assert!(store.events(&feed.id, 0, 10).await.unwrap().is_empty());
+        assert_eq!(store.events(&hook.id, 0, 10).await.unwrap().len(), 2);
+        // Numbering goes on after a prune.
+        let next = store.append_events(&feed.id, &[event("c")]).await.unwrap();
+        assert_eq!(next.last_seq, 3, "{backend}");
     }
 }

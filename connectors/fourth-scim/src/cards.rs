@@ -15,7 +15,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest `count` a card sends.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
-fn page_size(ctx: &Context, count: Option<u32>) -> u32 {
+pub(crate) fn page_size(ctx: &Context, count: Option<u32>) -> u32 {
     count
         .or_else(|| {
             ctx.fields

@@ -72,6 +72,12 @@ impl FilterBuilder {
         self.compare("meta.lastModified", "gt", instant)
     }
 
+    /// `meta.lastModified ge "…"`: changed at or after the instant, so a
+    /// change stamped in the same second as a watermark is not missed.
+    pub fn modified_at_or_after(self, instant: &str) -> Self {
+        self.compare("meta.lastModified", "ge", instant)
+    }
+
     /// A raw filter, parenthesised so that its `or` cannot escape the `and`.
     pub fn raw(mut self, filter: &str) -> Self {
         self.clauses.push(format!("({})", filter.trim()));

@@ -21,11 +21,12 @@ pub mod cards;
 pub mod filter;
 pub mod report;
 pub mod scim;
+pub mod triggers;
 pub mod user;
 
 use cardhost_sdk::{
     AuthMethod, AuthScheme, Cards, ConnectionReport, Connector, Context, Environment, Manifest,
-    OAuth2, Permission, SecretField, Value, cards, json, manifest,
+    OAuth2, Permission, SecretField, Triggers, Value, cards, json, manifest, triggers,
 };
 use cards::*;
 
@@ -152,6 +153,7 @@ impl Connector for FourthScim {
         PatchUser,
         DeactivateUser,
     ];
+    const TRIGGERS: Triggers = triggers![triggers::UserChanged];
 
     fn manifest() -> Manifest {
         manifest!("fourth-scim", "Fourth Account SCIM")

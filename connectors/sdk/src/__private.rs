@@ -2,6 +2,8 @@
 //! part of the public API.
 
 use crate::bindings::cardhost::connector::types as wit;
+use crate::bindings::exports::cardhost::connector::triggers as wit_triggers;
+use crate::trigger::{Delivery, SignatureEncoding, Verification, find_trigger};
 use crate::{Access, ApiKeyLocation, AuthScheme, ClientAuth, Connector, Context, Error, OAuth2};
 
 pub use wit_bindgen;
@@ -203,4 +205,110 @@ pub fn test_connection<C: Connector>(ctx: wit::Context) -> wit::ConnectionReport
             })
             .collect(),
     }
+}
+
+pub fn triggers<C: Connector>() -> Vec<wit_triggers::Trigger> {
+    C::TRIGGERS
+        .iter()
+        .map(|t| {
+            let e = t.entry();
+            wit_triggers::Trigger {
+                id: e.id,
+                title: e.title,
+                description: e.description,
+                event_schema: e.event_schema.to_string(),
+                permissions: e.permissions,
+                polling: e.polling.map(|p| wit_triggers::Polling {
+                    default_interval_seconds: p.default_interval_seconds,
+                    min_interval_seconds: p.min_interval_seconds,
+                }),
+                webhook: e.webhook.map(|w| wit_triggers::Webhook {
+                    verification: match w.verification {
+                        Verification::SharedToken { header } => {
+                            wit_triggers::DeliveryVerification::SharedToken(header.into())
+                        }
+                        Verification::HmacSha256 {
+                            signature_header,
+                            prefix,
+                            encoding,
+                            timestamp_header,
+                            tolerance_seconds,
+                        } => wit_triggers::DeliveryVerification::HmacSha256(
+                            wit_triggers::HmacSignature {
+                                signature_header: signature_header.into(),
+                                prefix: prefix.into(),
+                                encoding: match encoding {
+                                    SignatureEncoding::Hex => wit_triggers::SignatureEncoding::Hex,
+                                    SignatureEncoding::Base64 => {
+                                        wit_triggers::SignatureEncoding::Base64
+                                    }
+                                },
+                                timestamp_header: timestamp_header.map(Into::into),
+                                tolerance_seconds,
+                            },
+                        ),
+                    },
+                    registers: w.registers,
+                }),
+            }
+        })
+        .collect()
+}
+
+fn raw_event(e: crate::trigger::RawEvent) -> wit_triggers::Event {
+    wit_triggers::Event {
+        id: e.id,
+        occurred_at: e.occurred_at,
+        payload: e.payload,
+    }
+}
+
+pub fn poll<C: Connector>(
+    trigger: String,
+    cursor: Option<String>,
+    ctx: wit::Context,
+) -> Result<wit_triggers::PollPage, wit::ConnectorError> {
+    let def = find_trigger(C::TRIGGERS, &trigger).map_err(error)?;
+    let page = def.poll(cursor.as_deref(), &context(ctx)).map_err(error)?;
+    Ok(wit_triggers::PollPage {
+        events: page.events.into_iter().map(raw_event).collect(),
+        cursor: page.cursor,
+        more: page.more,
+    })
+}
+
+pub fn subscribe<C: Connector>(
+    trigger: String,
+    target_url: String,
+    token: String,
+    ctx: wit::Context,
+) -> Result<String, wit::ConnectorError> {
+    let def = find_trigger(C::TRIGGERS, &trigger).map_err(error)?;
+    def.subscribe(&target_url, &token, &context(ctx))
+        .map_err(error)
+}
+
+pub fn unsubscribe<C: Connector>(
+    trigger: String,
+    registration: String,
+    ctx: wit::Context,
+) -> Result<(), wit::ConnectorError> {
+    let def = find_trigger(C::TRIGGERS, &trigger).map_err(error)?;
+    def.unsubscribe(&registration, &context(ctx)).map_err(error)
+}
+
+pub fn parse_delivery<C: Connector>(
+    trigger: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    ctx: wit::Context,
+) -> Result<Vec<wit_triggers::Event>, wit::ConnectorError> {
+    let def = find_trigger(C::TRIGGERS, &trigger).map_err(error)?;
+    let delivery = Delivery { headers, body };
+    Ok(def
+        .parse_delivery(&delivery, &context(ctx))
+        .map_err(error)?
+        .into_iter()
+        .map(raw_event)
+        .collect())
 }

@@ -124,6 +124,7 @@ pub mod schema;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod transport;
+pub mod trigger;
 
 pub use card::{Card, CardDef, Cards, did_you_mean, dispatch};
 pub use context::{Check, ConnectionReport, Context};
@@ -134,6 +135,10 @@ pub use manifest::{
     OAuth2, Permission, Rule, SecretField, secret,
 };
 pub use schema::{NoInput, Passthrough, Raw, Update};
+pub use trigger::{
+    Delivery, Event, Page, Polling, SignatureEncoding, Trigger, TriggerDef, TriggerEntry,
+    Triggers, Verification, Webhook,
+};
 pub use schemars::{self, JsonSchema};
 pub use serde_json::{self, Value, json};
 
@@ -144,6 +149,10 @@ pub trait Connector {
     /// manifest adds their entries with [`Manifest::cards`]`(Self::CARDS)`
     /// and the default [`invoke`](Connector::invoke) runs them.
     const CARDS: Cards = &[];
+
+    /// The connector's event cards, listed once with [`triggers!`]. The
+    /// host reads their declarations at load and runs them by id.
+    const TRIGGERS: Triggers = &[];
 
     /// Declares the connector. Called once when the host loads it. Start
     /// with [`manifest!`] and end with `.cards(Self::CARDS)`.
@@ -192,7 +201,8 @@ pub fn to_output<T: serde::Serialize>(output: &T) -> Result<Value> {
 }
 
 /// Exports a type implementing [`Connector`] as the component's
-/// `cardhost:connector/connector` interface. Call it once, at the crate root.
+/// `cardhost:connector/connector` and `cardhost:connector/triggers`
+/// interfaces. Call it once, at the crate root.
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
@@ -222,6 +232,58 @@ macro_rules! export_connector {
             }
         }
 
+        impl $crate::bindings::exports::cardhost::connector::triggers::Guest for __CardhostExport {
+            fn triggers() -> ::std::vec::Vec<
+                $crate::bindings::exports::cardhost::connector::triggers::Trigger,
+            > {
+                $crate::__private::triggers::<$connector>()
+            }
+
+            fn poll(
+                trigger: ::std::string::String,
+                cursor: ::std::option::Option<::std::string::String>,
+                context: $crate::bindings::cardhost::connector::types::Context,
+            ) -> ::std::result::Result<
+                $crate::bindings::exports::cardhost::connector::triggers::PollPage,
+                $crate::bindings::cardhost::connector::types::ConnectorError,
+            > {
+                $crate::__private::poll::<$connector>(trigger, cursor, context)
+            }
+
+            fn subscribe(
+                trigger: ::std::string::String,
+                target_url: ::std::string::String,
+                token: ::std::string::String,
+                context: $crate::bindings::cardhost::connector::types::Context,
+            ) -> ::std::result::Result<
+                ::std::string::String,
+                $crate::bindings::cardhost::connector::types::ConnectorError,
+            > {
+                $crate::__private::subscribe::<$connector>(trigger, target_url, token, context)
+            }
+
+            fn unsubscribe(
+                trigger: ::std::string::String,
+                registration: ::std::string::String,
+                context: $crate::bindings::cardhost::connector::types::Context,
+            ) -> ::std::result::Result<(), $crate::bindings::cardhost::connector::types::ConnectorError>
+            {
+                $crate::__private::unsubscribe::<$connector>(trigger, registration, context)
+            }
+
+            fn parse_delivery(
+                trigger: ::std::string::String,
+                headers: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+                body: ::std::vec::Vec<u8>,
+                context: $crate::bindings::cardhost::connector::types::Context,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::bindings::exports::cardhost::connector::triggers::Event>,
+                $crate::bindings::cardhost::connector::types::ConnectorError,
+            > {
+                $crate::__private::parse_delivery::<$connector>(trigger, headers, body, context)
+            }
+        }
+
         // Export symbols only exist in the component; on a native target
         // (unit tests of a connector crate) they would break the linker's
         // version script, and nothing could call them anyway.
@@ -234,7 +296,7 @@ macro_rules! export_connector {
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit/v0.2.0",
+        path: "wit/v0.3.0",
         world: "cardhost:connector/connector-world",
         pub_export_macro: true,
         default_bindings_module: "::cardhost_sdk::bindings",

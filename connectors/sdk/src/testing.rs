@@ -210,28 +210,7 @@ pub fn invoke<C: Connector>(card: &str, input: Value, ctx: &Context) -> Result<V
             refused.join("; ")
         )));
     }
-    let granted = |id: &str| ctx.permissions.is_empty() || ctx.permissions.iter().any(|p| p == id);
-    let declared: Vec<Permission> = manifest
-        .permissions
-        .iter()
-        .filter(|p| entry.permissions.contains(&p.id))
-        .cloned()
-        .collect();
-    let usable: Vec<Permission> = declared
-        .iter()
-        .filter(|p| granted(&p.id))
-        .cloned()
-        .collect();
-    let mut ctx = ctx.clone();
-    ctx.permissions = usable.iter().map(|p| p.id.clone()).collect();
-    SCOPE.with(|s| {
-        *s.borrow_mut() = Some(Scope {
-            card: card.to_string(),
-            usable,
-            declared,
-        })
-    });
-    let _guard = ScopeGuard;
+    let (ctx, _guard) = enter_scope(&manifest, card, &entry.permissions, ctx);
     // As in the component: a typed card from its input text to its output
     // text, the others through `Connector::invoke`.
     let output = match C::CARDS.iter().find(|c| c.id == card) {
@@ -253,6 +232,106 @@ pub fn invoke<C: Connector>(card: &str, input: Value, ctx: &Context) -> Result<V
         )));
     }
     Ok(output)
+}
+
+/// Sets up the permission scope of `name` (a card or a trigger) that
+/// declares `permissions`, as the host would: the declared ones ∩ the
+/// grant (`ctx.permissions`, or all when empty). Returns the context the
+/// guest sees; the scope ends when the guard drops.
+fn enter_scope(
+    manifest: &Manifest,
+    name: &str,
+    permissions: &[String],
+    ctx: &Context,
+) -> (Context, ScopeGuard) {
+    let granted = |id: &str| ctx.permissions.is_empty() || ctx.permissions.iter().any(|p| p == id);
+    let declared: Vec<Permission> = manifest
+        .permissions
+        .iter()
+        .filter(|p| permissions.contains(&p.id))
+        .cloned()
+        .collect();
+    let usable: Vec<Permission> = declared
+        .iter()
+        .filter(|p| granted(&p.id))
+        .cloned()
+        .collect();
+    let mut ctx = ctx.clone();
+    ctx.permissions = usable.iter().map(|p| p.id.clone()).collect();
+    SCOPE.with(|s| {
+        *s.borrow_mut() = Some(Scope {
+            card: name.to_string(),
+            usable,
+            declared,
+        })
+    });
+    (ctx, ScopeGuard)
+}
+
+/// Polls trigger `trigger` of connector `C` from `cursor` as the host
+/// would: within the trigger's permissions ∩ the grant, and every event's
+/// payload checked against the trigger's event schema (a misfit, an empty
+/// or overlong id, or a second event with one id is an
+/// [`Error::Internal`], a bug in the trigger). Payloads come back as JSON.
+pub fn poll<C: Connector>(
+    trigger: &str,
+    cursor: Option<&str>,
+    ctx: &Context,
+) -> Result<crate::Page<Value>> {
+    let manifest = C::manifest();
+    let def = crate::trigger::find_trigger(C::TRIGGERS, trigger)?;
+    let entry = def.entry();
+    let (ctx, _guard) = enter_scope(&manifest, trigger, &entry.permissions, ctx);
+    let page = def.poll(cursor, &ctx)?;
+    let events = checked_events(&entry, page.events)?;
+    Ok(crate::Page {
+        events,
+        cursor: page.cursor,
+        more: page.more,
+    })
+}
+
+/// Reads `delivery` with trigger `trigger` of `C`, as [`poll`] checks.
+pub fn parse_delivery<C: Connector>(
+    trigger: &str,
+    delivery: &crate::Delivery,
+    ctx: &Context,
+) -> Result<Vec<crate::Event<Value>>> {
+    let manifest = C::manifest();
+    let def = crate::trigger::find_trigger(C::TRIGGERS, trigger)?;
+    let entry = def.entry();
+    let (ctx, _guard) = enter_scope(&manifest, trigger, &entry.permissions, ctx);
+    checked_events(&entry, def.parse_delivery(delivery, &ctx)?)
+}
+
+fn checked_events(
+    entry: &crate::TriggerEntry,
+    events: Vec<crate::trigger::RawEvent>,
+) -> Result<Vec<crate::Event<Value>>> {
+    let mut seen = std::collections::HashSet::new();
+    events
+        .into_iter()
+        .map(|e| {
+            let bug = |what: String| Error::Internal(format!("trigger `{}`: {what}", entry.id));
+            if e.id.is_empty() || e.id.len() > 200 {
+                return Err(bug(format!("event id `{}` is not 1 to 200 bytes", e.id)));
+            }
+            if !seen.insert(e.id.clone()) {
+                return Err(bug(format!("event id `{}` is returned twice", e.id)));
+            }
+            let payload: Value = serde_json::from_str(&e.payload)
+                .map_err(|err| bug(format!("event `{}` is not JSON: {err}", e.id)))?;
+            let misfits = violations(&entry.event_schema, &payload);
+            if !misfits.is_empty() {
+                return Err(bug(format!(
+                    "event `{}` does not fit the event schema: {}",
+                    e.id,
+                    misfits.join("; ")
+                )));
+            }
+            Ok(crate::Event::new(e.id, e.occurred_at, payload))
+        })
+        .collect()
 }
 
 /// Every problem the host's registry would find in `manifest`, plus cards of

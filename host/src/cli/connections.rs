@@ -301,7 +301,7 @@ async fn open_store(database_url: Option<&str>, data_dir: &Path) -> anyhow::Resu
     Ok(open(database_url, data_dir).await?.store())
 }
 
-async fn service(config: Config, data_dir: &Path) -> anyhow::Result<Connections> {
+pub(super) async fn service(config: Config, data_dir: &Path) -> anyhow::Result<Connections> {
     let store = open_store(config.database_url.as_deref(), data_dir).await?;
     let host = Arc::new(crate::start_runtime(config.runtime()).await?);
     Ok(Connections::new(host, store))
@@ -375,7 +375,7 @@ pub(crate) fn env_secret(pair: &str) -> anyhow::Result<(String, Secret)> {
     Ok((name.to_string(), Secret::new(value)))
 }
 
-fn show_json(view: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(super) fn show_json(view: &impl serde::Serialize) -> anyhow::Result<()> {
     term::out_json(&serde_json::to_string_pretty(view)?)
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 mod connections;
 mod new;
 mod term;
+mod triggers;
 
 use term::{errln, outln};
 
@@ -85,6 +86,16 @@ pub enum Command {
     Connections(connections::ConnectionsCommand),
     /// Show recorded invocations, newest first.
     History(connections::HistoryArgs),
+    /// List the triggers (event cards) of the loaded connectors.
+    Triggers {
+        /// Only this connector.
+        connector: Option<String>,
+    },
+    /// Subscribe to triggers and manage subscriptions.
+    #[command(subcommand)]
+    Subscriptions(triggers::SubscriptionsCommand),
+    /// Print a subscription's events, oldest first, one JSON object a line.
+    Events(triggers::EventsArgs),
     /// Run the HTTP API (see `/openapi.json`) until SIGTERM or Ctrl-C;
     /// SIGHUP reloads the connectors.
     Serve {
@@ -263,6 +274,11 @@ async fn run_command(cli: Cli, mut config: Config) -> anyhow::Result<ExitCode> {
         Command::History(args) => {
             connections::history(args, config.database_url.as_deref(), &data_dir, cli.json).await
         }
+        Command::Triggers { connector } => triggers::list_triggers(connector, config, cli.json).await,
+        Command::Subscriptions(command) => {
+            triggers::run(command, config, &data_dir, cli.json).await
+        }
+        Command::Events(args) => triggers::events(args, config, &data_dir).await,
         Command::Validate { file } => {
             config.builtin_connectors = false;
             config.connectors_dir = None;

@@ -1,6 +1,6 @@
 //! The `/v1` HTTP API.
 
-use super::{AppState, keys};
+use super::{AppState, keys, triggers};
 use crate::connections::{ConnectionError, CreateConnection, callback_page, card_access};
 use crate::store::{ApiKeyRecord, HistoryFilter, Role, StoreError};
 use crate::{Secret, wit};
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-type St = State<Arc<AppState>>;
+pub(super) type St = State<Arc<AppState>>;
 
 /// An error answer: `{"error": {"code", "message", ...}}`.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -78,7 +78,7 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(_) => {
+            StoreError::NotFound(_) | StoreError::NoSubscription(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not-found", e.to_string())
             }
             StoreError::Conflict(_) => {
@@ -148,7 +148,9 @@ fn invocation_error(f: &InvokeError) -> ApiError {
                     .collect::<Vec<_>>()
             }))
         }
-        ErrorKind::UnknownConnector | ErrorKind::UnknownCard { .. } => {
+        ErrorKind::UnknownConnector
+        | ErrorKind::UnknownCard { .. }
+        | ErrorKind::UnknownTrigger { .. } => {
             ApiError::new(S::NOT_FOUND, "not-found", message)
         }
         ErrorKind::Connection { .. } => ApiError::new(S::CONFLICT, "connection", message),
@@ -206,7 +208,7 @@ fn invocation_error(f: &InvokeError) -> ApiError {
 pub(crate) struct Caller(ApiKeyRecord);
 
 impl Caller {
-    fn require(&self, role: Role, what: &str) -> Result<(), ApiError> {
+    pub(super) fn require(&self, role: Role, what: &str) -> Result<(), ApiError> {
         if self.0.role >= role {
             Ok(())
         } else {
@@ -287,6 +289,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/oauth/callback", get(oauth_callback))
         .route("/v1/invocations", get(history))
         .route("/v1/admin/reload", post(reload))
+        .route("/v1/connections/{id}/triggers", get(triggers::connection_triggers))
+        .route(
+            "/v1/subscriptions",
+            get(triggers::list_subscriptions).post(triggers::create_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            get(triggers::show_subscription).delete(triggers::delete_subscription),
+        )
+        .route("/v1/subscriptions/{id}/pause", post(triggers::pause))
+        .route("/v1/subscriptions/{id}/resume", post(triggers::resume))
+        .route("/v1/subscriptions/{id}/events", get(triggers::events))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(traced))
         .with_state(state)
@@ -442,7 +456,7 @@ struct CreateBody {
     auth_method: Option<String>,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -11,9 +11,11 @@ pub mod keys;
 mod listen;
 pub mod metrics;
 mod openapi;
+mod triggers;
 
 use crate::config::ServerConfig;
 use crate::connections::Connections;
+use crate::subscriptions::Subscriptions;
 use crate::store::Store;
 use metrics::Metrics;
 use std::collections::HashMap;
@@ -29,6 +31,7 @@ pub use openapi::document as openapi_document;
 /// Shared by every request.
 pub(crate) struct AppState {
     conns: Arc<Connections>,
+    subs: Arc<Subscriptions>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     config: ServerConfig,
@@ -148,7 +151,9 @@ pub async fn start(
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
+    let subs = Arc::new(Subscriptions::new(conns.clone()));
     let state = Arc::new(AppState {
+        subs: subs.clone(),
         conns,
         store,
         metrics: Arc::new(Metrics::default()),
@@ -169,6 +174,7 @@ pub async fn start(
         listen::read_body_in_time,
     ));
     let (tx, rx) = watch::channel(false);
+    tokio::spawn(subs.run(rx.clone()));
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let mut stopping = rx.clone();
     let task = tokio::spawn(async move {

@@ -39,6 +39,15 @@ fn body(schema: Value) -> Value {
 /// The document.
 pub fn document() -> Value {
     let conn = path_param("id", "Connection id (`conn_…`) or name.");
+    let sub = path_param("id", "Subscription id (`sub_…`).");
+    let subscribe = json!({
+        "type": "object", "required": ["connection", "trigger"], "additionalProperties": false,
+        "properties": {
+            "connection": {"type": "string"}, "trigger": {"type": "string"},
+            "interval_seconds": {"type": "integer", "minimum": 1},
+            "target": {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["feed"]}}}
+        }
+    });
     let mut create = op(
         "Create a connection",
         Some("admin"),
@@ -148,10 +157,22 @@ pub fn document() -> Value {
             "/v1/connections/{id}/grant": {"put": with(op("Replace the granted permissions", Some("admin"), &[("200", "Updated."), ("400", "Unknown permission.")]), vec![conn.clone()], Some(json!({"type": "object", "required": ["permissions"], "properties": {"permissions": {"type": "array", "items": {"type": "string"}}}})))},
             "/v1/connections/{id}/approve": {"post": with(op("Approve a connector change that moved where this connection's credentials go (`needs-approval`); body optional: `{\"secrets\": {…}}` for secrets the change sends elsewhere", Some("admin"), &[("200", "The connection, ready again."), ("400", "Nothing to approve, or `secrets-required` naming the secrets to give again.")]), vec![conn.clone()], None)},
             "/v1/connections/{id}/test": {"post": with(op("Test a connection (`_authping`): which credential or permission fails", Some("invoker"), &[("200", "The report (`ok`, `summary`, `checks`)."), ("409", "Not ready.")]), vec![conn.clone()], None)},
-            "/v1/connections/{id}/authorize": {"post": with(op("Start the OAuth2 authorization-code flow (PKCE); send the user to `authorize_url`", Some("admin"), &[("200", "`authorize_url`, `state`, `redirect_uri`."), ("400", "The connection does not use the authorization-code grant.")]), vec![conn], None)},
+            "/v1/connections/{id}/authorize": {"post": with(op("Start the OAuth2 authorization-code flow (PKCE); send the user to `authorize_url`", Some("admin"), &[("200", "`authorize_url`, `state`, `redirect_uri`."), ("400", "The connection does not use the authorization-code grant.")]), vec![conn.clone()], None)},
             "/v1/oauth/start": {"get": op("Where `authorize_url` sends the user's browser: binds the flow to that browser with a cookie and redirects to the provider (rate-limited)", None, &[("302", "To the provider's consent page."), ("400", "HTML: unknown, used or expired `state`."), ("429", "Too many requests.")])},
             "/v1/oauth/callback": {"get": op("OAuth2 redirect target; `state` must match a pending authorization (single use, 10 minutes) and the browser must bring the cookie `/v1/oauth/start` set (rate-limited)", None, &[("200", "HTML: connected."), ("400", "HTML: refused (bad or used `state`, another browser, provider error)."), ("429", "Too many requests.")])},
             "/v1/invocations": {"get": with(op("Invocation history, newest first", Some("reader"), &[("200", "Invocations."), ("400", "Bad filter.")]), ["connection", "connector", "card", "outcome", "since_ms", "limit"].iter().map(|n| json!({"name": n, "in": "query", "required": false, "schema": {"type": if *n == "since_ms" || *n == "limit" { "integer" } else { "string" }}})).collect(), None)},
+            "/v1/connections/{id}/triggers": {"get": with(op("The connector's triggers (event cards) with their event schemas", Some("reader"), &[("200", "Triggers."), ("404", "No such connection.")]), vec![conn.clone()], None)},
+            "/v1/subscriptions": {
+                "get": with(op("List subscriptions", Some("reader"), &[("200", "Subscriptions.")]), vec![json!({"name": "connection", "in": "query", "required": false, "schema": {"type": "string"}})], None),
+                "post": with(op("Subscribe to a trigger: the host polls it and keeps its events", Some("admin"), &[("201", "The subscription."), ("400", "Unknown trigger, bad interval or target."), ("404", "No such connection.")]), vec![], Some(subscribe))
+            },
+            "/v1/subscriptions/{id}": {
+                "get": with(op("Show a subscription: state, cursor, last poll and error", Some("reader"), &[("200", "The subscription."), ("404", "No such subscription.")]), vec![sub.clone()], None),
+                "delete": with(op("Delete a subscription and its events", Some("admin"), &[("204", "Deleted."), ("404", "No such subscription.")]), vec![sub.clone()], None)
+            },
+            "/v1/subscriptions/{id}/pause": {"post": with(op("Pause a subscription", Some("admin"), &[("200", "The subscription."), ("404", "No such subscription.")]), vec![sub.clone()], None)},
+            "/v1/subscriptions/{id}/resume": {"post": with(op("Resume a subscription; it polls at once", Some("admin"), &[("200", "The subscription."), ("404", "No such subscription.")]), vec![sub.clone()], None)},
+            "/v1/subscriptions/{id}/events": {"get": with(op("A subscription's events, oldest first, after the cursor `after` (a `next` of an earlier page)", Some("reader"), &[("200", "`events` and `next`."), ("400", "Bad cursor or limit."), ("404", "No such subscription.")]), vec![sub, json!({"name": "after", "in": "query", "required": false, "schema": {"type": "string"}}), json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}})], None)},
             "/v1/admin/reload": {"post": op("Reload connectors (built-ins and the connectors directory); in-flight invocations finish on the old versions", Some("admin"), &[("200", "Loaded connectors and load errors.")])}
         }
     })

@@ -1,14 +1,15 @@
 //! Host-side bindings of the `cardhost:connector` WIT worlds.
 //!
 //! The host implements the current version ([`WIT_VERSION`]) and every
-//! older minor it still loads ([`v0_1`]). The rest of the host speaks only
-//! the current version's types: an older connector's manifest, context,
-//! requests and answers are converted at this boundary, into the current
-//! declaration with the same meaning, so nothing past here knows which
-//! version a connector was built for.
+//! older minor it still loads ([`v0_2`], [`v0_1`]). The rest of the host
+//! speaks only the current version's types: an older connector's manifest,
+//! context, requests and answers are converted at this boundary, into the
+//! current declaration with the same meaning, so nothing past here knows
+//! which version a connector was built for. A connector older than 0.3 has
+//! no triggers.
 
 wasmtime::component::bindgen!({
-    path: "../connectors/sdk/wit/v0.2.0",
+    path: "../connectors/sdk/wit/v0.3.0",
     world: "cardhost:connector/connector-world",
     imports: {
         "cardhost:connector/http.send": async | trappable,
@@ -19,27 +20,31 @@ wasmtime::component::bindgen!({
 });
 
 pub mod v0_1;
+pub mod v0_2;
 
 use wasmtime::Store;
 
 pub use self::cardhost::connector::types;
 pub use self::cardhost::connector::{http, log};
+pub use self::exports::cardhost::connector::triggers;
 
 /// The WIT package this host implements; connectors built against another
 /// major (or, before 1.0, a minor it does not list) are refused at load.
 pub const WIT_PACKAGE: &str = "cardhost:connector";
 /// The current version of [`WIT_PACKAGE`]: what the SDK builds.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 /// Every version of [`WIT_PACKAGE`] this host loads, newest first.
-pub const WIT_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
+pub const WIT_VERSIONS: &[&str] = &["0.3.0", "0.2.0", "0.1.0"];
 
 /// A WIT version this host loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum WitVersion {
     /// `0.1.x`.
     V0_1,
-    /// `0.2.x`, the current one.
+    /// `0.2.x`.
     V0_2,
+    /// `0.3.x`, the current one: triggers.
+    V0_3,
 }
 
 impl WitVersion {
@@ -53,6 +58,7 @@ impl WitVersion {
         match (major, minor) {
             (0, 1) => Some(Self::V0_1),
             (0, 2) => Some(Self::V0_2),
+            (0, 3) => Some(Self::V0_3),
             _ => None,
         }
     }
@@ -62,6 +68,7 @@ impl WitVersion {
         match self {
             Self::V0_1 => "0.1.0",
             Self::V0_2 => "0.2.0",
+            Self::V0_3 => "0.3.0",
         }
     }
 }
@@ -93,7 +100,9 @@ pub enum WorldPre<T: 'static> {
     /// Built against 0.1.
     V0_1(v0_1::ConnectorWorldPre<T>),
     /// Built against 0.2.
-    V0_2(ConnectorWorldPre<T>),
+    V0_2(v0_2::ConnectorWorldPre<T>),
+    /// Built against 0.3.
+    V0_3(ConnectorWorldPre<T>),
 }
 
 impl<T: 'static> Clone for WorldPre<T> {
@@ -101,6 +110,7 @@ impl<T: 'static> Clone for WorldPre<T> {
         match self {
             Self::V0_1(pre) => Self::V0_1(pre.clone()),
             Self::V0_2(pre) => Self::V0_2(pre.clone()),
+            Self::V0_3(pre) => Self::V0_3(pre.clone()),
         }
     }
 }
@@ -110,7 +120,9 @@ pub enum World {
     /// Built against 0.1.
     V0_1(v0_1::ConnectorWorld),
     /// Built against 0.2.
-    V0_2(ConnectorWorld),
+    V0_2(v0_2::ConnectorWorld),
+    /// Built against 0.3.
+    V0_3(ConnectorWorld),
 }
 
 impl<T: Send + 'static> WorldPre<T> {
@@ -121,7 +133,8 @@ impl<T: Send + 'static> WorldPre<T> {
     ) -> wasmtime::Result<Self> {
         Ok(match version {
             WitVersion::V0_1 => Self::V0_1(v0_1::ConnectorWorldPre::new(pre)?),
-            WitVersion::V0_2 => Self::V0_2(ConnectorWorldPre::new(pre)?),
+            WitVersion::V0_2 => Self::V0_2(v0_2::ConnectorWorldPre::new(pre)?),
+            WitVersion::V0_3 => Self::V0_3(ConnectorWorldPre::new(pre)?),
         })
     }
 
@@ -130,6 +143,7 @@ impl<T: Send + 'static> WorldPre<T> {
         match self {
             Self::V0_1(_) => WitVersion::V0_1,
             Self::V0_2(_) => WitVersion::V0_2,
+            Self::V0_3(_) => WitVersion::V0_3,
         }
     }
 
@@ -138,6 +152,7 @@ impl<T: Send + 'static> WorldPre<T> {
         Ok(match self {
             Self::V0_1(pre) => World::V0_1(pre.instantiate_async(store).await?),
             Self::V0_2(pre) => World::V0_2(pre.instantiate_async(store).await?),
+            Self::V0_3(pre) => World::V0_3(pre.instantiate_async(store).await?),
         })
     }
 }
@@ -156,6 +171,7 @@ impl World {
                 .await?
                 .into()),
             Self::V0_2(w) => w.cardhost_connector_connector().call_manifest(store).await,
+            Self::V0_3(w) => w.cardhost_connector_connector().call_manifest(store).await,
         }
     }
 
@@ -174,6 +190,11 @@ impl World {
                 .await?
                 .map_err(Into::into)),
             Self::V0_2(w) => {
+                w.cardhost_connector_connector()
+                    .call_invoke(store, card, input, context)
+                    .await
+            }
+            Self::V0_3(w) => {
                 w.cardhost_connector_connector()
                     .call_invoke(store, card, input, context)
                     .await
@@ -198,7 +219,94 @@ impl World {
                     .call_test_connection(store, context)
                     .await
             }
+            Self::V0_3(w) => {
+                w.cardhost_connector_connector()
+                    .call_test_connection(store, context)
+                    .await
+            }
         }
+    }
+}
+
+impl World {
+    /// The triggers the connector declares; none before 0.3.
+    pub async fn call_triggers<T: Send>(
+        &self,
+        store: &mut Store<T>,
+    ) -> wasmtime::Result<Vec<triggers::Trigger>> {
+        match self {
+            Self::V0_1(_) | Self::V0_2(_) => Ok(Vec::new()),
+            Self::V0_3(w) => w.cardhost_connector_triggers().call_triggers(store).await,
+        }
+    }
+
+    /// The 0.3 world, for the trigger calls: a connector older than that
+    /// declares no triggers, so the host never asks it to run one.
+    fn with_triggers(&self) -> wasmtime::Result<&ConnectorWorld> {
+        match self {
+            Self::V0_3(w) => Ok(w),
+            Self::V0_1(_) | Self::V0_2(_) => Err(wasmtime::Error::msg(
+                "the connector was built before WIT 0.3 and has no triggers",
+            )),
+        }
+    }
+
+    /// Reads what changed since `cursor`.
+    pub async fn call_poll<T: Send>(
+        &self,
+        store: &mut Store<T>,
+        trigger: &str,
+        cursor: Option<&str>,
+        context: &types::Context,
+    ) -> wasmtime::Result<Result<triggers::PollPage, types::ConnectorError>> {
+        self.with_triggers()?
+            .cardhost_connector_triggers()
+            .call_poll(store, trigger, cursor, context)
+            .await
+    }
+
+    /// Registers `target_url` with the vendor.
+    pub async fn call_subscribe<T: Send>(
+        &self,
+        store: &mut Store<T>,
+        trigger: &str,
+        target_url: &str,
+        token: &str,
+        context: &types::Context,
+    ) -> wasmtime::Result<Result<String, types::ConnectorError>> {
+        self.with_triggers()?
+            .cardhost_connector_triggers()
+            .call_subscribe(store, trigger, target_url, token, context)
+            .await
+    }
+
+    /// Removes a registration `subscribe` made.
+    pub async fn call_unsubscribe<T: Send>(
+        &self,
+        store: &mut Store<T>,
+        trigger: &str,
+        registration: &str,
+        context: &types::Context,
+    ) -> wasmtime::Result<Result<(), types::ConnectorError>> {
+        self.with_triggers()?
+            .cardhost_connector_triggers()
+            .call_unsubscribe(store, trigger, registration, context)
+            .await
+    }
+
+    /// Reads the events of one verified delivery.
+    pub async fn call_parse_delivery<T: Send>(
+        &self,
+        store: &mut Store<T>,
+        trigger: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        context: &types::Context,
+    ) -> wasmtime::Result<Result<Vec<triggers::Event>, types::ConnectorError>> {
+        self.with_triggers()?
+            .cardhost_connector_triggers()
+            .call_parse_delivery(store, trigger, headers, body, context)
+            .await
     }
 }
 
@@ -212,7 +320,8 @@ mod tests {
         assert_eq!(WitVersion::of("0.1.7"), Some(WitVersion::V0_1));
         assert_eq!(WitVersion::of("0.2.0"), Some(WitVersion::V0_2));
         assert_eq!(WitVersion::of("0.2.1-rc.1"), Some(WitVersion::V0_2));
-        assert_eq!(WitVersion::of("0.3.0"), None);
+        assert_eq!(WitVersion::of("0.3.0"), Some(WitVersion::V0_3));
+        assert_eq!(WitVersion::of("0.4.0"), None);
         assert_eq!(WitVersion::of("1.0.0"), None);
         assert_eq!(WitVersion::of("garbage"), None);
         for v in WIT_VERSIONS {

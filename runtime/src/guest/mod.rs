@@ -13,7 +13,7 @@ pub mod http;
 pub mod log;
 pub mod sandbox;
 
-use crate::bindings::{ConnectorWorld, v0_1};
+use crate::bindings::{ConnectorWorld, v0_1, v0_2};
 use crate::broker::{Broker, RequestScope};
 use log::Capture;
 use sandbox::GuestLimiter;
@@ -54,6 +54,8 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     ConnectorWorld::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    v0_2::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     v0_1::ConnectorWorld::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;

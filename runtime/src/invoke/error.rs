@@ -55,6 +55,10 @@ impl std::fmt::Display for InvokeError {
                 write!(f, "connector `{connector}` has no card `{card}`")?;
                 write_suggestion(f, did_you_mean)
             }
+            ErrorKind::UnknownTrigger { did_you_mean } => {
+                write!(f, "connector `{connector}` has no trigger `{card}`")?;
+                write_suggestion(f, did_you_mean)
+            }
             ErrorKind::InvalidInput { violations } => write!(
                 f,
                 "invalid input for {connector}/{card}: {}",

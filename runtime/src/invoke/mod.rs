@@ -18,6 +18,7 @@
 pub mod custom_api_action;
 mod error;
 mod json;
+pub mod trigger;
 
 pub use crate::error::{CardFailure, ErrorKind};
 pub use error::InvokeError;

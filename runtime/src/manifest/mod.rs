@@ -14,6 +14,9 @@ use std::sync::Arc;
 use url::Url;
 
 pub mod permission;
+pub mod triggers;
+
+pub use triggers::TriggerSpec;
 
 pub use cardhost_rules::defaults::with_defaults;
 use cardhost_rules::names::is_semver;
@@ -37,6 +40,9 @@ pub struct Manifest {
     connection_validator: jsonschema::Validator,
     /// Cards by id.
     pub cards: BTreeMap<String, Arc<CardSpec>>,
+    /// Triggers in declaration order (WIT 0.3 and later), with their event
+    /// schemas compiled.
+    pub triggers: Vec<Arc<TriggerSpec>>,
     /// Permissions by id, with their rules parsed.
     pub permissions: BTreeMap<String, CompiledPermission>,
     /// What is allowed but probably a mistake, for `cardhost validate`.
@@ -132,10 +138,21 @@ fn text_size(m: &wit::ConnectorManifest) -> usize {
 }
 
 impl Manifest {
-    /// Validates a manifest a connector returned.
+    /// Validates a manifest a connector returned, without triggers.
     pub fn validate(raw: wit::ConnectorManifest) -> Result<Self, ManifestError> {
+        Self::validate_with_triggers(raw, Vec::new())
+    }
+
+    /// Validates a manifest and the triggers a connector returned.
+    pub fn validate_with_triggers(
+        raw: wit::ConnectorManifest,
+        raw_triggers: Vec<crate::bindings::triggers::Trigger>,
+    ) -> Result<Self, ManifestError> {
         let mut problems = Vec::new();
-        let size = text_size(&raw);
+        let size = text_size(&raw)
+            + serde_json::to_vec(&raw_triggers)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
         if size > MAX_MANIFEST_BYTES {
             return Err(ManifestError {
                 problems: vec![format!(
@@ -242,6 +259,7 @@ impl Manifest {
             }
         }
 
+        let triggers = triggers::validate(&raw_triggers, &permissions, &card_ids, &mut problems);
         validate_auth(&raw, &field_names, &mut problems);
         validate_environments(&raw, &field_names, &mut problems);
         let default_headers = compile_default_headers(&raw, &mut problems);
@@ -253,6 +271,7 @@ impl Manifest {
                 connection_schema,
                 connection_validator,
                 cards,
+                triggers,
                 permissions,
                 default_headers: default_headers.into(),
             }),
@@ -315,6 +334,11 @@ impl Manifest {
             auth_hosts: render_origins(&env.auth_hosts, &vars)?,
             vars: env.vars.clone(),
         })
+    }
+
+    /// The trigger `id`.
+    pub fn trigger(&self, id: &str) -> Option<&Arc<TriggerSpec>> {
+        self.triggers.iter().find(|t| t.trigger.id == id)
     }
 
     /// Validates a card input.

@@ -1,0 +1,564 @@
+//! Subscriptions to triggers: the host owns their schedule, cursor and
+//! events.
+//!
+//! A subscription ties a stored connection and one of its connector's
+//! triggers to a target. The scheduler ([`Subscriptions::run`]) polls each
+//! active polling subscription on its interval, with jitter so many
+//! subscriptions made at once do not poll in step. Each poll stores its
+//! events and the cursor after them in one transaction
+//! ([`Store::commit_poll`]): a crash before the commit repeats the poll from
+//! the old cursor, and the events it finds again carry the ids they had, so
+//! the store drops the copies. A poll that fails backs off exponentially; a
+//! subscription whose connection needs reauthorization is paused with that
+//! reason and resumes by itself once the connection is ready again.
+//!
+//! Many nodes may share one store: a node polls a subscription only while
+//! it holds the subscription's work lease, and a commit names the cursor
+//! version it read, so even two polls of one cursor never both commit.
+
+use crate::connections::{ConnectionError, Connections};
+use crate::store::{
+    ConnectionState, EventRecord, Mode, NewEvent, NewSubscription, PollCommit, Store, StoreError,
+    SubscriptionRecord, SubscriptionState, Target,
+};
+use cardhost_runtime::manifest::TriggerSpec;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+
+/// How long events are kept (and an event id is remembered, so a repeat of
+/// it is dropped): 7 days. A webhook target's events stay until delivered.
+pub const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest a failing subscription waits between polls.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Pages one poll reads at most before it waits for the next tick, so one
+/// busy subscription cannot hold a poller forever.
+pub const MAX_PAGES_PER_POLL: usize = 20;
+/// Most events one feed request answers.
+pub const MAX_FEED_PAGE: u32 = 1000;
+/// How often the scheduler looks for due subscriptions.
+const TICK: Duration = Duration::from_millis(500);
+/// How long a node holds a subscription's lease while it polls it.
+const POLL_LEASE_MS: i64 = 5 * 60 * 1000;
+/// Polls running at once on one node.
+const CONCURRENT_POLLS: usize = 16;
+
+/// A subscription to create, as the API and CLI take it.
+#[derive(Debug, Clone)]
+pub struct CreateSubscription {
+    /// Connection id or name.
+    pub connection: String,
+    /// Trigger id.
+    pub trigger: String,
+    /// Seconds between polls; the trigger's default when not given.
+    pub interval_seconds: Option<u32>,
+    /// Where events go.
+    pub target: Target,
+}
+
+/// A subscription as users see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionView {
+    /// The stored subscription.
+    #[serde(flatten)]
+    pub record: SubscriptionRecord,
+    /// The connector the trigger belongs to.
+    pub connector: String,
+}
+
+/// A page of a subscription's feed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedPage {
+    /// Events after the cursor asked for, oldest first.
+    pub events: Vec<FeedEvent>,
+    /// The cursor to ask with next (the same when nothing was new).
+    pub next: String,
+}
+
+/// One event of a feed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedEvent {
+    /// The trigger's stable id for the occurrence.
+    pub id: String,
+    /// When it happened upstream, RFC 3339.
+    pub occurred_at: String,
+    /// The payload, valid against the trigger's event schema.
+    pub payload: Value,
+    /// Its position in the subscription's feed.
+    pub seq: i64,
+}
+
+impl From<EventRecord> for FeedEvent {
+    fn from(e: EventRecord) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: e.occurred_at,
+            payload: e.payload,
+            seq: e.seq,
+        }
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Committed; `stored` new events.
+    Committed {
+        /// Events stored.
+        stored: usize,
+    },
+    /// Another node (or an earlier poll) committed this cursor first.
+    Superseded,
+    /// The poll failed and will be retried after a backoff.
+    Failed,
+    /// The connection cannot be used; the subscription waits for it.
+    Paused,
+}
+
+/// The subscriptions of one host.
+pub struct Subscriptions {
+    conns: Arc<Connections>,
+    store: Arc<dyn Store>,
+    /// This node's name in work leases.
+    node: String,
+}
+
+impl Subscriptions {
+    /// Subscriptions over `conns`' store.
+    pub fn new(conns: Arc<Connections>) -> Self {
+        let store = conns.store().clone();
+        let bytes: [u8; 8] = rand::random();
+        Self {
+            conns,
+            store,
+            node: format!("node-{}", hex::encode(bytes)),
+        }
+    }
+
+    /// The triggers of a connection's connector.
+    pub async fn triggers(&self, connection: &str) -> Result<Vec<Value>, ConnectionError> {
+        let record = self.conns.show(connection).await?.record;
+        let loaded = self
+            .conns
+            .host()
+            .registry()
+            .get(&record.connector)
+            .cloned()
+            .ok_or_else(|| ConnectionError::UnknownConnector(record.connector.clone()))?;
+        Ok(loaded
+            .manifest
+            .triggers
+            .iter()
+            .map(|t| trigger_entry(t))
+            .collect())
+    }
+
+    /// Creates a subscription; its first poll runs at once and sets the
+    /// cursor at the present, so it reports what happens from now on.
+    pub async fn create(
+        &self,
+        req: CreateSubscription,
+    ) -> Result<SubscriptionView, ConnectionError> {
+        let record = self.conns.show(&req.connection).await?.record;
+        let (_, spec) = self
+            .conns
+            .host()
+            .trigger_spec(&record.connector, &req.trigger)
+            .map_err(|kind| ConnectionError::Invalid(kind.to_string()))?;
+        let Some(polling) = spec.trigger.polling.clone() else {
+            return Err(ConnectionError::Invalid(format!(
+                "trigger `{}` is delivered by the vendor's webhooks, and this host does not take \
+                 webhook deliveries yet; choose a polled trigger",
+                req.trigger
+            )));
+        };
+        let interval = req
+            .interval_seconds
+            .unwrap_or(polling.default_interval_seconds);
+        let max = cardhost_runtime::manifest::triggers::MAX_POLL_INTERVAL_SECONDS;
+        if interval < polling.min_interval_seconds || interval > max {
+            return Err(ConnectionError::Invalid(format!(
+                "interval_seconds must be between {} and {max} for trigger `{}`, not {interval}",
+                polling.min_interval_seconds, req.trigger
+            )));
+        }
+        if let Target::Webhook { .. } = req.target {
+            return Err(ConnectionError::Invalid(
+                "webhook targets are not available yet: use {\"kind\": \"feed\"} and read \
+                 GET /v1/subscriptions/{id}/events"
+                    .into(),
+            ));
+        }
+        let created = self
+            .store
+            .create_subscription(NewSubscription {
+                connection_id: record.id.clone(),
+                trigger: req.trigger,
+                mode: Mode::Polling,
+                interval_seconds: interval,
+                target: req.target,
+                first_poll_at_ms: crate::store::now_ms(),
+            })
+            .await?;
+        Ok(SubscriptionView {
+            record: created,
+            connector: record.connector,
+        })
+    }
+
+    /// Every subscription, or one connection's.
+    pub async fn list(
+        &self,
+        connection: Option<&str>,
+    ) -> Result<Vec<SubscriptionView>, ConnectionError> {
+        let connection_id = match connection {
+            Some(c) => Some(self.conns.show(c).await?.record.id),
+            None => None,
+        };
+        let records = self.store.subscriptions(connection_id.as_deref()).await?;
+        let connections = self.store.list_connections().await?;
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let connector = connections
+                    .iter()
+                    .find(|c| c.id == record.connection_id)
+                    .map(|c| c.connector.clone())
+                    .unwrap_or_default();
+                SubscriptionView { record, connector }
+            })
+            .collect())
+    }
+
+    /// One subscription.
+    pub async fn show(&self, id: &str) -> Result<SubscriptionView, ConnectionError> {
+        let record = self.store.subscription(id).await?;
+        let connector = self
+            .store
+            .connection(&record.connection_id)
+            .await?
+            .connector;
+        Ok(SubscriptionView { record, connector })
+    }
+
+    /// Deletes a subscription and its events.
+    pub async fn delete(&self, id: &str) -> Result<(), ConnectionError> {
+        if self.store.delete_subscription(id).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NoSubscription(id.to_string()).into())
+        }
+    }
+
+    /// Pauses a subscription: it is not polled until resumed.
+    pub async fn pause(&self, id: &str) -> Result<SubscriptionView, ConnectionError> {
+        self.store
+            .set_subscription_state(id, SubscriptionState::Paused, None, None)
+            .await?;
+        self.show(id).await
+    }
+
+    /// Resumes a subscription; it polls at once.
+    pub async fn resume(&self, id: &str) -> Result<SubscriptionView, ConnectionError> {
+        self.store
+            .set_subscription_state(
+                id,
+                SubscriptionState::Active,
+                None,
+                Some(crate::store::now_ms()),
+            )
+            .await?;
+        self.show(id).await
+    }
+
+    /// Events of a subscription's feed after `after` (a `next` an earlier
+    /// page gave; none for the oldest kept).
+    pub async fn events(
+        &self,
+        id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<FeedPage, ConnectionError> {
+        let after_seq = match after {
+            None | Some("") => 0,
+            Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                ConnectionError::Invalid(format!(
+                    "`after` must be a cursor a page of this feed gave (`next`), not `{text}`"
+                ))
+            })?,
+        };
+        if !(1..=MAX_FEED_PAGE).contains(&limit) {
+            return Err(ConnectionError::Invalid(format!(
+                "`limit` must be between 1 and {MAX_FEED_PAGE}, not {limit}"
+            )));
+        }
+        let events = self.store.events(id, after_seq, limit).await?;
+        let next = events.last().map_or(after_seq, |e| e.seq).to_string();
+        Ok(FeedPage {
+            events: events.into_iter().map(FeedEvent::from).collect(),
+            next,
+        })
+    }
+
+    /// Polls one subscription now: reads pages while the trigger says there
+    /// is more (up to [`MAX_PAGES_PER_POLL`]), committing each with its
+    /// cursor.
+    pub async fn poll(&self, sub: &SubscriptionRecord) -> Result<Polled, ConnectionError> {
+        let connection = match self.conns.open(&sub.connection_id).await {
+            Ok(c) => c,
+            Err(ConnectionError::NotReady { state, message, .. }) => {
+                let why = format!("the connection is {state}: {message}");
+                self.store
+                    .set_subscription_state(
+                        &sub.id,
+                        SubscriptionState::NeedsReauthorization,
+                        Some(&why),
+                        None,
+                    )
+                    .await?;
+                tracing::warn!(subscription = %sub.id, "{why}; polling waits for it");
+                return Ok(Polled::Paused);
+            }
+            Err(e) => {
+                self.failed(sub, &e.to_string()).await?;
+                return Ok(Polled::Failed);
+            }
+        };
+        let mut cursor = sub.cursor.clone();
+        let mut version = sub.cursor_version;
+        let mut stored = 0;
+        for _ in 0..MAX_PAGES_PER_POLL {
+            let started_at_ms = crate::store::now_ms();
+            let result = self
+                .conns
+                .host()
+                .poll(&connection, &sub.trigger, cursor.as_deref())
+                .await;
+            self.conns
+                .record_trigger_call(&connection, &sub.trigger, started_at_ms, &result)
+                .await;
+            let page = match result {
+                Ok(page) => page,
+                Err(e) => {
+                    self.failed(sub, &e.to_string()).await?;
+                    return Ok(Polled::Failed);
+                }
+            };
+            let commit = PollCommit {
+                expected_version: version,
+                cursor: page.cursor.clone(),
+                events: page
+                    .events
+                    .into_iter()
+                    .map(|e| NewEvent {
+                        id: e.id,
+                        occurred_at: e.occurred_at,
+                        payload: e.payload,
+                    })
+                    .collect(),
+                next_poll_at_ms: next_poll_at(sub.interval_seconds),
+            };
+            match self.store.commit_poll(&sub.id, &commit).await {
+                Ok(done) => stored += done.stored,
+                Err(StoreError::Conflict(_)) => return Ok(Polled::Superseded),
+                Err(e) => return Err(e.into()),
+            }
+            version += 1;
+            cursor = Some(page.cursor);
+            if !page.more {
+                break;
+            }
+        }
+        Ok(Polled::Committed { stored })
+    }
+
+    async fn failed(&self, sub: &SubscriptionRecord, error: &str) -> Result<(), ConnectionError> {
+        let backoff = backoff(sub.interval_seconds, sub.failures + 1);
+        tracing::warn!(
+            subscription = %sub.id,
+            failures = sub.failures + 1,
+            retry_in_s = backoff.as_secs(),
+            "poll failed: {error}"
+        );
+        self.store
+            .record_poll_failure(
+                &sub.id,
+                error,
+                crate::store::now_ms() + backoff.as_millis() as i64,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Resumes the subscriptions paused for a connection that is ready
+    /// again.
+    async fn wake_reauthorized(&self) -> Result<(), StoreError> {
+        let waiting: Vec<_> = self
+            .store
+            .subscriptions(None)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == SubscriptionState::NeedsReauthorization)
+            .collect();
+        for sub in waiting {
+            let ready = matches!(
+                self.store.connection(&sub.connection_id).await,
+                Ok(c) if c.state == ConnectionState::Ready
+            );
+            if ready {
+                self.store
+                    .set_subscription_state(
+                        &sub.id,
+                        SubscriptionState::Active,
+                        None,
+                        Some(crate::store::now_ms()),
+                    )
+                    .await?;
+                tracing::info!(subscription = %sub.id, "the connection is ready again; polling resumes");
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls due subscriptions until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+        let mut ticks = 0u64;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            if let Err(e) = self.tick(&slots, ticks).await {
+                tracing::warn!("the trigger scheduler could not read the store: {e}");
+            }
+            ticks += 1;
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn tick(self: &Arc<Self>, slots: &Arc<Semaphore>, tick: u64) -> Result<(), StoreError> {
+        // Every 30 s: paused-for-reauthorization subscriptions; every hour:
+        // events past their retention.
+        if tick % 60 == 0 {
+            self.wake_reauthorized().await?;
+        }
+        if tick % 7200 == 0 {
+            let before = crate::store::now_ms() - EVENT_RETENTION.as_millis() as i64;
+            let pruned = self.store.prune_events(before).await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "pruned events past their retention");
+            }
+        }
+        let free = slots.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let due = self
+            .store
+            .due_subscriptions(crate::store::now_ms(), free as u32)
+            .await?;
+        for sub in due {
+            let work = format!("poll:{}", sub.id);
+            if !self
+                .store
+                .take_work_lease(&work, &self.node, POLL_LEASE_MS)
+                .await?
+            {
+                continue;
+            }
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                // Read again under the lease: another node may have polled it
+                // between the listing and the lease.
+                let result = match this.store.subscription(&sub.id).await {
+                    Ok(fresh)
+                        if fresh.state == SubscriptionState::Active
+                            && fresh.next_poll_at_ms <= crate::store::now_ms() =>
+                    {
+                        this.poll(&fresh).await.map(Some)
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(subscription = %sub.id, "poll: {e}");
+                }
+                if let Err(e) = this.store.release_work_lease(&work, &this.node).await {
+                    tracing::warn!(subscription = %sub.id, "cannot release the poll lease: {e}");
+                }
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A trigger as the catalog shows it.
+pub fn trigger_entry(t: &TriggerSpec) -> Value {
+    let kind = match (t.polls(), t.takes_webhooks()) {
+        (true, true) => "polling+webhook",
+        (true, false) => "polling",
+        _ => "webhook",
+    };
+    json!({
+        "id": t.trigger.id,
+        "title": t.trigger.title,
+        "description": t.trigger.description,
+        "kind": kind,
+        "permissions": t.trigger.permissions,
+        "event_schema": t.event_schema,
+        "default_interval_seconds": t.trigger.polling.as_ref().map(|p| p.default_interval_seconds),
+        "min_interval_seconds": t.trigger.polling.as_ref().map(|p| p.min_interval_seconds),
+    })
+}
+
+/// When the next poll after one now is due: the interval, give or take a
+/// tenth of it, so subscriptions made together spread out.
+fn next_poll_at(interval_seconds: u32) -> i64 {
+    let interval = i64::from(interval_seconds.max(1)) * 1000;
+    let spread = interval / 10;
+    let jitter = if spread > 0 {
+        rand::random_range(-spread..=spread)
+    } else {
+        0
+    };
+    crate::store::now_ms() + interval + jitter
+}
+
+/// How long to wait after `failures` failed polls in a row: the interval,
+/// doubled per failure, at most [`MAX_BACKOFF`].
+fn backoff(interval_seconds: u32, failures: u32) -> Duration {
+    let base = Duration::from_secs(u64::from(interval_seconds.max(1)));
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(60, 1), Duration::from_secs(60));
+        assert_eq!(backoff(60, 2), Duration::from_secs(120));
+        assert_eq!(backoff(60, 4), Duration::from_secs(480));
+        assert_eq!(backoff(60, 30), MAX_BACKOFF);
+        assert_eq!(backoff(0, 1), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_next_poll_is_the_interval_give_or_take_a_tenth() {
+        for _ in 0..100 {
+            let at = next_poll_at(60) - crate::store::now_ms();
+            assert!((53_900..=66_100).contains(&at), "{at}");
+        }
+    }
+}
