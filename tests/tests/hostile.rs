@@ -231,3 +231,51 @@ async fn inputs_are_validated_before_the_guest_runs_and_outputs_after() {
         .unwrap_err();
     assert_eq!(err.to_string(), "no connector `nope` is loaded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_trigger_is_refused_with_the_offending_event_named() {
+    let host = host_with(&[guests::HUGE_OUTPUT], test_limits(), NetworkPolicy::loopback()).await;
+    let conn = connection(&host, "huge-output", json!({}), &[], &[]);
+    let refused = async |cursor: &str| {
+        let err = host
+            .poll(&conn, "liar", Some(cursor))
+            .await
+            .expect_err(cursor);
+        match err.kind {
+            ErrorKind::InvalidOutput { violations } => violations,
+            other => panic!("{cursor}: expected invalid output, got {other:?}"),
+        }
+    };
+    let too_many = refused("too-many").await;
+    assert_eq!(too_many[0].pointer, "/events");
+    assert!(too_many[0].message.contains("1001 events"), "{too_many:?}");
+    for (cursor, pointer) in [
+        ("empty-id", "/events/0/id"),
+        ("control-id", "/events/0/id"),
+        ("long-id", "/events/0/id"),
+        ("bad-time", "/events/0/occurred_at"),
+        ("out-of-schema", "/events/1/payload/n"),
+        ("huge-cursor", "/cursor"),
+    ] {
+        let v = refused(cursor).await;
+        assert_eq!(v[0].pointer, pointer, "{cursor}: {v:?}");
+    }
+
+    // The same id twice in one answer is one event; a new subscription's
+    // first poll gets the cursor at the present.
+    let page = host.poll(&conn, "liar", Some("repeated")).await.unwrap();
+    let ids: Vec<_> = page.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["same", "other"]);
+    assert_eq!(page.events[0].payload, json!({"n": 1}));
+    let first = host.poll(&conn, "liar", None).await.unwrap();
+    assert!(first.events.is_empty());
+    assert_eq!(first.cursor, "start");
+
+    // An unknown trigger is named, with the nearest one.
+    let err = host.poll(&conn, "lair", None).await.unwrap_err();
+    assert!(
+        matches!(&err.kind, ErrorKind::UnknownTrigger { did_you_mean: Some(d) } if d == "liar"),
+        "{:?}",
+        err.kind
+    );
+}

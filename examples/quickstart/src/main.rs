@@ -328,6 +328,20 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("    all four connections pass their connection test");
+    // From here on the server polls Fourth for changed users by itself.
+    let subscription = api
+        .post(
+            "/v1/subscriptions",
+            json!({"connection": fourth_conn, "trigger": "user-changed", "interval_seconds": 30, "target": {"kind": "feed"}}),
+        )
+        .await?;
+    let subscription = subscription["id"]
+        .as_str()
+        .context("the subscription has an id")?
+        .to_string();
+    println!(
+        "    subscribed to Fourth SCIM user-changed ({subscription}): the server polls every 30 s"
+    );
 
     step(
         4,
@@ -412,6 +426,37 @@ async fn main() -> anyhow::Result<()> {
         count(&departments)
     );
 
+    // Someone in Fourth gives the new hire a job title; the subscription
+    // reports it without anyone polling.
+    let changed_at = std::time::Instant::now();
+    let account_id = person["id"].as_str().unwrap_or_default().to_string();
+    fourth.api.state().update_user(&account_id, |u| {
+        u.insert("title".into(), json!("Guest Relations"));
+    });
+    let event = loop {
+        let page = api
+            .get(&format!("/v1/subscriptions/{subscription}/events"))
+            .await?;
+        if let Some(e) = page["events"]
+            .as_array()
+            .and_then(|events| events.iter().find(|e| e["payload"]["fourth_account_id"] == account_id.as_str()))
+        {
+            break e.clone();
+        }
+        ensure!(
+            changed_at.elapsed() < std::time::Duration::from_secs(120),
+            "no user-changed event arrived within two minutes: {}",
+            api.get(&format!("/v1/subscriptions/{subscription}")).await?
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    println!(
+        "    Fourth SCIM  user-changed → event {} (job title {}) arrived {} s after the change",
+        event["id"].as_str().unwrap_or("?"),
+        event["payload"]["job_title"],
+        changed_at.elapsed().as_secs()
+    );
+
     step(5, "Where to look next");
     let history = api.get("/v1/invocations?limit=100").await?;
     let n = history["invocations"].as_array().map_or(0, Vec::len);
@@ -425,6 +470,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "         cargo run -p cardhost -- --data-dir {} connections list",
+        args.data_dir.display()
+    );
+    println!(
+        "    events: GET {}/v1/subscriptions/{subscription}/events, or cargo run -p cardhost -- --data-dir {} events {subscription}",
+        running.url(),
         args.data_dir.display()
     );
     println!("    API reference: GET {}/openapi.json", running.url());

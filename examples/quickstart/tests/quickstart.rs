@@ -33,6 +33,9 @@ fn the_quickstart_runs_end_to_end_and_stops_everything() {
         "update-employee-contact",
         "→ updated [\"work_email\"]",
         "list-departments →",
+        "subscribed to Fourth SCIM user-changed",
+        "user-changed → event",
+        "(job title \"Guest Relations\")",
         "invocations recorded",
         "Done: the emulators and the server are stopped.",
     ] {
