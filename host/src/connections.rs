@@ -1038,8 +1038,13 @@ impl Connections {
             Ok(poll) => Entry::ok(&poll.id, poll.duration_ms, &poll.journal),
             Err(f) => Entry::failed(f, f.class(), f.to_string()),
         };
-        self.record(connection, &format!("trigger:{trigger}"), started_at_ms, entry)
-            .await;
+        self.record(
+            connection,
+            &format!("trigger:{trigger}"),
+            started_at_ms,
+            entry,
+        )
+        .await;
     }
 
     async fn record(

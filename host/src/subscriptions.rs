@@ -283,11 +283,15 @@ impl Subscriptions {
     ) -> Result<FeedPage, ConnectionError> {
         let after_seq = match after {
             None | Some("") => 0,
-            Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                ConnectionError::Invalid(format!(
-                    "`after` must be a cursor a page of this feed gave (`next`), not `{text}`"
-                ))
-            })?,
+            Some(text) => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    ConnectionError::Invalid(format!(
+                        "`after` must be a cursor a page of this feed gave (`next`), not `{text}`"
+                    ))
+                })?,
         };
         if !(1..=MAX_FEED_PAGE).contains(&limit) {
             return Err(ConnectionError::Invalid(format!(

@@ -966,3 +966,173 @@ async fn a_slow_client_is_dropped_while_others_are_served() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_poll_on_their_own_and_keep_each_event_once() {
+    let api = start(ServerConfig::default()).await;
+    // A connector with a polling trigger, loaded into the running server.
+    copy_guest(cardhost_e2e::guests::HUGE_OUTPUT, &api.connectors_dir);
+    let (status, _, _) = api.call(&api.admin, "POST", "/v1/admin/reload", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = api
+        .call(
+            &api.admin,
+            "POST",
+            "/v1/connections",
+            Some(json!({"connector": "huge-output", "name": "liar"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, body, _) = api
+        .call(&api.reader, "GET", "/v1/connections/liar/triggers", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["triggers"][0]["id"], "liar");
+    assert_eq!(
+        body["triggers"][0]["event_schema"]["properties"]["n"]["maximum"],
+        10
+    );
+
+    // Only an admin subscribes; bad requests are named.
+    let new = json!({"connection": "liar", "trigger": "liar", "interval_seconds": 1, "target": {"kind": "feed"}});
+    for key in [&api.reader, &api.invoker] {
+        let (status, _, _) = api
+            .call(key, "POST", "/v1/subscriptions", Some(new.clone()))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    for (bad, says) in [
+        (json!({"connection": "liar", "trigger": "lair"}), "liar"),
+        (
+            json!({"connection": "liar", "trigger": "liar", "interval_seconds": 0}),
+            "interval_seconds",
+        ),
+        (
+            json!({"connection": "liar", "trigger": "liar", "target": {"kind": "webhook", "url": "https://flows.example/in"}}),
+            "webhook",
+        ),
+        (
+            json!({"connection": "liar", "trigger": "liar", "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (status, body, _) = api
+            .call(&api.admin, "POST", "/v1/subscriptions", Some(bad.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
+    }
+    let (status, sub, _) = api
+        .call(&api.admin, "POST", "/v1/subscriptions", Some(new))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let id = sub["id"].as_str().unwrap().to_string();
+    assert_eq!(sub["state"], "active");
+
+    // The scheduler polls by itself: the first poll sets the cursor, the
+    // next ones report the same occurrence again and again, stored once.
+    let events = format!("/v1/subscriptions/{id}/events");
+    let mut polls = 0;
+    for _ in 0..100 {
+        let (_, history, _) = api
+            .call(
+                &api.reader,
+                "GET",
+                "/v1/invocations?card=trigger:liar&limit=100",
+                None,
+            )
+            .await;
+        polls = history["invocations"].as_array().unwrap().len();
+        if polls >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(polls >= 4, "the scheduler polled {polls} times");
+    let (status, page, _) = api.call(&api.reader, "GET", &events, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let got: Vec<_> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(got, [json!("start")], "{page}");
+    assert_eq!(page["events"][0]["payload"], json!({"n": 1}));
+    let (_, after, _) = api
+        .call(
+            &api.reader,
+            "GET",
+            &format!("{events}?after={}", page["next"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(after["events"], json!([]));
+    assert_eq!(after["next"], page["next"]);
+    let (status, _, _) = api
+        .call(&api.reader, "GET", &format!("{events}?after=soon"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Paused, it is not polled.
+    let (status, paused, _) = api
+        .call(
+            &api.admin,
+            "POST",
+            &format!("/v1/subscriptions/{id}/pause"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, paused["state"].clone()),
+        (StatusCode::OK, json!("paused"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let count = async || {
+        let (_, h, _) = api
+            .call(
+                &api.reader,
+                "GET",
+                "/v1/invocations?card=trigger:liar&limit=1000",
+                None,
+            )
+            .await;
+        h["invocations"].as_array().unwrap().len()
+    };
+    let before = count().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(count().await, before, "a paused subscription was polled");
+    let (_, listed, _) = api
+        .call(&api.reader, "GET", "/v1/subscriptions", None)
+        .await;
+    assert_eq!(listed["subscriptions"][0]["id"], id.as_str());
+    assert_eq!(listed["subscriptions"][0]["connector"], "huge-output");
+
+    // Deleted, it is gone with its events.
+    let (status, _, _) = api
+        .call(
+            &api.reader,
+            "DELETE",
+            &format!("/v1/subscriptions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = api
+        .call(
+            &api.admin,
+            "DELETE",
+            &format!("/v1/subscriptions/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for path in [format!("/v1/subscriptions/{id}"), events] {
+        let (status, body, _) = api.call(&api.reader, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+}

@@ -5,7 +5,8 @@
 //! - [`template`]: `{field}` and `{secret.name}` templates;
 //! - [`path`]: request-path normalisation and permission path patterns;
 //! - [`defaults`]: schema defaults filled into an object;
-//! - [`text`]: cutting text to a cap and "did you mean" suggestions.
+//! - [`text`]: cutting text to a cap and "did you mean" suggestions;
+//! - [`time`]: civil dates and RFC 3339 times in UTC.
 #![deny(missing_docs)]
 
 pub mod defaults;
@@ -13,3 +14,4 @@ pub mod names;
 pub mod path;
 pub mod template;
 pub mod text;
+pub mod time;

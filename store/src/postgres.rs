@@ -31,17 +31,18 @@ use super::schema::{MIGRATIONS, SCHEMA_VERSION};
 use super::sqlite::{
     changed, new_connection_id, open_with, secret_context, token_context, verifier_context,
 };
-use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
-    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
-    StoreError, now_ms, now_secs,
-};
 use super::subscriptions::{
     Committed, EventRecord, NewEvent, NewSubscription, PollCommit, SUBSCRIPTION_COLUMNS,
     SubscriptionRecord, SubscriptionState, event_record, new_subscription_id, sql as sub_sql,
     subscription_row,
 };
+use super::{
+    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
+    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
+    StoreError, now_ms, now_secs,
+};
 use cardhost_runtime::credentials::{Secret, TokenSet};
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -49,7 +50,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use deadpool_postgres::GenericClient;
 use tokio_postgres::{AsyncMessage, NoTls, Row, Transaction};
 
 /// How often a node reads the revision even without a notification.
@@ -1446,7 +1446,13 @@ impl Store for PostgresStore {
         let n = client
             .execute(
                 sub_sql::SET_STATE,
-                &[&id, &state.as_str(), &message, &next_poll_at_ms, &now_secs()],
+                &[
+                    &id,
+                    &state.as_str(),
+                    &message,
+                    &next_poll_at_ms,
+                    &now_secs(),
+                ],
             )
             .await
             .map_err(db_err)?;

@@ -10,15 +10,15 @@
 
 use super::cache::{self, Epoch, ReadCache};
 use super::schema::{MIGRATIONS, SCHEMA_VERSION};
-use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
-    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
-    StoreError, now_secs,
-};
 use super::subscriptions::{
     Committed, EventRecord, NewEvent, NewSubscription, PollCommit, SUBSCRIPTION_COLUMNS,
     SubscriptionRecord, SubscriptionState, event_record, new_subscription_id, sql as sub_sql,
     subscription_row,
+};
+use super::{
+    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
+    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
+    StoreError, now_secs,
 };
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -1331,7 +1331,13 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             let rows = stmt
                 .query_map(params![id, after_seq, limit], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get(4)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                    ))
                 })
                 .map_err(db_err)?;
             rows.map(|row| {

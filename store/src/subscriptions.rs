@@ -282,8 +282,7 @@ pub(crate) mod sql {
         failures = 0, last_error = NULL, updated_at = $6 \
         WHERE id = $1 AND cursor_version = $2 RETURNING last_seq";
     /// Records how far a subscription's events go.
-    pub(crate) const SET_LAST_SEQ: &str =
-        "UPDATE subscriptions SET last_seq = $2 WHERE id = $1";
+    pub(crate) const SET_LAST_SEQ: &str = "UPDATE subscriptions SET last_seq = $2 WHERE id = $1";
     /// The last `seq` of a subscription, locking it for the transaction
     /// where the backend can.
     pub(crate) const LAST_SEQ: &str = "SELECT last_seq FROM subscriptions WHERE id = $1";

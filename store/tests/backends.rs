@@ -8,9 +8,9 @@
 
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use cardhost_store::{
-    ApiKeyRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, Mode,
-    NewConnection, NewEvent, NewSubscription, PendingAuthorization, PollCommit, PostgresStore,
-    Role, SqliteStore, Store, StoreError, SubscriptionState, Target, now_ms, now_secs,
+    ApiKeyRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, Mode, NewConnection,
+    NewEvent, NewSubscription, PendingAuthorization, PollCommit, PostgresStore, Role, SqliteStore,
+    Store, StoreError, SubscriptionState, Target, now_ms, now_secs,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -642,9 +642,19 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
             .unwrap();
         assert!(sub.id.starts_with("sub_"), "{backend}");
         assert_eq!(sub.state, SubscriptionState::Active, "{backend}");
-        assert_eq!((sub.cursor.as_deref(), sub.cursor_version, sub.last_seq), (None, 0, 0));
-        assert_eq!(store.due_subscriptions(999, 10).await.unwrap(), vec![], "{backend}");
-        assert_eq!(store.due_subscriptions(1_000, 10).await.unwrap(), vec![sub.clone()]);
+        assert_eq!(
+            (sub.cursor.as_deref(), sub.cursor_version, sub.last_seq),
+            (None, 0, 0)
+        );
+        assert_eq!(
+            store.due_subscriptions(999, 10).await.unwrap(),
+            vec![],
+            "{backend}"
+        );
+        assert_eq!(
+            store.due_subscriptions(1_000, 10).await.unwrap(),
+            vec![sub.clone()]
+        );
 
         // The first poll: two events, one of them twice in the same page.
         let first = PollCommit {
@@ -658,7 +668,10 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
         // A second poll of the same cursor version (another node, or a
         // retry after a crash) is refused and stores nothing.
         let again = store.commit_poll(&sub.id, &first).await.unwrap_err();
-        assert!(matches!(again, StoreError::Conflict(_)), "{backend}: {again}");
+        assert!(
+            matches!(again, StoreError::Conflict(_)),
+            "{backend}: {again}"
+        );
 
         // An overlapping poll: `b@1` again, and a new one.
         let second = PollCommit {
@@ -678,7 +691,11 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
         assert_eq!(ids, [(1, "a@1"), (2, "b@1"), (3, "c@1")], "{backend}");
         assert_eq!(events[2].payload, serde_json::json!({"id": "c@1"}));
         let page = store.events(&sub.id, 1, 1).await.unwrap();
-        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2], "{backend}");
+        assert_eq!(
+            page.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [2],
+            "{backend}"
+        );
 
         // A delivery that did not come from a poll: deduplicated the same way.
         let done = store
@@ -698,7 +715,11 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
             .unwrap();
         let failed = store.subscription(&sub.id).await.unwrap();
         assert_eq!((failed.failures, failed.cursor.as_deref()), (2, Some("c2")));
-        assert_eq!(failed.last_error.as_deref(), Some("upstream 503"), "{backend}");
+        assert_eq!(
+            failed.last_error.as_deref(),
+            Some("upstream 503"),
+            "{backend}"
+        );
         assert_eq!(failed.next_poll_at_ms, 300_000, "{backend}");
         let third = PollCommit {
             expected_version: 2,
@@ -708,14 +729,24 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
         };
         assert_eq!(store.commit_poll(&sub.id, &third).await.unwrap().stored, 0);
         let ok = store.subscription(&sub.id).await.unwrap();
-        assert_eq!((ok.failures, ok.last_error.as_deref()), (0, None), "{backend}");
+        assert_eq!(
+            (ok.failures, ok.last_error.as_deref()),
+            (0, None),
+            "{backend}"
+        );
 
         // Paused subscriptions are not due; resuming moves the next poll.
         store
             .set_subscription_state(&sub.id, SubscriptionState::Paused, None, None)
             .await
             .unwrap();
-        assert!(store.due_subscriptions(i64::MAX, 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .due_subscriptions(i64::MAX, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         store
             .set_subscription_state(
                 &sub.id,
@@ -727,7 +758,10 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
             .unwrap();
         let paused = store.subscription(&sub.id).await.unwrap();
         assert_eq!(paused.state, SubscriptionState::NeedsReauthorization);
-        assert_eq!(paused.state_message.as_deref(), Some("the refresh token was revoked"));
+        assert_eq!(
+            paused.state_message.as_deref(),
+            Some("the refresh token was revoked")
+        );
         store
             .set_subscription_state(&sub.id, SubscriptionState::Active, None, Some(5))
             .await
@@ -740,26 +774,44 @@ async fn a_poll_commits_its_events_and_cursor_together_and_each_event_id_once() 
         let store = place.open(vec![MasterKey::generate()]).await;
         assert_eq!(store.events(&sub.id, 0, 100).await.unwrap().len(), 4);
         assert_eq!(store.subscriptions(Some(&conn.id)).await.unwrap().len(), 1);
-        assert!(store.subscriptions(Some("conn_other")).await.unwrap().is_empty());
+        assert!(
+            store
+                .subscriptions(Some("conn_other"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         // Unknown subscriptions are named.
         for err in [
             store.subscription("sub_nope").await.unwrap_err(),
             store.events("sub_nope", 0, 1).await.unwrap_err(),
-            store.append_events("sub_nope", &[event("x")]).await.unwrap_err(),
+            store
+                .append_events("sub_nope", &[event("x")])
+                .await
+                .unwrap_err(),
             store.commit_poll("sub_nope", &third).await.unwrap_err(),
-            store.record_poll_failure("sub_nope", "e", 1).await.unwrap_err(),
+            store
+                .record_poll_failure("sub_nope", "e", 1)
+                .await
+                .unwrap_err(),
             store
                 .set_subscription_state("sub_nope", SubscriptionState::Paused, None, None)
                 .await
                 .unwrap_err(),
         ] {
-            assert!(matches!(&err, StoreError::NoSubscription(id) if id == "sub_nope"), "{backend}: {err}");
+            assert!(
+                matches!(&err, StoreError::NoSubscription(id) if id == "sub_nope"),
+                "{backend}: {err}"
+            );
         }
 
         // Deleting the connection deletes its subscriptions and their events.
         assert!(store.delete_connection(&conn.id).await.unwrap());
-        assert!(store.subscriptions(None).await.unwrap().is_empty(), "{backend}");
+        assert!(
+            store.subscriptions(None).await.unwrap().is_empty(),
+            "{backend}"
+        );
         assert!(!store.delete_subscription(&sub.id).await.unwrap());
     }
 }
@@ -847,7 +899,11 @@ async fn pruning_keeps_what_a_webhook_target_has_not_received() {
         // Nothing is old enough yet.
         assert_eq!(store.prune_events(now_ms() - 60_000).await.unwrap(), 0);
         // Past the window: the feed's go; the webhook's wait for delivery.
-        assert_eq!(store.prune_events(now_ms() + 1).await.unwrap(), 2, "{backend}");
+        assert_eq!(
+            store.prune_events(now_ms() + 1).await.unwrap(),
+            2,
+            "{backend}"
+        );
         assert!(store.events(&feed.id, 0, 10).await.unwrap().is_empty());
         assert_eq!(store.events(&hook.id, 0, 10).await.unwrap().len(), 2);
         // Numbering goes on after a prune.

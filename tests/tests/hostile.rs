@@ -234,7 +234,12 @@ async fn inputs_are_validated_before_the_guest_runs_and_outputs_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_trigger_is_refused_with_the_offending_event_named() {
-    let host = host_with(&[guests::HUGE_OUTPUT], test_limits(), NetworkPolicy::loopback()).await;
+    let host = host_with(
+        &[guests::HUGE_OUTPUT],
+        test_limits(),
+        NetworkPolicy::loopback(),
+    )
+    .await;
     let conn = connection(&host, "huge-output", json!({}), &[], &[]);
     let refused = async |cursor: &str| {
         let err = host

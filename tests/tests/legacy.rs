@@ -136,7 +136,10 @@ async fn a_0_2_connector_loads_without_triggers_and_works() {
         h.get("authorization").map(String::as_str),
         Some("Bearer tok-2")
     );
-    assert_eq!(h.get("accept").map(String::as_str), Some("application/json"));
+    assert_eq!(
+        h.get("accept").map(String::as_str),
+        Some("application/json")
+    );
 
     // The 0.2 context carries the environment.
     let ctx = host
@@ -152,7 +155,10 @@ async fn a_0_2_connector_loads_without_triggers_and_works() {
         .poll(&conn, "anything", None)
         .await
         .expect_err("a 0.2 connector has no triggers");
-    assert!(err.to_string().contains("has no trigger `anything`"), "{err}");
+    assert!(
+        err.to_string().contains("has no trigger `anything`"),
+        "{err}"
+    );
 
     let report = host
         .test_connection(&conn)

@@ -108,12 +108,23 @@ async fn user_changed_reports_each_change_once_in_order() {
         .expect("user-changed is listed");
     assert_eq!(t["kind"], "polling");
     assert_eq!(t["event_schema"]["type"], "object");
-    assert!(t["event_schema"]["properties"]["fourth_account_id"].is_object(), "{t}");
+    assert!(
+        t["event_schema"]["properties"]["fourth_account_id"].is_object(),
+        "{t}"
+    );
 
     // Bad requests are named.
-    let err = world.subs.create(feed("user-chnaged", None)).await.unwrap_err();
+    let err = world
+        .subs
+        .create(feed("user-chnaged", None))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("user-changed"), "{err}");
-    let err = world.subs.create(feed("user-changed", Some(5))).await.unwrap_err();
+    let err = world
+        .subs
+        .create(feed("user-changed", Some(5)))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ConnectionError::Invalid(_)), "{err}");
     assert!(err.to_string().contains("interval_seconds"), "{err}");
 
@@ -127,7 +138,10 @@ async fn user_changed_reports_each_change_once_in_order() {
     assert_eq!(polled, Polled::Committed { stored: 0 });
     let now = world.store.subscription(&sub.record.id).await.unwrap();
     assert!(now.cursor.is_some());
-    assert!(now.next_poll_at_ms > cardhost::store::now_ms() + 250_000, "{now:?}");
+    assert!(
+        now.next_poll_at_ms > cardhost::store::now_ms() + 250_000,
+        "{now:?}"
+    );
 
     // A change upstream: one event, the user as Read User returns it.
     let ids = user_ids(&world, 3);
@@ -160,7 +174,11 @@ async fn user_changed_reports_each_change_once_in_order() {
         world.subs.poll(&now).await.unwrap(),
         Polled::Committed { stored: 2 }
     );
-    let rest = world.subs.events(&sub.record.id, Some("1"), 100).await.unwrap();
+    let rest = world
+        .subs
+        .events(&sub.record.id, Some("1"), 100)
+        .await
+        .unwrap();
     let mut changed: Vec<_> = rest
         .events
         .iter()
@@ -222,8 +240,14 @@ async fn failing_polls_back_off_and_a_connection_needing_reauthorization_pauses_
     assert_eq!(failed.failures, 1);
     assert_eq!(failed.cursor, before.cursor);
     assert_eq!(failed.cursor_version, before.cursor_version);
-    assert!(failed.last_error.as_deref().unwrap_or("").contains("500"), "{failed:?}");
-    assert!(failed.next_poll_at_ms >= cardhost::store::now_ms() + 29_000, "{failed:?}");
+    assert!(
+        failed.last_error.as_deref().unwrap_or("").contains("500"),
+        "{failed:?}"
+    );
+    assert!(
+        failed.next_poll_at_ms >= cardhost::store::now_ms() + 29_000,
+        "{failed:?}"
+    );
     world.demo.api.state().faults().clear();
 
     // The connection needs reauthorization: the subscription says so and

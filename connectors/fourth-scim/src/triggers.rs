@@ -19,11 +19,11 @@
 //! ([`EVENTS_PER_POLL`]) goes on in the next poll (`more`), from the page
 //! it reached.
 
+use crate::USERS_READ;
+use crate::cards::page_size;
 use crate::filter::{self, FilterBuilder};
 use crate::scim;
 use crate::user::{User, flatten};
-use crate::USERS_READ;
-use crate::cards::page_size;
 use cardhost_sdk::trigger::{now_unix, rfc3339_utc};
 use cardhost_sdk::{Context, Error, Event, Page, Polling, Result, Trigger};
 use serde::{Deserialize, Serialize};
@@ -126,8 +126,9 @@ impl Trigger for UserChanged {
             };
             return Ok(Page::new(Vec::new(), encode(&start)?));
         };
-        let cursor: Cursor = cardhost_sdk::serde_json::from_str(cursor)
-            .map_err(|e| Error::Internal(format!("the cursor is not one this connector wrote: {e}")))?;
+        let cursor: Cursor = cardhost_sdk::serde_json::from_str(cursor).map_err(|e| {
+            Error::Internal(format!("the cursor is not one this connector wrote: {e}"))
+        })?;
         let walk = cursor.walk.clone().unwrap_or(Walk {
             start: 1,
             newest: None,
@@ -172,7 +173,8 @@ impl Trigger for UserChanged {
 }
 
 fn encode(cursor: &Cursor) -> Result<String> {
-    cardhost_sdk::serde_json::to_string(cursor).map_err(|e| Error::Internal(format!("cannot write the cursor: {e}")))
+    cardhost_sdk::serde_json::to_string(cursor)
+        .map_err(|e| Error::Internal(format!("cannot write the cursor: {e}")))
 }
 
 #[cfg(test)]
@@ -183,7 +185,10 @@ mod tests {
     fn since_moves_to_the_newest_change_but_not_past_the_walk_start() {
         let began = 1_767_225_600; // 2026-01-01T00:00:00Z
         // Nothing seen: since stays.
-        assert_eq!(next_since("2025-12-01T00:00:00Z", None, began), "2025-12-01T00:00:00Z");
+        assert_eq!(
+            next_since("2025-12-01T00:00:00Z", None, began),
+            "2025-12-01T00:00:00Z"
+        );
         // An old change: since moves to it.
         assert_eq!(
             next_since("2025-12-01T00:00:00Z", Some("2025-12-20T10:00:00Z"), began),

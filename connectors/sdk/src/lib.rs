@@ -127,6 +127,7 @@ mod transport;
 pub mod trigger;
 
 pub use card::{Card, CardDef, Cards, did_you_mean, dispatch};
+pub use cardhost_rules::time;
 pub use context::{Check, ConnectionReport, Context};
 pub use error::{Error, Result};
 pub use list::{List, ListItem, Total};
@@ -135,12 +136,12 @@ pub use manifest::{
     OAuth2, Permission, Rule, SecretField, secret,
 };
 pub use schema::{NoInput, Passthrough, Raw, Update};
-pub use trigger::{
-    Delivery, Event, Page, Polling, SignatureEncoding, Trigger, TriggerDef, TriggerEntry,
-    Triggers, Verification, Webhook,
-};
 pub use schemars::{self, JsonSchema};
 pub use serde_json::{self, Value, json};
+pub use trigger::{
+    Delivery, Event, Page, Polling, SignatureEncoding, Trigger, TriggerDef, TriggerEntry, Triggers,
+    Verification, Webhook,
+};
 
 /// What a connector implements. All functions are associated: a fresh instance
 /// of the component runs each invocation, so there is no state to keep.

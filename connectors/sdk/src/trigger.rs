@@ -322,11 +322,7 @@ fn entry_of<T: Trigger>() -> TriggerEntry {
 fn poll_erased<T: Trigger>(cursor: Option<&str>, ctx: &Context) -> Result<Page<String>> {
     let page = T::poll(cursor, ctx)?;
     Ok(Page {
-        events: page
-            .events
-            .into_iter()
-            .map(encode)
-            .collect::<Result<_>>()?,
+        events: page.events.into_iter().map(encode).collect::<Result<_>>()?,
         cursor: page.cursor,
         more: page.more,
     })
@@ -409,24 +405,7 @@ pub fn now_unix() -> i64 {
 /// `secs` since the Unix epoch as an RFC 3339 date-time in UTC, to the
 /// second (`2026-03-01T09:30:00Z`).
 pub fn rfc3339_utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    cardhost_rules::time::rfc3339_utc(secs)
 }
 
 #[cfg(test)]

@@ -437,16 +437,18 @@ async fn main() -> anyhow::Result<()> {
         let page = api
             .get(&format!("/v1/subscriptions/{subscription}/events"))
             .await?;
-        if let Some(e) = page["events"]
-            .as_array()
-            .and_then(|events| events.iter().find(|e| e["payload"]["fourth_account_id"] == account_id.as_str()))
-        {
+        if let Some(e) = page["events"].as_array().and_then(|events| {
+            events
+                .iter()
+                .find(|e| e["payload"]["fourth_account_id"] == account_id.as_str())
+        }) {
             break e.clone();
         }
         ensure!(
             changed_at.elapsed() < std::time::Duration::from_secs(120),
             "no user-changed event arrived within two minutes: {}",
-            api.get(&format!("/v1/subscriptions/{subscription}")).await?
+            api.get(&format!("/v1/subscriptions/{subscription}"))
+                .await?
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };

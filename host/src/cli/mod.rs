@@ -274,7 +274,9 @@ async fn run_command(cli: Cli, mut config: Config) -> anyhow::Result<ExitCode> {
         Command::History(args) => {
             connections::history(args, config.database_url.as_deref(), &data_dir, cli.json).await
         }
-        Command::Triggers { connector } => triggers::list_triggers(connector, config, cli.json).await,
+        Command::Triggers { connector } => {
+            triggers::list_triggers(connector, config, cli.json).await
+        }
         Command::Subscriptions(command) => {
             triggers::run(command, config, &data_dir, cli.json).await
         }

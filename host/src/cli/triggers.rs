@@ -90,7 +90,10 @@ pub async fn list_triggers(
     }
     let mut all = Vec::new();
     for loaded in registry.connectors() {
-        if connector.as_deref().is_some_and(|c| c != loaded.manifest.id()) {
+        if connector
+            .as_deref()
+            .is_some_and(|c| c != loaded.manifest.id())
+        {
             continue;
         }
         for t in &loaded.manifest.triggers {
@@ -124,12 +127,18 @@ pub async fn list_triggers(
 }
 
 async fn subscriptions(config: Config, data_dir: &Path) -> anyhow::Result<Subscriptions> {
-    Ok(Subscriptions::new(Arc::new(service(config, data_dir).await?)))
+    Ok(Subscriptions::new(Arc::new(
+        service(config, data_dir).await?,
+    )))
 }
 
 fn print_subscription(r: &SubscriptionRecord, connector: &str) -> anyhow::Result<()> {
     outln!("{}", r.id)?;
-    outln!("  trigger      {connector}/{} on {}", r.trigger, r.connection_id)?;
+    outln!(
+        "  trigger      {connector}/{} on {}",
+        r.trigger,
+        r.connection_id
+    )?;
     match &r.state_message {
         Some(m) => outln!("  state        {} — {m}", r.state.as_str())?,
         None => outln!("  state        {}", r.state.as_str())?,
@@ -222,11 +231,7 @@ pub async fn run(
 
 /// `cardhost events SUBSCRIPTION [--follow]`: one JSON object per event and
 /// line, oldest first; `--follow` goes on printing them as they arrive.
-pub async fn events(
-    args: EventsArgs,
-    config: Config,
-    data_dir: &Path,
-) -> anyhow::Result<ExitCode> {
+pub async fn events(args: EventsArgs, config: Config, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let subs = subscriptions(config, data_dir).await?;
     let mut after = args.after.clone();
     loop {

@@ -150,9 +150,7 @@ fn invocation_error(f: &InvokeError) -> ApiError {
         }
         ErrorKind::UnknownConnector
         | ErrorKind::UnknownCard { .. }
-        | ErrorKind::UnknownTrigger { .. } => {
-            ApiError::new(S::NOT_FOUND, "not-found", message)
-        }
+        | ErrorKind::UnknownTrigger { .. } => ApiError::new(S::NOT_FOUND, "not-found", message),
         ErrorKind::Connection { .. } => ApiError::new(S::CONFLICT, "connection", message),
         ErrorKind::Denied { kind, .. } => {
             ApiError::new(S::FORBIDDEN, "denied", message).details(json!({"kind": kind}))
@@ -289,7 +287,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/oauth/callback", get(oauth_callback))
         .route("/v1/invocations", get(history))
         .route("/v1/admin/reload", post(reload))
-        .route("/v1/connections/{id}/triggers", get(triggers::connection_triggers))
+        .route(
+            "/v1/connections/{id}/triggers",
+            get(triggers::connection_triggers),
+        )
         .route(
             "/v1/subscriptions",
             get(triggers::list_subscriptions).post(triggers::create_subscription),

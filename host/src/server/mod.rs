@@ -15,8 +15,8 @@ mod triggers;
 
 use crate::config::ServerConfig;
 use crate::connections::Connections;
-use crate::subscriptions::Subscriptions;
 use crate::store::Store;
+use crate::subscriptions::Subscriptions;
 use metrics::Metrics;
 use std::collections::HashMap;
 use std::net::SocketAddr;

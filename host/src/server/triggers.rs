@@ -3,9 +3,9 @@
 use super::api::{ApiError, Caller, St, parse_json};
 use crate::store::{Role, Target};
 use crate::subscriptions::{CreateSubscription, MAX_FEED_PAGE};
+use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -125,7 +125,11 @@ pub(super) async fn events(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))?;
     let page = st
         .subs
-        .events(&id, q.after.as_deref(), q.limit.unwrap_or(100).min(MAX_FEED_PAGE))
+        .events(
+            &id,
+            q.after.as_deref(),
+            q.limit.unwrap_or(100).min(MAX_FEED_PAGE),
+        )
         .await?;
     Ok(Json(json!(page)))
 }

@@ -7,13 +7,13 @@
 
 use super::{Record, card_error, guest_context, json, new_invocation_id};
 use crate::bindings::triggers as wit;
+use crate::broker::{Journal, RequestScope};
 use crate::error::ErrorKind;
+use crate::guest::GuestOutput;
 use crate::host::{Cardhost, Connection};
 use crate::invoke::InvokeError;
 use crate::manifest::{SchemaViolation, TriggerSpec};
 use crate::registry::LoadedConnector;
-use crate::broker::{Journal, RequestScope};
-use crate::guest::GuestOutput;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -61,10 +61,28 @@ pub struct Poll {
 
 /// What a trigger call is: a poll, a registration or a delivery.
 enum Call {
-    Poll { cursor: Option<String> },
-    Subscribe { target_url: String, token: String },
-    Unsubscribe { registration: String },
-    Parse { headers: Vec<(String, String)>, body: Vec<u8> },
+    Poll {
+        cursor: Option<String>,
+    },
+    Subscribe {
+        target_url: String,
+        token: String,
+    },
+    Unsubscribe {
+        registration: String,
+    },
+    Parse {
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+}
+
+/// A trigger call that ran and passed its checks.
+struct Ran<T> {
+    id: String,
+    value: T,
+    record: Record,
+    duration_ms: u64,
 }
 
 enum Answer {
@@ -130,9 +148,7 @@ fn check_events(
         {
             return Err(violation(
                 format!("{at}/id"),
-                format!(
-                    "an event id must be 1 to {MAX_EVENT_ID_BYTES} bytes of printable text"
-                ),
+                format!("an event id must be 1 to {MAX_EVENT_ID_BYTES} bytes of printable text"),
             ));
         }
         if scope.guest_text(&e.id) != e.id {
@@ -144,7 +160,10 @@ fn check_events(
         if !DATE_TIME.is_valid(&Value::String(e.occurred_at.clone())) {
             return Err(violation(
                 format!("{at}/occurred_at"),
-                format!("`{}` is not an RFC 3339 date-time", scope.guest_text(&e.occurred_at)),
+                format!(
+                    "`{}` is not an RFC 3339 date-time",
+                    scope.guest_text(&e.occurred_at)
+                ),
             ));
         }
         let text = scope.guest_text(&e.payload);
@@ -183,11 +202,19 @@ fn check_events(
 
 /// Checks a short text the host stores and hands back (a cursor, a
 /// registration): within `limit` and free of the connection's secrets.
-fn check_token(text: String, what: &str, limit: usize, scope: &RequestScope) -> Result<String, ErrorKind> {
+fn check_token(
+    text: String,
+    what: &str,
+    limit: usize,
+    scope: &RequestScope,
+) -> Result<String, ErrorKind> {
     if text.len() > limit {
         return Err(violation(
             format!("/{what}"),
-            format!("the {what} is {} bytes, over the {limit}-byte limit", text.len()),
+            format!(
+                "the {what} is {} bytes, over the {limit}-byte limit",
+                text.len()
+            ),
         ));
     }
     if scope.guest_text(&text) != text {
@@ -212,7 +239,11 @@ impl Cardhost {
             .cloned()
             .ok_or(ErrorKind::UnknownConnector)?;
         let Some(spec) = loaded.manifest.trigger(trigger).cloned() else {
-            let ids = loaded.manifest.triggers.iter().map(|t| t.trigger.id.as_str());
+            let ids = loaded
+                .manifest
+                .triggers
+                .iter()
+                .map(|t| t.trigger.id.as_str());
             return Err(ErrorKind::UnknownTrigger {
                 did_you_mean: crate::text::did_you_mean(trigger, ids).map(str::to_string),
             });
@@ -228,40 +259,30 @@ impl Cardhost {
         trigger: &str,
         cursor: Option<&str>,
     ) -> Result<Poll, Box<InvokeError>> {
-        let started = Instant::now();
-        let id = new_invocation_id();
-        let mut record = Record::default();
         let call = Call::Poll {
             cursor: cursor.map(str::to_string),
         };
-        let result = self
-            .trigger_steps(&id, connection, trigger, call, &mut record)
-            .await;
-        let duration_ms = started.elapsed().as_millis() as u64;
-        match result {
-            Ok((Answer::Page(page), spec, scope)) => {
-                let checked = check_events(&spec, page.events, &scope, &self.config.limits).and_then(
-                    |events| {
-                        let cursor = check_token(page.cursor, "cursor", MAX_CURSOR_BYTES, &scope)?;
-                        Ok((events, cursor))
-                    },
-                );
-                match checked {
-                    Ok((events, cursor)) => Ok(Poll {
-                        id,
-                        events,
-                        cursor,
-                        more: page.more,
-                        journal: record.journal,
-                        logs: record.logs,
-                        duration_ms,
-                    }),
-                    Err(kind) => Err(self.trigger_error(id, connection, trigger, kind, record, duration_ms)),
-                }
-            }
-            Ok(_) => unreachable!("a poll answers a page"),
-            Err(kind) => Err(self.trigger_error(id, connection, trigger, kind, record, duration_ms)),
-        }
+        let limits = &self.config.limits;
+        let ran = self
+            .run_trigger(connection, trigger, call, |answer, spec, scope| {
+                let Answer::Page(page) = answer else {
+                    unreachable!("a poll answers a page")
+                };
+                let events = check_events(spec, page.events, scope, limits)?;
+                let cursor = check_token(page.cursor, "cursor", MAX_CURSOR_BYTES, scope)?;
+                Ok((events, cursor, page.more))
+            })
+            .await?;
+        let (events, cursor, more) = ran.value;
+        Ok(Poll {
+            id: ran.id,
+            events,
+            cursor,
+            more,
+            journal: ran.record.journal,
+            logs: ran.record.logs,
+            duration_ms: ran.duration_ms,
+        })
     }
 
     /// Registers `target_url` with the vendor for `trigger`; returns what
@@ -273,24 +294,19 @@ impl Cardhost {
         target_url: &str,
         token: &str,
     ) -> Result<String, Box<InvokeError>> {
-        let started = Instant::now();
-        let id = new_invocation_id();
-        let mut record = Record::default();
         let call = Call::Subscribe {
             target_url: target_url.into(),
             token: token.into(),
         };
-        let result = self
-            .trigger_steps(&id, connection, trigger, call, &mut record)
-            .await
-            .and_then(|(answer, _, scope)| match answer {
-                Answer::Registration(r) => {
-                    check_token(r, "registration", MAX_REGISTRATION_BYTES, &scope)
-                }
-                _ => unreachable!("subscribe answers a registration"),
-            });
-        let duration_ms = started.elapsed().as_millis() as u64;
-        result.map_err(|kind| self.trigger_error(id, connection, trigger, kind, record, duration_ms))
+        let ran = self
+            .run_trigger(connection, trigger, call, |answer, _, scope| {
+                let Answer::Registration(r) = answer else {
+                    unreachable!("subscribe answers a registration")
+                };
+                check_token(r, "registration", MAX_REGISTRATION_BYTES, scope)
+            })
+            .await?;
+        Ok(ran.value)
     }
 
     /// Removes a registration [`Cardhost::subscribe`] made.
@@ -300,18 +316,12 @@ impl Cardhost {
         trigger: &str,
         registration: &str,
     ) -> Result<(), Box<InvokeError>> {
-        let started = Instant::now();
-        let id = new_invocation_id();
-        let mut record = Record::default();
         let call = Call::Unsubscribe {
             registration: registration.into(),
         };
-        let result = self
-            .trigger_steps(&id, connection, trigger, call, &mut record)
+        self.run_trigger(connection, trigger, call, |_, _, _| Ok(()))
             .await
-            .map(|_| ());
-        let duration_ms = started.elapsed().as_millis() as u64;
-        result.map_err(|kind| self.trigger_error(id, connection, trigger, kind, record, duration_ms))
+            .map(|_| ())
     }
 
     /// Reads the events of a delivery the host has already verified.
@@ -322,41 +332,54 @@ impl Cardhost {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Vec<TriggerEvent>, Box<InvokeError>> {
+        let call = Call::Parse { headers, body };
+        let limits = &self.config.limits;
+        let ran = self
+            .run_trigger(connection, trigger, call, |answer, spec, scope| {
+                let Answer::Events(events) = answer else {
+                    unreachable!("parse-delivery answers events")
+                };
+                check_events(spec, events, scope, limits)
+            })
+            .await?;
+        Ok(ran.value)
+    }
+
+    /// Runs one trigger call and checks its answer with `check`; a failure
+    /// of either is an [`InvokeError`] with what the guest logged and
+    /// requested.
+    async fn run_trigger<T>(
+        &self,
+        connection: &Connection,
+        trigger: &str,
+        call: Call,
+        check: impl FnOnce(Answer, &TriggerSpec, &RequestScope) -> Result<T, ErrorKind>,
+    ) -> Result<Ran<T>, Box<InvokeError>> {
         let started = Instant::now();
         let id = new_invocation_id();
         let mut record = Record::default();
-        let call = Call::Parse { headers, body };
         let result = self
             .trigger_steps(&id, connection, trigger, call, &mut record)
             .await
-            .and_then(|(answer, spec, scope)| match answer {
-                Answer::Events(events) => {
-                    check_events(&spec, events, &scope, &self.config.limits)
-                }
-                _ => unreachable!("parse-delivery answers events"),
-            });
+            .and_then(|(answer, spec, scope)| check(answer, &spec, &scope));
         let duration_ms = started.elapsed().as_millis() as u64;
-        result.map_err(|kind| self.trigger_error(id, connection, trigger, kind, record, duration_ms))
-    }
-
-    fn trigger_error(
-        &self,
-        id: String,
-        connection: &Connection,
-        trigger: &str,
-        kind: ErrorKind,
-        record: Record,
-        duration_ms: u64,
-    ) -> Box<InvokeError> {
-        Box::new(InvokeError {
-            id,
-            connector: connection.connector.clone(),
-            card: trigger.into(),
-            kind,
-            logs: record.logs,
-            journal: record.journal,
-            duration_ms,
-        })
+        match result {
+            Ok(value) => Ok(Ran {
+                id,
+                value,
+                record,
+                duration_ms,
+            }),
+            Err(kind) => Err(Box::new(InvokeError {
+                id,
+                connector: connection.connector.clone(),
+                card: trigger.into(),
+                kind,
+                logs: record.logs,
+                journal: record.journal,
+                duration_ms,
+            })),
+        }
     }
 
     async fn trigger_steps(

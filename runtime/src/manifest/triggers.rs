@@ -72,7 +72,10 @@ pub(super) fn validate(
             problems.push(format!("trigger id `{}` is declared twice", t.id));
         }
         if !is_kebab_id(&t.id) {
-            problems.push(format!("trigger id `{}` must be lowercase kebab-case", t.id));
+            problems.push(format!(
+                "trigger id `{}` must be lowercase kebab-case",
+                t.id
+            ));
         }
         if card_ids.contains(t.id.as_str()) {
             problems.push(format!(
@@ -84,9 +87,7 @@ pub(super) fn validate(
             problems.push(format!("{what} needs a title of 1 to 100 characters"));
         }
         if t.description.len() > 2000 {
-            problems.push(format!(
-                "{what}: the description is over 2000 characters"
-            ));
+            problems.push(format!("{what}: the description is over 2000 characters"));
         }
         for perm in &t.permissions {
             if !permissions.contains_key(perm) {
@@ -103,7 +104,8 @@ pub(super) fn validate(
         }
         if let Some(p) = &t.polling {
             let range = MIN_POLL_INTERVAL_SECONDS..=MAX_POLL_INTERVAL_SECONDS;
-            if !range.contains(&p.default_interval_seconds) || !range.contains(&p.min_interval_seconds)
+            if !range.contains(&p.default_interval_seconds)
+                || !range.contains(&p.min_interval_seconds)
             {
                 problems.push(format!(
                     "{what}: polling intervals must be {MIN_POLL_INTERVAL_SECONDS} to {MAX_POLL_INTERVAL_SECONDS} seconds"
@@ -137,11 +139,7 @@ pub(super) fn validate(
                 }
             }
         }
-        let schema = compile_schema(
-            &t.event_schema,
-            &format!("{what} event schema"),
-            problems,
-        );
+        let schema = compile_schema(&t.event_schema, &format!("{what} event schema"), problems);
         if let Some((event_schema, event_validator)) = schema {
             out.push(Arc::new(TriggerSpec {
                 trigger: t.clone(),

@@ -195,17 +195,7 @@ pub(super) fn is_guid(text: &str) -> bool {
 
 /// `YYYY-MM-DDT00:00:00Z` of a day counted from 1970-01-01.
 pub(super) fn date(days: i64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T00:00:00Z")
+    format!("{}T00:00:00Z", cardhost_rules::time::date(days))
 }
 
 /// Days from 1970-01-01 to 2008-01-01 and to 1960-01-01.
