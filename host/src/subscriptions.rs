@@ -167,7 +167,7 @@ impl Subscriptions {
             .host()
             .trigger_spec(&record.connector, &req.trigger)
             .map_err(|kind| ConnectionError::Invalid(kind.to_string()))?;
-        let Some(polling) = spec.trigger.polling.clone() else {
+        let Some(polling) = spec.trigger.polling else {
             return Err(ConnectionError::Invalid(format!(
                 "trigger `{}` is delivered by the vendor's webhooks, and this host does not take \
                  webhook deliveries yet; choose a polled trigger",
@@ -331,9 +331,8 @@ impl Subscriptions {
             }
         };
         let mut cursor = sub.cursor.clone();
-        let mut version = sub.cursor_version;
         let mut stored = 0;
-        for _ in 0..MAX_PAGES_PER_POLL {
+        for version in (sub.cursor_version..).take(MAX_PAGES_PER_POLL) {
             let started_at_ms = crate::store::now_ms();
             let result = self
                 .conns
@@ -369,7 +368,6 @@ impl Subscriptions {
                 Err(StoreError::Conflict(_)) => return Ok(Polled::Superseded),
                 Err(e) => return Err(e.into()),
             }
-            version += 1;
             cursor = Some(page.cursor);
             if !page.more {
                 break;
@@ -448,10 +446,10 @@ impl Subscriptions {
     async fn tick(self: &Arc<Self>, slots: &Arc<Semaphore>, tick: u64) -> Result<(), StoreError> {
         // Every 30 s: paused-for-reauthorization subscriptions; every hour:
         // events past their retention.
-        if tick % 60 == 0 {
+        if tick.is_multiple_of(60) {
             self.wake_reauthorized().await?;
         }
-        if tick % 7200 == 0 {
+        if tick.is_multiple_of(7200) {
             let before = crate::store::now_ms() - EVENT_RETENTION.as_millis() as i64;
             let pruned = self.store.prune_events(before).await?;
             if pruned > 0 {
