@@ -979,7 +979,11 @@ async fn subscriptions_poll_on_their_own_and_keep_each_event_once() {
             &api.admin,
             "POST",
             "/v1/connections",
-            Some(json!({"connector": "huge-output", "name": "liar"})),
+            Some(json!({
+                "connector": "huge-output", "name": "liar",
+                "fields": {"base_url": api.upstream},
+                "secrets": {"token": "liar-token"}
+            })),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

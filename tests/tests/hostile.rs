@@ -240,7 +240,13 @@ async fn a_lying_trigger_is_refused_with_the_offending_event_named() {
         NetworkPolicy::loopback(),
     )
     .await;
-    let conn = connection(&host, "huge-output", json!({}), &[], &[]);
+    let conn = connection(
+        &host,
+        "huge-output",
+        json!({"base_url": "http://127.0.0.1:9"}),
+        &[("token", "liar-token")],
+        &[],
+    );
     let refused = async |cursor: &str| {
         let err = host
             .poll(&conn, "liar", Some(cursor))
