@@ -108,3 +108,107 @@ fn a_bad_file_in_the_connectors_directory_is_skipped_and_named() {
     assert!(ids.contains(&"greet-person") && ids.contains(&"custom-api-action"));
     assert!(cards["cards"][0]["input_schema"].is_object());
 }
+
+#[test]
+fn triggers_and_subscriptions_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let connectors = dir.path().join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    std::fs::copy(
+        cardhost_e2e::guests::HUGE_OUTPUT,
+        connectors.join("huge-output.wasm"),
+    )
+    .unwrap();
+    let connectors = connectors.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--connectors-dir", connectors.as_str(), "--allow-loopback"];
+        all.extend_from_slice(args);
+        cardhost(dir.path(), &all)
+    };
+    let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let out = run(&["triggers", "huge-output"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("liar"), "{}", stdout(&out));
+    let out = run(&["triggers", "huge-outptu"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no connector `huge-outptu`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = common::run_shown(
+        "cardhost connections create",
+        Command::new(env!("CARGO_BIN_EXE_cardhost"))
+            .args([
+                "--connectors-dir",
+                &connectors,
+                "--allow-loopback",
+                "connections",
+                "create",
+                "huge-output",
+                "--name",
+                "liar",
+                "--field",
+                "base_url=http://127.0.0.1:9",
+                "--secret-env",
+                "token=LIAR_TOKEN",
+            ])
+            .env("LIAR_TOKEN", "liar-token")
+            .env("CARDHOST_DATA_DIR", dir.path().join("data"))
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env_remove("CARDHOST_CONFIG"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = run(&[
+        "--json",
+        "subscriptions",
+        "create",
+        "liar",
+        "liar",
+        "--interval",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sub: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = sub["id"].as_str().unwrap().to_string();
+    assert_eq!(sub["interval_seconds"], 5);
+    let out = run(&["subscriptions", "create", "liar", "liar", "--interval", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("interval_seconds"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["subscriptions", "list"]);
+    assert!(stdout(&out).contains(&id), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("huge-output/liar"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["subscriptions", "pause", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("paused"), "{}", stdout(&out));
+    let out = run(&["subscriptions", "show", &id]);
+    assert!(stdout(&out).contains("paused"), "{}", stdout(&out));
+    // Nothing polled it (no server runs): the feed is empty.
+    let out = run(&["events", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let out = run(&["events", "sub_nope"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no subscription `sub_nope`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["subscriptions", "delete", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["subscriptions", "show", &id]);
+    assert!(!out.status.success());
+}
