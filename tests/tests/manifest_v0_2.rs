@@ -54,7 +54,7 @@ async fn templated_credentials_go_to_the_credentialed_origins_only() {
             .get("templated-auth")
             .expect("loaded")
             .wit_version(),
-        WitVersion::V0_2
+        WitVersion::V0_3
     );
     let (api, api_seen) = recording_upstream().await;
     let (files, files_seen) = recording_upstream().await;

@@ -29,7 +29,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -455,6 +455,15 @@ struct CreateBody {
     secrets: BTreeMap<String, String>,
     grant: Option<Vec<String>>,
     auth_method: Option<String>,
+}
+
+/// A query string, or a 400 naming what is wrong with it.
+pub(super) fn query_of<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))
 }
 
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -904,8 +913,7 @@ async fn history(
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "reading history")?;
-    let Query(q) = query
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))?;
+    let q = query_of(query)?;
     let connection_id = match q.connection {
         Some(c) => Some(st.store.connection(&c).await?.id),
         None => None,

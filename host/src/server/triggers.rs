@@ -1,6 +1,6 @@
 //! `/v1/…/triggers`, `/v1/subscriptions` and their event feeds.
 
-use super::api::{ApiError, Caller, St, parse_json};
+use super::api::{ApiError, Caller, St, parse_json, query_of};
 use crate::store::{Role, Target};
 use crate::subscriptions::{CreateSubscription, MAX_FEED_PAGE};
 use axum::Json;
@@ -64,8 +64,7 @@ pub(super) async fn list_subscriptions(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "reading subscriptions")?;
-    let Query(q) = query
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))?;
+    let q = query_of(query)?;
     let subs = st.subs.list(q.connection.as_deref()).await?;
     Ok(Json(json!({"subscriptions": subs})))
 }
@@ -121,8 +120,7 @@ pub(super) async fn events(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader, "reading events")?;
-    let Query(q) = query
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid-query", e.body_text()))?;
+    let q = query_of(query)?;
     let page = st
         .subs
         .events(
