@@ -402,8 +402,10 @@ mod tests {
         assert_eq!(check_wit_version("0.1.0"), Ok(WitVersion::V0_1));
         assert_eq!(check_wit_version("0.1.7"), Ok(WitVersion::V0_1));
         assert_eq!(check_wit_version("0.2.0"), Ok(WitVersion::V0_2));
-        let err = check_wit_version("0.3.0").unwrap_err();
-        assert!(err.contains("0.3.0") && err.contains(WIT_VERSION), "{err}");
+        assert_eq!(check_wit_version("0.3.0"), Ok(WitVersion::V0_3));
+        assert_eq!(check_wit_version("0.3.2"), Ok(WitVersion::V0_3));
+        let err = check_wit_version("0.4.0").unwrap_err();
+        assert!(err.contains("0.4.0") && err.contains(WIT_VERSION), "{err}");
         assert!(check_wit_version("1.0.0").is_err());
         assert!(check_wit_version("garbage").is_err());
     }
