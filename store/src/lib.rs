@@ -29,8 +29,8 @@ pub use postgres::PostgresStore;
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 pub use subscriptions::{
-    Committed, EventRecord, Mode, NewEvent, NewSubscription, PollCommit, SubscriptionRecord,
-    SubscriptionState, Target,
+    Committed, DeadLetter, DeliveryOutcome, EventRecord, HOOK_SECRET, Mode, NewEvent,
+    NewSubscription, PollCommit, SIGNING_SECRET, SubscriptionRecord, SubscriptionState, Target,
 };
 
 pub use cardhost_runtime::credentials::CredentialPin;
@@ -489,6 +489,36 @@ pub trait Store: Send + Sync {
     /// Deletes events stored before `before_ms` (the deduplication window
     /// ends with them); returns how many.
     async fn prune_events(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// A subscription's secret for `purpose`, opened; none when it has
+    /// none.
+    async fn subscription_secret(
+        &self,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Option<Secret>, StoreError>;
+    /// Active webhook-target subscriptions with an undelivered event whose
+    /// next attempt is due at `now_ms`, at most `limit`.
+    async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError>;
+    /// Records how delivering event `seq` ended: delivered (the target's
+    /// position moves to it), to be retried, or dead (kept as a dead letter
+    /// and passed).
+    async fn record_delivery(
+        &self,
+        id: &str,
+        seq: i64,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError>;
+    /// A subscription's dead letters, oldest first, at most `limit`.
+    async fn dead_letters(&self, id: &str, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Delivers again from `from_seq` (the oldest dead letter when none):
+    /// the target's position moves back before it and the dead marks from
+    /// it on are cleared, so delivery stays in order. Returns how many
+    /// events now wait for delivery.
+    async fn redeliver(&self, id: &str, from_seq: Option<i64>) -> Result<i64, StoreError>;
 }
 
 /// File names in a data directory.

@@ -32,9 +32,9 @@ use super::sqlite::{
     changed, new_connection_id, open_with, secret_context, token_context, verifier_context,
 };
 use super::subscriptions::{
-    Committed, EventRecord, NewEvent, NewSubscription, PollCommit, SUBSCRIPTION_COLUMNS,
-    SubscriptionRecord, SubscriptionState, event_record, new_subscription_id, sql as sub_sql,
-    subscription_row,
+    Committed, DeadLetter, DeliveryOutcome, EventRecord, NewEvent, NewSubscription, PollCommit,
+    SUBSCRIPTION_COLUMNS, SubscriptionRecord, SubscriptionState, event_record, new_subscription_id,
+    secret_context as subscription_secret_context, sql as sub_sql, subscription_row,
 };
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
@@ -1225,7 +1225,7 @@ impl Store for PostgresStore {
         let n = transaction!(self, |tx| {
             // No other node seals or rotates while the rows are rewritten.
             tx.batch_execute(
-                "LOCK TABLE secrets, tokens, pending_authorizations IN EXCLUSIVE MODE",
+                "LOCK TABLE secrets, tokens, pending_authorizations, subscription_secrets IN EXCLUSIVE MODE",
             )
             .await
             .map_err(db_err)?;
@@ -1289,6 +1289,28 @@ impl Store for PostgresStore {
                     .map_err(db_err)?;
                     count += 1;
                 }
+            for r in tx
+                .query(
+                    "SELECT subscription_id, purpose, key_id, sealed FROM subscription_secrets",
+                    &[],
+                )
+                .await
+                .map_err(db_err)?
+            {
+                let (id, purpose, key_id, sealed): (String, String, String, Vec<u8>) =
+                    (r.get(0), r.get(1), r.get(2), r.get(3));
+                let ctx = subscription_secret_context(&id, &purpose);
+                let what = format!("the {purpose} secret of subscription {id}");
+                let plain = self.open_sealed(&what, &key_id, &ctx, &sealed)?;
+                tx.execute(
+                    "UPDATE subscription_secrets SET key_id = $3, sealed = $4 \
+                     WHERE subscription_id = $1 AND purpose = $2",
+                    &[&id, &purpose, &new_key.id(), &new_key.seal(&ctx, &plain)],
+                )
+                .await
+                .map_err(db_err)?;
+                count += 1;
+            }
             tx.execute("DELETE FROM sealing_key", &[])
                 .await
                 .map_err(db_err)?;
@@ -1379,6 +1401,7 @@ impl Store for PostgresStore {
         &self,
         new: NewSubscription,
     ) -> Result<SubscriptionRecord, StoreError> {
+        let key = self.sealing_key().await?;
         transaction!(self, |tx| {
             Self::require(tx, &new.connection_id).await?;
             let id = new_subscription_id();
@@ -1399,6 +1422,15 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(db_err)?;
+            for (purpose, value) in &new.secrets {
+                let sealed = key.seal(
+                    &subscription_secret_context(&id, purpose),
+                    value.expose().as_bytes(),
+                );
+                tx.execute(sub_sql::INSERT_SECRET, &[&id, purpose, &key.id(), &sealed])
+                    .await
+                    .map_err(db_err)?;
+            }
             read_subscription(tx, &id).await
         })
     }
@@ -1570,6 +1602,143 @@ impl Store for PostgresStore {
             .execute(sub_sql::PRUNE_EVENTS, &[&before_ms])
             .await
             .map_err(db_err)
+    }
+
+    async fn subscription_secret(
+        &self,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Option<Secret>, StoreError> {
+        let client = self.client().await?;
+        let Some(row) = client
+            .query_opt(sub_sql::SECRET, &[&id, &purpose])
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let (key_id, sealed): (String, Vec<u8>) = (row.get(0), row.get(1));
+        let what = format!("the {purpose} secret of subscription {id}");
+        let plain = self.open_sealed(
+            &what,
+            &key_id,
+            &subscription_secret_context(id, purpose),
+            &sealed,
+        )?;
+        String::from_utf8(plain)
+            .map(|s| Some(Secret::new(s)))
+            .map_err(|_| StoreError::Backend(format!("{what} is not UTF-8")))
+    }
+
+    async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
+                    sub_sql::DUE_DELIVERIES
+                ),
+                &[&now_ms, &i64::from(limit)],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(|r| subscription_row!(r)).collect())
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &str,
+        seq: i64,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        transaction!(self, |tx| {
+            read_subscription(tx, id).await?;
+            let now = now_ms();
+            match outcome {
+                DeliveryOutcome::Delivered => {
+                    tx.execute(sub_sql::DELIVERED, &[&id, &seq, &now, &(now / 1000)])
+                        .await
+                        .map_err(db_err)?;
+                }
+                DeliveryOutcome::Retry { error, next_at_ms } => {
+                    tx.execute(
+                        sub_sql::DELIVERY_FAILED,
+                        &[&id, error, next_at_ms, &now, &(now / 1000)],
+                    )
+                    .await
+                    .map_err(db_err)?;
+                }
+                DeliveryOutcome::Dead { error } => {
+                    tx.execute(sub_sql::DEAD_LETTER, &[&id, &seq, &now, error])
+                        .await
+                        .map_err(db_err)?;
+                    tx.execute(sub_sql::DELIVERED, &[&id, &seq, &now, &(now / 1000)])
+                        .await
+                        .map_err(db_err)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn dead_letters(&self, id: &str, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        let client = self.client().await?;
+        read_subscription(&client, id).await?;
+        let rows = client
+            .query(sub_sql::DEAD_LETTERS, &[&id, &i64::from(limit)])
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetter {
+                    event: event_record(
+                        r.get(0),
+                        r.get(1),
+                        r.get(2),
+                        &r.get::<_, String>(3),
+                        r.get(4),
+                    )?,
+                    dead_at_ms: r.get(5),
+                    reason: r.get(6),
+                })
+            })
+            .collect()
+    }
+
+    async fn redeliver(&self, id: &str, from_seq: Option<i64>) -> Result<i64, StoreError> {
+        transaction!(self, |tx| {
+            tx.query_opt(&format!("{} FOR UPDATE", sub_sql::LAST_SEQ), &[&id])
+                .await
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::NoSubscription(id.to_string()))?;
+            let from = match from_seq {
+                Some(from) => from.max(1),
+                None => {
+                    let oldest: Option<i64> = tx
+                        .query_one(sub_sql::OLDEST_DEAD, &[&id])
+                        .await
+                        .map_err(db_err)?
+                        .get(0);
+                    match oldest {
+                        Some(seq) => seq,
+                        None => return Ok(0),
+                    }
+                }
+            };
+            tx.execute(sub_sql::REVIVE, &[&id, &from])
+                .await
+                .map_err(db_err)?;
+            let row = tx
+                .query_one(sub_sql::REWIND, &[&id, &from, &now_secs()])
+                .await
+                .map_err(db_err)?;
+            let (last, delivered): (i64, i64) = (row.get(0), row.get(1));
+            Ok((last - delivered).max(0))
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -278,6 +278,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         delivery_attempts   INTEGER NOT NULL,
         next_delivery_at_ms INTEGER,
         last_seq            INTEGER NOT NULL,
+        delivery_error      TEXT,
+        last_delivery_at_ms INTEGER,
         created_at          INTEGER NOT NULL,
         updated_at          INTEGER NOT NULL
     );
@@ -290,10 +292,20 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         occurred_at     TEXT NOT NULL,
         payload         TEXT NOT NULL,
         received_at_ms  INTEGER NOT NULL,
+        dead_at_ms      INTEGER,
+        dead_reason     TEXT,
         PRIMARY KEY (subscription_id, seq),
         UNIQUE (subscription_id, event_id)
     );
     CREATE INDEX events_by_age ON events(received_at_ms);
+    CREATE INDEX subscriptions_deliveries ON subscriptions(next_delivery_at_ms) WHERE target_kind = 'webhook';
+    CREATE TABLE subscription_secrets (
+        subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        purpose         TEXT NOT NULL,
+        key_id          TEXT NOT NULL,
+        sealed          BLOB NOT NULL,
+        PRIMARY KEY (subscription_id, purpose)
+    );
     "#,
         postgres: r#"
     CREATE TABLE subscriptions (
@@ -317,6 +329,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         delivery_attempts   BIGINT NOT NULL,
         next_delivery_at_ms BIGINT,
         last_seq            BIGINT NOT NULL,
+        delivery_error      TEXT,
+        last_delivery_at_ms BIGINT,
         created_at          BIGINT NOT NULL,
         updated_at          BIGINT NOT NULL
     );
@@ -329,10 +343,20 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         occurred_at     TEXT NOT NULL,
         payload         TEXT NOT NULL,
         received_at_ms  BIGINT NOT NULL,
+        dead_at_ms      BIGINT,
+        dead_reason     TEXT,
         PRIMARY KEY (subscription_id, seq),
         UNIQUE (subscription_id, event_id)
     );
     CREATE INDEX events_by_age ON events(received_at_ms);
+    CREATE INDEX subscriptions_deliveries ON subscriptions(next_delivery_at_ms) WHERE target_kind = 'webhook';
+    CREATE TABLE subscription_secrets (
+        subscription_id TEXT NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        purpose         TEXT NOT NULL,
+        key_id          TEXT NOT NULL,
+        sealed          BYTEA NOT NULL,
+        PRIMARY KEY (subscription_id, purpose)
+    );
     "#,
     },
 ];

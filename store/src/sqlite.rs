@@ -11,9 +11,9 @@
 use super::cache::{self, Epoch, ReadCache};
 use super::schema::{MIGRATIONS, SCHEMA_VERSION};
 use super::subscriptions::{
-    Committed, EventRecord, NewEvent, NewSubscription, PollCommit, SUBSCRIPTION_COLUMNS,
-    SubscriptionRecord, SubscriptionState, event_record, new_subscription_id, sql as sub_sql,
-    subscription_row,
+    Committed, DeadLetter, DeliveryOutcome, EventRecord, NewEvent, NewSubscription, PollCommit,
+    SUBSCRIPTION_COLUMNS, SubscriptionRecord, SubscriptionState, event_record, new_subscription_id,
+    secret_context as subscription_secret_context, sql as sub_sql, subscription_row,
 };
 use super::{
     ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
@@ -1023,6 +1023,29 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
                 count += 1;
             }
+            let subscription_secrets: Vec<(String, String, String, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT subscription_id, purpose, key_id, sealed FROM subscription_secrets",
+                    )
+                    .map_err(db_err)?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            for (id, purpose, key_id, sealed) in subscription_secrets {
+                let ctx = subscription_secret_context(&id, &purpose);
+                let what = format!("the {purpose} secret of subscription {id}");
+                let plain = self.open_sealed(&what, &key_id, &ctx, &sealed)?;
+                tx.execute(
+                    "UPDATE subscription_secrets SET key_id = ?3, sealed = ?4 \
+                     WHERE subscription_id = ?1 AND purpose = ?2",
+                    params![id, purpose, new_key.id(), new_key.seal(&ctx, &plain)],
+                )
+                .map_err(db_err)?;
+                count += 1;
+            }
             tx.execute("DELETE FROM sealing_key", []).map_err(db_err)?;
             tx.execute("INSERT INTO sealing_key (id) VALUES (?1)", [new_key.id()])
                 .map_err(db_err)?;
@@ -1166,6 +1189,18 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db_err)?;
+            let key = self.sealing_key();
+            for (purpose, value) in &new.secrets {
+                let sealed = key.seal(
+                    &subscription_secret_context(&id, purpose),
+                    value.expose().as_bytes(),
+                );
+                tx.execute(
+                    &numbered(sub_sql::INSERT_SECRET),
+                    params![id, purpose, key.id(), sealed],
+                )
+                .map_err(db_err)?;
+            }
             let record = read_subscription(&tx, &id)?;
             tx.commit().map_err(db_err)?;
             Ok(record)
@@ -1355,6 +1390,166 @@ impl Store for SqliteStore {
                 .execute(&numbered(sub_sql::PRUNE_EVENTS), [before_ms])
                 .map_err(db_err)?;
             Ok(n as u64)
+        })
+    }
+
+    async fn subscription_secret(
+        &self,
+        id: &str,
+        purpose: &str,
+    ) -> Result<Option<Secret>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let row: Option<(String, Vec<u8>)> = self
+                .db()
+                .query_row(&numbered(sub_sql::SECRET), params![id, purpose], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(db_err)?;
+            let Some((key_id, sealed)) = row else {
+                return Ok(None);
+            };
+            let what = format!("the {purpose} secret of subscription {id}");
+            let plain = self.open_sealed(
+                &what,
+                &key_id,
+                &subscription_secret_context(id, purpose),
+                &sealed,
+            )?;
+            String::from_utf8(plain)
+                .map(|s| Some(Secret::new(s)))
+                .map_err(|_| StoreError::Backend(format!("{what} is not UTF-8")))
+        })
+    }
+
+    async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let db = self.db();
+            let mut stmt = db
+                .prepare_cached(&numbered(&format!(
+                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
+                    sub_sql::DUE_DELIVERIES
+                )))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![now_ms, limit], |r| Ok(subscription_row!(r?)))
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &str,
+        seq: i64,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            read_subscription(&tx, id)?;
+            let now = super::now_ms();
+            match outcome {
+                DeliveryOutcome::Delivered => {
+                    tx.execute(
+                        &numbered(sub_sql::DELIVERED),
+                        params![id, seq, now, now / 1000],
+                    )
+                    .map_err(db_err)?;
+                }
+                DeliveryOutcome::Retry { error, next_at_ms } => {
+                    tx.execute(
+                        &numbered(sub_sql::DELIVERY_FAILED),
+                        params![id, error, next_at_ms, now, now / 1000],
+                    )
+                    .map_err(db_err)?;
+                }
+                DeliveryOutcome::Dead { error } => {
+                    tx.execute(
+                        &numbered(sub_sql::DEAD_LETTER),
+                        params![id, seq, now, error],
+                    )
+                    .map_err(db_err)?;
+                    tx.execute(
+                        &numbered(sub_sql::DELIVERED),
+                        params![id, seq, now, now / 1000],
+                    )
+                    .map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    async fn dead_letters(&self, id: &str, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let db = self.db();
+            read_subscription(&db, id)?;
+            let mut stmt = db
+                .prepare_cached(&numbered(sub_sql::DEAD_LETTERS))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![id, limit], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            rows.map(|row| {
+                let (seq, id, occurred_at, payload, received_at_ms, dead_at_ms, reason) =
+                    row.map_err(db_err)?;
+                Ok(DeadLetter {
+                    event: event_record(seq, id, occurred_at, &payload, received_at_ms)?,
+                    dead_at_ms,
+                    reason,
+                })
+            })
+            .collect()
+        })
+    }
+
+    async fn redeliver(&self, id: &str, from_seq: Option<i64>) -> Result<i64, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let mut db = self.db();
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            read_subscription(&tx, id)?;
+            let from = match from_seq {
+                Some(from) => from.max(1),
+                None => {
+                    let oldest: Option<i64> = tx
+                        .query_row(&numbered(sub_sql::OLDEST_DEAD), [id], |r| r.get(0))
+                        .map_err(db_err)?;
+                    match oldest {
+                        Some(seq) => seq,
+                        None => return Ok(0),
+                    }
+                }
+            };
+            tx.execute(&numbered(sub_sql::REVIVE), params![id, from])
+                .map_err(db_err)?;
+            let (last, delivered): (i64, i64) = tx
+                .query_row(
+                    &numbered(sub_sql::REWIND),
+                    params![id, from, now_secs()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok((last - delivered).max(0))
         })
     }
 

@@ -102,7 +102,15 @@ pub struct NewSubscription {
     pub target: Target,
     /// When the first poll is due (Unix ms).
     pub first_poll_at_ms: i64,
+    /// Secrets of the subscription by purpose ([`SIGNING_SECRET`],
+    /// [`HOOK_SECRET`]), sealed in the transaction that creates it.
+    pub secrets: Vec<(String, crate::Secret)>,
 }
+
+/// The secret a webhook target's deliveries are signed with.
+pub const SIGNING_SECRET: &str = "signing";
+/// The secret a vendor's deliveries to the host's hook URL must show.
+pub const HOOK_SECRET: &str = "hook";
 
 /// A stored subscription (never with its secret).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,10 +154,46 @@ pub struct SubscriptionRecord {
     pub next_delivery_at_ms: Option<i64>,
     /// The last event stored (`seq`); 0 for none.
     pub last_seq: i64,
+    /// Why the last delivery attempt failed, while the next one waits.
+    pub delivery_error: Option<String>,
+    /// When the host last tried to deliver (Unix ms).
+    pub last_delivery_at_ms: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+}
+
+/// How one delivery attempt of a webhook target's next event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The target took it (2xx).
+    Delivered,
+    /// It failed; the next attempt is due at `next_at_ms`.
+    Retry {
+        /// What went wrong.
+        error: String,
+        /// When to try again (Unix ms).
+        next_at_ms: i64,
+    },
+    /// It failed too often: the event goes to the dead letters and the
+    /// next one is delivered.
+    Dead {
+        /// What went wrong last.
+        error: String,
+    },
+}
+
+/// An event a webhook target never took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// The event.
+    #[serde(flatten)]
+    pub event: EventRecord,
+    /// When the host gave up on it (Unix ms).
+    pub dead_at_ms: i64,
+    /// The last attempt's error.
+    pub reason: String,
 }
 
 /// One event a trigger produced, to store.
@@ -213,7 +257,8 @@ pub fn new_subscription_id() -> String {
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "id, connection_id, trigger_id, mode, \
     interval_seconds, target_kind, target_url, state, state_message, cursor, cursor_version, \
     next_poll_at_ms, failures, last_poll_at_ms, last_error, registration, delivered_seq, \
-    delivery_attempts, next_delivery_at_ms, last_seq, created_at, updated_at";
+    delivery_attempts, next_delivery_at_ms, last_seq, delivery_error, last_delivery_at_ms, \
+    created_at, updated_at";
 
 impl Target {
     /// The stored kind and URL.
@@ -261,8 +306,10 @@ macro_rules! subscription_row {
             delivery_attempts: $r.get::<_, i64>(17)$($q)?.clamp(0, u32::MAX as i64) as u32,
             next_delivery_at_ms: $r.get(18)$($q)?,
             last_seq: $r.get(19)$($q)?,
-            created_at: $r.get(20)$($q)?,
-            updated_at: $r.get(21)$($q)?,
+            delivery_error: $r.get(20)$($q)?,
+            last_delivery_at_ms: $r.get(21)$($q)?,
+            created_at: $r.get(22)$($q)?,
+            updated_at: $r.get(23)$($q)?,
         }
     };
 }
@@ -302,11 +349,54 @@ pub(crate) mod sql {
     /// Active polling subscriptions due at `$1`.
     pub(crate) const DUE: &str = "WHERE state = 'active' AND mode = 'polling' \
         AND next_poll_at_ms <= $1 ORDER BY next_poll_at_ms, id LIMIT $2";
+    /// Active webhook-target subscriptions with an event to deliver whose
+    /// next attempt is due at `$1`.
+    pub(crate) const DUE_DELIVERIES: &str = "WHERE target_kind = 'webhook' AND state = 'active' \
+        AND delivered_seq < last_seq AND COALESCE(next_delivery_at_ms, 0) <= $1 \
+        ORDER BY COALESCE(next_delivery_at_ms, 0), id LIMIT $2";
+    /// Records that the target took event `$2`.
+    pub(crate) const DELIVERED: &str = "UPDATE subscriptions SET delivered_seq = $2, \
+        delivery_attempts = 0, next_delivery_at_ms = NULL, delivery_error = NULL, \
+        last_delivery_at_ms = $3, updated_at = $4 WHERE id = $1 AND delivered_seq < $2";
+    /// Records a failed attempt and when the next is due.
+    pub(crate) const DELIVERY_FAILED: &str = "UPDATE subscriptions SET \
+        delivery_attempts = delivery_attempts + 1, delivery_error = $2, \
+        next_delivery_at_ms = $3, last_delivery_at_ms = $4, updated_at = $5 WHERE id = $1";
+    /// Marks event `$2` dead with the reason `$4`.
+    pub(crate) const DEAD_LETTER: &str = "UPDATE events SET dead_at_ms = $3, dead_reason = $4 \
+        WHERE subscription_id = $1 AND seq = $2";
+    /// The dead letters of a subscription, oldest first.
+    pub(crate) const DEAD_LETTERS: &str = "SELECT seq, event_id, occurred_at, payload, \
+        received_at_ms, dead_at_ms, dead_reason FROM events \
+        WHERE subscription_id = $1 AND dead_at_ms IS NOT NULL ORDER BY seq LIMIT $2";
+    /// The oldest dead letter's `seq`.
+    pub(crate) const OLDEST_DEAD: &str =
+        "SELECT MIN(seq) FROM events WHERE subscription_id = $1 AND dead_at_ms IS NOT NULL";
+    /// Clears the dead marks from `seq` `$2` on.
+    pub(crate) const REVIVE: &str = "UPDATE events SET dead_at_ms = NULL, dead_reason = NULL \
+        WHERE subscription_id = $1 AND seq >= $2";
+    /// Moves delivery back to just before `$2`, returning the last `seq`
+    /// and where delivery now stands.
+    pub(crate) const REWIND: &str = "UPDATE subscriptions SET delivered_seq = \
+        CASE WHEN delivered_seq >= $2 THEN $2 - 1 ELSE delivered_seq END, \
+        delivery_attempts = 0, next_delivery_at_ms = NULL, delivery_error = NULL, \
+        updated_at = $3 WHERE id = $1 RETURNING last_seq, delivered_seq";
+    /// Stores a sealed secret of a subscription.
+    pub(crate) const INSERT_SECRET: &str = "INSERT INTO subscription_secrets \
+        (subscription_id, purpose, key_id, sealed) VALUES ($1, $2, $3, $4)";
+    /// A sealed secret of a subscription.
+    pub(crate) const SECRET: &str = "SELECT key_id, sealed FROM subscription_secrets \
+        WHERE subscription_id = $1 AND purpose = $2";
     /// Inserts a subscription.
     pub(crate) const INSERT: &str = "INSERT INTO subscriptions (id, connection_id, trigger_id, \
         mode, interval_seconds, target_kind, target_url, state, cursor_version, next_poll_at_ms, \
         failures, delivered_seq, delivery_attempts, last_seq, created_at, updated_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', 0, $8, 0, 0, 0, 0, $9, $9)";
+}
+
+/// What a subscription secret is sealed to: its subscription and purpose.
+pub(crate) fn secret_context(id: &str, purpose: &str) -> String {
+    format!("subscription-secret:{id}:{purpose}")
 }
 
 /// An [`EventRecord`] from its stored columns.

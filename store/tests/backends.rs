@@ -8,9 +8,10 @@
 
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use cardhost_store::{
-    ApiKeyRecord, ConnectionState, HistoryFilter, InvocationRecord, MasterKey, Mode, NewConnection,
-    NewEvent, NewSubscription, PendingAuthorization, PollCommit, PostgresStore, Role, SqliteStore,
-    Store, StoreError, SubscriptionState, Target, now_ms, now_secs,
+    ApiKeyRecord, ConnectionState, DeliveryOutcome, HistoryFilter, InvocationRecord, MasterKey,
+    Mode, NewConnection, NewEvent, NewSubscription, PendingAuthorization, PollCommit,
+    PostgresStore, Role, SIGNING_SECRET, SqliteStore, Store, StoreError, SubscriptionState, Target,
+    now_ms, now_secs,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -621,6 +622,7 @@ fn new_subscription(connection_id: &str, target: Target) -> NewSubscription {
         interval_seconds: 60,
         target,
         first_poll_at_ms: 1_000,
+        secrets: Vec::new(),
     }
 }
 
@@ -909,5 +911,154 @@ async fn pruning_keeps_what_a_webhook_target_has_not_received() {
         // Numbering goes on after a prune.
         let next = store.append_events(&feed.id, &[event("c")]).await.unwrap();
         assert_eq!(next.last_seq, 3, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_go_in_order_dead_letters_are_kept_and_redelivered() {
+    for place in places("deliveries").await {
+        let backend = place.name();
+        let old = MasterKey::generate();
+        let store = place.open(vec![old.clone()]).await;
+        let conn = store.create_connection(new_conn("c", "s")).await.unwrap();
+        let mut new = new_subscription(
+            &conn.id,
+            Target::Webhook {
+                url: "https://flows.example/in".into(),
+            },
+        );
+        new.secrets = vec![(SIGNING_SECRET.into(), Secret::new("whsec_abc"))];
+        let hook = store.create_subscription(new).await.unwrap();
+        let feed = store
+            .create_subscription(new_subscription(&conn.id, Target::Feed))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .subscription_secret(&hook.id, SIGNING_SECRET)
+                .await
+                .unwrap()
+                .map(|s| s.expose().to_string()),
+            Some("whsec_abc".into()),
+            "{backend}"
+        );
+        assert!(
+            store
+                .subscription_secret(&feed.id, SIGNING_SECRET)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Nothing to deliver yet; a feed is never due for delivery.
+        assert!(store.due_deliveries(now_ms(), 10).await.unwrap().is_empty());
+        for sub in [&hook, &feed] {
+            store
+                .append_events(&sub.id, &[event("a"), event("b"), event("c")])
+                .await
+                .unwrap();
+        }
+        let due = store.due_deliveries(now_ms(), 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            [hook.id.as_str()],
+            "{backend}"
+        );
+
+        // 1 delivered; 2 fails and waits; then dies; 3 delivered.
+        store
+            .record_delivery(&hook.id, 1, &DeliveryOutcome::Delivered)
+            .await
+            .unwrap();
+        let later = now_ms() + 60_000;
+        store
+            .record_delivery(
+                &hook.id,
+                2,
+                &DeliveryOutcome::Retry {
+                    error: "503".into(),
+                    next_at_ms: later,
+                },
+            )
+            .await
+            .unwrap();
+        let s = store.subscription(&hook.id).await.unwrap();
+        assert_eq!(
+            (s.delivered_seq, s.delivery_attempts, s.next_delivery_at_ms),
+            (1, 1, Some(later)),
+            "{backend}"
+        );
+        assert_eq!(s.delivery_error.as_deref(), Some("503"));
+        assert!(store.due_deliveries(now_ms(), 10).await.unwrap().is_empty());
+        assert_eq!(store.due_deliveries(later, 10).await.unwrap().len(), 1);
+        store
+            .record_delivery(
+                &hook.id,
+                2,
+                &DeliveryOutcome::Dead {
+                    error: "503 fifteen times".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let s = store.subscription(&hook.id).await.unwrap();
+        assert_eq!((s.delivered_seq, s.delivery_attempts), (2, 0), "{backend}");
+        store
+            .record_delivery(&hook.id, 3, &DeliveryOutcome::Delivered)
+            .await
+            .unwrap();
+        // A late acknowledgement of an older event never moves delivery back.
+        store
+            .record_delivery(&hook.id, 1, &DeliveryOutcome::Delivered)
+            .await
+            .unwrap();
+        assert_eq!(store.subscription(&hook.id).await.unwrap().delivered_seq, 3);
+        let dead = store.dead_letters(&hook.id, 10).await.unwrap();
+        assert_eq!(dead.len(), 1, "{backend}");
+        assert_eq!((dead[0].event.seq, dead[0].event.id.as_str()), (2, "b"));
+        assert_eq!(dead[0].reason, "503 fifteen times");
+
+        // Rotation re-seals subscription secrets too.
+        let new_key = MasterKey::generate();
+        store.rotate_key(&new_key).await.unwrap();
+        let with_new = place.open(vec![new_key]).await;
+        assert_eq!(
+            with_new
+                .subscription_secret(&hook.id, SIGNING_SECRET)
+                .await
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "whsec_abc"
+        );
+        let with_old = place.open(vec![old]).await;
+        assert!(matches!(
+            with_old.subscription_secret(&hook.id, SIGNING_SECRET).await,
+            Err(StoreError::Crypto { .. })
+        ));
+
+        // Redelivery goes back to the oldest dead letter and on in order.
+        assert_eq!(
+            store.redeliver(&hook.id, None).await.unwrap(),
+            2,
+            "{backend}"
+        );
+        let s = store.subscription(&hook.id).await.unwrap();
+        assert_eq!(s.delivered_seq, 1, "{backend}");
+        assert!(store.dead_letters(&hook.id, 10).await.unwrap().is_empty());
+        assert_eq!(store.redeliver(&hook.id, None).await.unwrap(), 0);
+        assert_eq!(store.redeliver(&hook.id, Some(1)).await.unwrap(), 3);
+        assert!(matches!(
+            store.redeliver("sub_missing", None).await,
+            Err(StoreError::NoSubscription(_))
+        ));
+        // The secret goes with its subscription.
+        assert!(store.delete_subscription(&hook.id).await.unwrap());
+        assert!(
+            store
+                .subscription_secret(&hook.id, SIGNING_SECRET)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
