@@ -11,6 +11,8 @@
 //! speaks in, and the store as [`store`].
 
 #![deny(missing_docs)]
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod cli;
 pub mod config;

@@ -16,11 +16,19 @@
 //! it holds the subscription's work lease, and a commit names the cursor
 //! version it read, so even two polls of one cursor never both commit.
 
+mod delivery;
+
+pub use delivery::{
+    DELIVERY_TIMEOUT, Delivered, MAX_DELIVERY_ATTEMPTS, SIGNATURE_HEADER, SIGNATURE_TOLERANCE,
+    sign, verify_signature,
+};
+
 use crate::connections::{ConnectionError, Connections};
 use crate::store::{
-    ConnectionState, EventRecord, Mode, NewEvent, NewSubscription, PollCommit, Store, StoreError,
-    SubscriptionRecord, SubscriptionState, Target,
+    ConnectionState, DeadLetter, EventRecord, Mode, NewEvent, NewSubscription, PollCommit,
+    SIGNING_SECRET, Store, StoreError, SubscriptionRecord, SubscriptionState, Target,
 };
+use cardhost_runtime::credentials::Secret;
 use cardhost_runtime::manifest::TriggerSpec;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -44,6 +52,8 @@ const TICK: Duration = Duration::from_millis(500);
 const POLL_LEASE_MS: i64 = 5 * 60 * 1000;
 /// Polls running at once on one node.
 const CONCURRENT_POLLS: usize = 16;
+/// Webhook targets delivered to at once on one node.
+const CONCURRENT_DELIVERIES: usize = 16;
 
 /// A subscription to create, as the API and CLI take it.
 #[derive(Debug, Clone)]
@@ -66,6 +76,13 @@ pub struct SubscriptionView {
     pub record: SubscriptionRecord,
     /// The connector the trigger belongs to.
     pub connector: String,
+    /// A webhook target's signing secret: in the answer that creates the
+    /// subscription only, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+    /// Events a webhook target never took (see `dead-letters`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letters: Option<usize>,
 }
 
 /// A page of a subscription's feed.
@@ -184,12 +201,14 @@ impl Subscriptions {
                 polling.min_interval_seconds, req.trigger
             )));
         }
-        if let Target::Webhook { .. } = req.target {
-            return Err(ConnectionError::Invalid(
-                "webhook targets are not available yet: use {\"kind\": \"feed\"} and read \
-                 GET /v1/subscriptions/{id}/events"
-                    .into(),
-            ));
+        let mut secrets = Vec::new();
+        let mut signing_secret = None;
+        if let Target::Webhook { url } = &req.target {
+            self.check_target(url)?;
+            let bytes: [u8; 32] = rand::random();
+            let secret = format!("whsec_{}", hex::encode(bytes));
+            secrets.push((SIGNING_SECRET.to_string(), Secret::new(secret.clone())));
+            signing_secret = Some(secret);
         }
         let created = self
             .store
@@ -200,12 +219,33 @@ impl Subscriptions {
                 interval_seconds: interval,
                 target: req.target,
                 first_poll_at_ms: crate::store::now_ms(),
+                secrets,
             })
             .await?;
         Ok(SubscriptionView {
             record: created,
             connector: record.connector,
+            signing_secret,
+            dead_letters: None,
         })
+    }
+
+    /// Refuses a webhook target URL the host would not post to: the same
+    /// rules as every request the host makes (https unless plain http is
+    /// allowed, no user info, no internal address unless allowed).
+    fn check_target(&self, url: &str) -> Result<(), ConnectionError> {
+        let invalid = |why: String| ConnectionError::Invalid(format!("target.url: {why}"));
+        let parsed =
+            url::Url::parse(url).map_err(|e| invalid(format!("`{url}` is not a URL: {e}")))?;
+        let transport = self.conns.host().broker().transport();
+        cardhost_runtime::net::transport::check_host_url(
+            &parsed,
+            self.conns.host().config().network.allow_http,
+        )
+        .map_err(invalid)?;
+        let (routed, _) = transport.route(&parsed);
+        transport.check_literal(&routed).map_err(invalid)?;
+        Ok(())
     }
 
     /// Every subscription, or one connection's.
@@ -227,7 +267,12 @@ impl Subscriptions {
                     .find(|c| c.id == record.connection_id)
                     .map(|c| c.connector.clone())
                     .unwrap_or_default();
-                SubscriptionView { record, connector }
+                SubscriptionView {
+                    record,
+                    connector,
+                    signing_secret: None,
+                    dead_letters: None,
+                }
             })
             .collect())
     }
@@ -240,7 +285,42 @@ impl Subscriptions {
             .connection(&record.connection_id)
             .await?
             .connector;
-        Ok(SubscriptionView { record, connector })
+        let dead_letters = match record.target {
+            Target::Webhook { .. } => Some(self.store.dead_letters(id, MAX_FEED_PAGE).await?.len()),
+            Target::Feed => None,
+        };
+        Ok(SubscriptionView {
+            record,
+            connector,
+            signing_secret: None,
+            dead_letters,
+        })
+    }
+
+    /// A webhook target's dead letters, oldest first.
+    pub async fn dead_letters(&self, id: &str) -> Result<Vec<DeadLetter>, ConnectionError> {
+        Ok(self.store.dead_letters(id, MAX_FEED_PAGE).await?)
+    }
+
+    /// Delivers a webhook target's events again from `from_seq`, or from
+    /// its oldest dead letter; returns how many now wait.
+    pub async fn redeliver(&self, id: &str, from_seq: Option<i64>) -> Result<i64, ConnectionError> {
+        let sub = self.store.subscription(id).await?;
+        if !matches!(sub.target, Target::Webhook { .. }) {
+            return Err(ConnectionError::Invalid(format!(
+                "subscription `{id}` has a feed target: read its events again with \
+                 GET /v1/subscriptions/{id}/events?after=…; redelivery is for webhook targets"
+            )));
+        }
+        if let Some(from) = from_seq
+            && (from < 1 || from > sub.last_seq)
+        {
+            return Err(ConnectionError::Invalid(format!(
+                "from_seq must be between 1 and {} (the last event), not {from}",
+                sub.last_seq
+            )));
+        }
+        Ok(self.store.redeliver(id, from_seq).await?)
     }
 
     /// Deletes a subscription and its events.
@@ -427,6 +507,7 @@ impl Subscriptions {
     /// Polls due subscriptions until `stop` turns true.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(CONCURRENT_POLLS));
+        let senders = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
         let mut ticks = 0u64;
         loop {
             if *stop.borrow() {
@@ -434,6 +515,9 @@ impl Subscriptions {
             }
             if let Err(e) = self.tick(&slots, ticks).await {
                 tracing::warn!("the trigger scheduler could not read the store: {e}");
+            }
+            if let Err(e) = self.deliver_due(&senders).await {
+                tracing::warn!("webhook delivery could not read the store: {e}");
             }
             ticks += 1;
             tokio::select! {
@@ -495,6 +579,58 @@ impl Subscriptions {
                 }
                 if let Err(e) = this.store.release_work_lease(&work, &this.node).await {
                     tracing::warn!(subscription = %sub.id, "cannot release the poll lease: {e}");
+                }
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Subscriptions {
+    /// Starts a delivery turn for each webhook target with events due, as
+    /// far as free senders and work leases allow.
+    async fn deliver_due(self: &Arc<Self>, senders: &Arc<Semaphore>) -> Result<(), StoreError> {
+        let free = senders.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let due = self
+            .store
+            .due_deliveries(crate::store::now_ms(), free as u32)
+            .await?;
+        for sub in due {
+            let work = format!("deliver:{}", sub.id);
+            if !self
+                .store
+                .take_work_lease(&work, &self.node, delivery::DELIVERY_LEASE_MS)
+                .await?
+            {
+                continue;
+            }
+            let Ok(permit) = senders.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                // Read again under the lease: another node may have
+                // delivered between the listing and the lease.
+                let result = match this.store.subscription(&sub.id).await {
+                    Ok(fresh) if fresh.delivered_seq < fresh.last_seq => {
+                        this.deliver(&fresh).await.map(Some)
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e.into()),
+                };
+                match result {
+                    Ok(Some(done)) if done.delivered > 0 => {
+                        tracing::debug!(subscription = %sub.id, delivered = done.delivered, "delivered");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(subscription = %sub.id, "delivery: {e}"),
+                }
+                if let Err(e) = this.store.release_work_lease(&work, &this.node).await {
+                    tracing::warn!(subscription = %sub.id, "cannot release the delivery lease: {e}");
                 }
                 drop(permit);
             });

@@ -1013,8 +1013,8 @@ async fn subscriptions_poll_on_their_own_and_keep_each_event_once() {
             "interval_seconds",
         ),
         (
-            json!({"connection": "liar", "trigger": "liar", "target": {"kind": "webhook", "url": "https://flows.example/in"}}),
-            "webhook",
+            json!({"connection": "liar", "trigger": "liar", "target": {"kind": "webhook", "url": "ftp://flows.example/in"}}),
+            "target.url",
         ),
         (
             json!({"connection": "liar", "trigger": "liar", "colour": "red"}),

@@ -349,9 +349,9 @@ pub(crate) mod sql {
     /// Active polling subscriptions due at `$1`.
     pub(crate) const DUE: &str = "WHERE state = 'active' AND mode = 'polling' \
         AND next_poll_at_ms <= $1 ORDER BY next_poll_at_ms, id LIMIT $2";
-    /// Active webhook-target subscriptions with an event to deliver whose
+    /// Webhook-target subscriptions not paused by a user with an event to deliver whose
     /// next attempt is due at `$1`.
-    pub(crate) const DUE_DELIVERIES: &str = "WHERE target_kind = 'webhook' AND state = 'active' \
+    pub(crate) const DUE_DELIVERIES: &str = "WHERE target_kind = 'webhook' AND state <> 'paused' \
         AND delivered_seq < last_seq AND COALESCE(next_delivery_at_ms, 0) <= $1 \
         ORDER BY COALESCE(next_delivery_at_ms, 0), id LIMIT $2";
     /// Records that the target took event `$2`.

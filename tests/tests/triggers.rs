@@ -301,3 +301,187 @@ async fn failing_polls_back_off_and_a_connection_needing_reauthorization_pauses_
         .expect("the scheduler stops when told")
         .unwrap();
 }
+
+/// A webhook target on loopback: answers 503 while down, keeps what it
+/// took while up.
+#[derive(Default)]
+struct Receiver {
+    up: std::sync::atomic::AtomicBool,
+    attempts: std::sync::atomic::AtomicUsize,
+    /// (signature header, body) of each delivery taken.
+    taken: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl Receiver {
+    async fn start() -> (Arc<Self>, String) {
+        use axum::http::{HeaderMap, StatusCode};
+        let receiver = Arc::new(Self::default());
+        let state = receiver.clone();
+        let app = axum::Router::new().route(
+            "/in",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    state
+                        .attempts
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if !state.up.load(std::sync::atomic::Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let signature = headers
+                        .get("cardhost-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    state.taken.lock().unwrap().push((signature, body.to_vec()));
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/in", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, url)
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The event ids taken, in order, each signature checked.
+    fn taken_ids(&self, secret: &str) -> Vec<String> {
+        let now = cardhost::store::now_secs();
+        self.taken
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(signature, body)| {
+                cardhost::subscriptions::verify_signature(secret, signature, body, now)
+                    .unwrap_or_else(|e| panic!("{e}: {signature}"));
+                let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+                assert_eq!(body["trigger"], "user-changed");
+                body["event"]["id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_target_gets_every_event_signed_in_order_through_an_outage() {
+    let world = world().await;
+    let (receiver, url) = Receiver::start().await;
+
+    // A target the host would never post to is refused up front.
+    for (bad, says) in [
+        ("not a url", "not a URL"),
+        ("ftp://127.0.0.1/in", "ftp"),
+        ("https://user:pw@flows.example/in", "user info"),
+    ] {
+        let err = world
+            .subs
+            .create(CreateSubscription {
+                target: Target::Webhook { url: bad.into() },
+                ..feed("user-changed", None)
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("target.url") && err.to_string().contains(says),
+            "{bad}: {err}"
+        );
+    }
+    let sub = world
+        .subs
+        .create(CreateSubscription {
+            target: Target::Webhook { url: url.clone() },
+            ..feed("user-changed", None)
+        })
+        .await
+        .unwrap();
+    let secret = sub.signing_secret.clone().expect("shown when created");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let shown = world.subs.show(&sub.record.id).await.unwrap();
+    assert!(shown.signing_secret.is_none(), "shown once only");
+    assert_eq!(shown.dead_letters, Some(0));
+    let id = sub.record.id.clone();
+
+    world.subs.poll(&sub.record).await.unwrap();
+    let ids = user_ids(&world, 4);
+    for (user, title) in ids.iter().zip(["Porter", "Sommelier", "Pastry Chef"]) {
+        retitle(&world, user, title);
+    }
+    let now = world.store.subscription(&id).await.unwrap();
+    assert_eq!(
+        world.subs.poll(&now).await.unwrap(),
+        Polled::Committed { stored: 3 }
+    );
+    let feed_ids: Vec<String> = world
+        .subs
+        .events(&id, None, 100)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+
+    // The target is down: the first event waits, nothing is skipped.
+    let now = world.store.subscription(&id).await.unwrap();
+    let done = world.subs.deliver(&now).await.unwrap();
+    assert_eq!(done.delivered, 0);
+    assert!(done.failed.unwrap().contains("503"));
+    let now = world.store.subscription(&id).await.unwrap();
+    assert_eq!((now.delivered_seq, now.delivery_attempts), (0, 1));
+    assert!(now.next_delivery_at_ms.unwrap() > cardhost::store::now_ms());
+    // It comes back: everything arrives, in order, signed.
+    receiver.set_up(true);
+    let done = world.subs.deliver(&now).await.unwrap();
+    assert_eq!((done.delivered, done.failed), (3, None));
+    assert_eq!(receiver.taken_ids(&secret), feed_ids);
+    let now = world.store.subscription(&id).await.unwrap();
+    assert_eq!(
+        (
+            now.delivered_seq,
+            now.delivery_attempts,
+            &now.delivery_error
+        ),
+        (3, 0, &None)
+    );
+
+    // Down for good: after the last attempt the event is a dead letter.
+    receiver.set_up(false);
+    retitle(&world, &ids[3], "Head Porter");
+    assert_eq!(
+        world.subs.poll(&now).await.unwrap(),
+        Polled::Committed { stored: 1 }
+    );
+    for _ in 0..cardhost::subscriptions::MAX_DELIVERY_ATTEMPTS {
+        let now = world.store.subscription(&id).await.unwrap();
+        world.subs.deliver(&now).await.unwrap();
+    }
+    let dead = world.subs.dead_letters(&id).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].reason.contains("503"), "{}", dead[0].reason);
+    assert_eq!(world.subs.show(&id).await.unwrap().dead_letters, Some(1));
+
+    // Redelivered once the target is back, by the scheduler on its own.
+    receiver.set_up(true);
+    assert_eq!(world.subs.redeliver(&id, None).await.unwrap(), 1);
+    let err = world.subs.redeliver(&id, Some(99)).await.unwrap_err();
+    assert!(err.to_string().contains("from_seq"), "{err}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(world.subs.clone().run(stop_rx));
+    let mut taken = Vec::new();
+    for _ in 0..100 {
+        taken = receiver.taken_ids(&secret);
+        if taken.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(true).unwrap();
+    scheduler.await.unwrap();
+    assert_eq!(taken.len(), 4, "{taken:?}");
+    assert_eq!(taken[3], dead[0].event.id);
+    assert!(world.subs.dead_letters(&id).await.unwrap().is_empty());
+}

@@ -30,6 +30,10 @@ pub enum SubscriptionsCommand {
         /// Seconds between polls; the trigger's default when not given.
         #[arg(long)]
         interval: Option<u32>,
+        /// Post each event, signed, to this HTTPS URL instead of keeping a
+        /// feed; the signing secret is printed once.
+        #[arg(long, value_name = "URL")]
+        webhook: Option<String>,
     },
     /// List subscriptions.
     List {
@@ -49,6 +53,20 @@ pub enum SubscriptionsCommand {
     },
     /// Resume a subscription; it polls at once.
     Resume {
+        /// Subscription id.
+        id: String,
+    },
+    /// Deliver a webhook target's events again, in order, from the oldest
+    /// dead letter (or from `--from`).
+    Redeliver {
+        /// Subscription id.
+        id: String,
+        /// Deliver again from this event number (`seq`) on.
+        #[arg(long, value_name = "SEQ")]
+        from: Option<i64>,
+    },
+    /// The events a webhook target never took, with the last error.
+    DeadLetters {
         /// Subscription id.
         id: String,
     },
@@ -150,6 +168,17 @@ fn print_subscription(r: &SubscriptionRecord, connector: &str) -> anyhow::Result
     };
     outln!("  target       {target}")?;
     outln!("  events       {}", r.last_seq)?;
+    if let Target::Webhook { .. } = r.target {
+        outln!("  delivered    {} of {}", r.delivered_seq, r.last_seq)?;
+        if let Some(e) = &r.delivery_error {
+            outln!(
+                "  delivery     {e} ({} attempts; next {})",
+                r.delivery_attempts,
+                r.next_delivery_at_ms
+                    .map_or_else(|| "now".to_string(), |at| rfc3339(at / 1000))
+            )?;
+        }
+    }
     if let Some(at) = r.last_poll_at_ms {
         outln!("  last poll    {}", rfc3339(at / 1000))?;
     }
@@ -173,14 +202,55 @@ pub async fn run(
             connection,
             trigger,
             interval,
+            webhook,
         } => {
-            subs.create(CreateSubscription {
-                connection,
-                trigger,
-                interval_seconds: interval,
-                target: Target::Feed,
-            })
-            .await?
+            let view = subs
+                .create(CreateSubscription {
+                    connection,
+                    trigger,
+                    interval_seconds: interval,
+                    target: webhook.map_or(Target::Feed, |url| Target::Webhook { url }),
+                })
+                .await?;
+            if let (Some(secret), false) = (&view.signing_secret, json_output) {
+                print_subscription(&view.record, &view.connector)?;
+                outln!("  signing secret {secret}")?;
+                outln!(
+                    "  (shown once: deliveries carry `cardhost-signature: t=…,v1=…`, \
+                     HMAC-SHA256 of `t.body` under this secret)"
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            view
+        }
+        SubscriptionsCommand::Redeliver { id, from } => {
+            let pending = subs.redeliver(&id, from).await?;
+            if json_output {
+                show_json(&json!({"subscription": id, "pending": pending}))?;
+            } else {
+                outln!("{pending} events of {id} wait for delivery")?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SubscriptionsCommand::DeadLetters { id } => {
+            let dead = subs.dead_letters(&id).await?;
+            if json_output {
+                show_json(&json!({"subscription": id, "dead_letters": dead}))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = dead
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.event.seq.to_string(),
+                        d.event.id.clone(),
+                        rfc3339(d.dead_at_ms / 1000),
+                        d.reason.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["SEQ", "EVENT", "DEAD SINCE", "LAST ERROR"], &rows)?;
+            return Ok(ExitCode::SUCCESS);
         }
         SubscriptionsCommand::List { connection } => {
             let list = subs.list(connection.as_deref()).await?;

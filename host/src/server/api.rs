@@ -302,6 +302,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/subscriptions/{id}/pause", post(triggers::pause))
         .route("/v1/subscriptions/{id}/resume", post(triggers::resume))
         .route("/v1/subscriptions/{id}/events", get(triggers::events))
+        .route(
+            "/v1/subscriptions/{id}/redeliver",
+            post(triggers::redeliver),
+        )
+        .route(
+            "/v1/subscriptions/{id}/dead-letters",
+            get(triggers::dead_letters),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(traced))
         .with_state(state)

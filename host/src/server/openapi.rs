@@ -40,12 +40,19 @@ fn body(schema: Value) -> Value {
 pub fn document() -> Value {
     let conn = path_param("id", "Connection id (`conn_…`) or name.");
     let sub = path_param("id", "Subscription id (`sub_…`).");
+    let redeliver = json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {"from_seq": {"type": "integer", "minimum": 1}}
+    });
     let subscribe = json!({
         "type": "object", "required": ["connection", "trigger"], "additionalProperties": false,
         "properties": {
             "connection": {"type": "string"}, "trigger": {"type": "string"},
             "interval_seconds": {"type": "integer", "minimum": 1},
-            "target": {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["feed"]}}}
+            "target": {"oneOf": [
+                {"type": "object", "required": ["kind"], "additionalProperties": false, "properties": {"kind": {"const": "feed"}}},
+                {"type": "object", "required": ["kind", "url"], "additionalProperties": false, "properties": {"kind": {"const": "webhook"}, "url": {"type": "string", "format": "uri", "description": "HTTPS URL each event is posted to, signed in `cardhost-signature`"}}}
+            ]}
         }
     });
     let mut create = op(
@@ -164,7 +171,7 @@ pub fn document() -> Value {
             "/v1/connections/{id}/triggers": {"get": with(op("The connector's triggers (event cards) with their event schemas", Some("reader"), &[("200", "Triggers."), ("404", "No such connection.")]), vec![conn.clone()], None)},
             "/v1/subscriptions": {
                 "get": with(op("List subscriptions", Some("reader"), &[("200", "Subscriptions.")]), vec![json!({"name": "connection", "in": "query", "required": false, "schema": {"type": "string"}})], None),
-                "post": with(op("Subscribe to a trigger: the host polls it and keeps its events", Some("admin"), &[("201", "The subscription."), ("400", "Unknown trigger, bad interval or target."), ("404", "No such connection.")]), vec![], Some(subscribe))
+                "post": with(op("Subscribe to a trigger: the host polls it and keeps its events (a feed) or posts them, signed, to a webhook target", Some("admin"), &[("201", "The subscription; a webhook target's `signing_secret` is in this answer only."), ("400", "Unknown trigger, bad interval or target."), ("404", "No such connection.")]), vec![], Some(subscribe))
             },
             "/v1/subscriptions/{id}": {
                 "get": with(op("Show a subscription: state, cursor, last poll and error", Some("reader"), &[("200", "The subscription."), ("404", "No such subscription.")]), vec![sub.clone()], None),
@@ -172,6 +179,8 @@ pub fn document() -> Value {
             },
             "/v1/subscriptions/{id}/pause": {"post": with(op("Pause a subscription", Some("admin"), &[("200", "The subscription."), ("404", "No such subscription.")]), vec![sub.clone()], None)},
             "/v1/subscriptions/{id}/resume": {"post": with(op("Resume a subscription; it polls at once", Some("admin"), &[("200", "The subscription."), ("404", "No such subscription.")]), vec![sub.clone()], None)},
+            "/v1/subscriptions/{id}/redeliver": {"post": with(op("Deliver a webhook target's events again, in order, from `from_seq` or from the oldest dead letter", Some("admin"), &[("200", "`pending`: events now waiting for delivery."), ("400", "A feed target, or `from_seq` out of range."), ("404", "No such subscription.")]), vec![sub.clone()], Some(redeliver))},
+            "/v1/subscriptions/{id}/dead-letters": {"get": with(op("Events a webhook target never took, with the last error", Some("reader"), &[("200", "`dead_letters`."), ("404", "No such subscription.")]), vec![sub.clone()], None)},
             "/v1/subscriptions/{id}/events": {"get": with(op("A subscription's events, oldest first, after the cursor `after` (a `next` of an earlier page)", Some("reader"), &[("200", "`events` and `next`."), ("400", "Bad cursor or limit."), ("404", "No such subscription.")]), vec![sub, json!({"name": "after", "in": "query", "required": false, "schema": {"type": "string"}}), json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}})], None)},
             "/v1/admin/reload": {"post": op("Reload connectors (built-ins and the connectors directory); in-flight invocations finish on the old versions", Some("admin"), &[("200", "Loaded connectors and load errors.")])}
         }

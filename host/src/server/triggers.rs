@@ -131,3 +131,35 @@ pub(super) async fn events(
         .await?;
     Ok(Json(json!(page)))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RedeliverBody {
+    from_seq: Option<i64>,
+}
+
+pub(super) async fn redeliver(
+    axum::extract::State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin, "redelivering events")?;
+    let body: RedeliverBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RedeliverBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let pending = st.subs.redeliver(&id, body.from_seq).await?;
+    Ok(Json(json!({"subscription": id, "pending": pending})))
+}
+
+pub(super) async fn dead_letters(
+    axum::extract::State(st): St,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader, "reading dead letters")?;
+    let dead = st.subs.dead_letters(&id).await?;
+    Ok(Json(json!({"subscription": id, "dead_letters": dead})))
+}
