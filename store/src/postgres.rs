@@ -339,6 +339,28 @@ impl PostgresStore {
 
     /// Opens a sealed value; when its key is not held, reads the key files
     /// again first (another node may have rotated).
+    /// Subscriptions matching `clause` (a `WHERE … LIMIT` taking the time
+    /// and a limit) at `now_ms`, at most `limit`.
+    async fn due_where(
+        &self,
+        clause: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {clause}"
+            ))
+            .await
+            .map_err(db_err)?;
+        let rows = client
+            .query(&statement, &[&now_ms, &i64::from(limit)])
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(|r| subscription_row!(r)).collect())
+    }
+
     fn open_sealed(
         &self,
         what: &str,
@@ -1496,19 +1518,7 @@ impl Store for PostgresStore {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
-                sub_sql::DUE
-            ))
-            .await
-            .map_err(db_err)?;
-        let rows = client
-            .query(&statement, &[&now_ms, &i64::from(limit)])
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| subscription_row!(r)).collect())
+        self.due_where(sub_sql::DUE, now_ms, limit).await
     }
 
     async fn commit_poll(&self, id: &str, commit: &PollCommit) -> Result<Committed, StoreError> {
@@ -1635,18 +1645,7 @@ impl Store for PostgresStore {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
-                    sub_sql::DUE_DELIVERIES
-                ),
-                &[&now_ms, &i64::from(limit)],
-            )
-            .await
-            .map_err(db_err)?;
-        Ok(rows.iter().map(|r| subscription_row!(r)).collect())
+        self.due_where(sub_sql::DUE_DELIVERIES, now_ms, limit).await
     }
 
     async fn record_delivery(

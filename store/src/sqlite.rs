@@ -344,6 +344,25 @@ fn subscription_changed(n: usize, id: &str) -> Result<(), StoreError> {
 
 /// Stores `events` after `last_seq`, each id the subscription does not
 /// hold yet, and records the new last `seq`.
+/// Subscriptions matching `clause` (a `WHERE … LIMIT` taking the time and
+/// a limit) at `now_ms`, at most `limit`.
+fn due_where(
+    db: &Connection,
+    clause: &str,
+    now_ms: i64,
+    limit: u32,
+) -> Result<Vec<SubscriptionRecord>, StoreError> {
+    let mut stmt = db
+        .prepare_cached(&numbered(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {clause}"
+        )))
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map(params![now_ms, limit], |r| Ok(subscription_row!(r?)))
+        .map_err(db_err)?;
+    rows.collect::<Result<_, _>>().map_err(db_err)
+}
+
 fn insert_events(
     tx: &rusqlite::Transaction<'_>,
     id: &str,
@@ -1264,19 +1283,7 @@ impl Store for SqliteStore {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        cardhost_runtime::executor::blocking(|| {
-            let db = self.db();
-            let mut stmt = db
-                .prepare_cached(&numbered(&format!(
-                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
-                    sub_sql::DUE
-                )))
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map(params![now_ms, limit], |r| Ok(subscription_row!(r?)))
-                .map_err(db_err)?;
-            rows.collect::<Result<_, _>>().map_err(db_err)
-        })
+        cardhost_runtime::executor::blocking(|| due_where(&self.db(), sub_sql::DUE, now_ms, limit))
     }
 
     async fn commit_poll(&self, id: &str, commit: &PollCommit) -> Result<Committed, StoreError> {
@@ -1428,17 +1435,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<SubscriptionRecord>, StoreError> {
         cardhost_runtime::executor::blocking(|| {
-            let db = self.db();
-            let mut stmt = db
-                .prepare_cached(&numbered(&format!(
-                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions {}",
-                    sub_sql::DUE_DELIVERIES
-                )))
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map(params![now_ms, limit], |r| Ok(subscription_row!(r?)))
-                .map_err(db_err)?;
-            rows.collect::<Result<_, _>>().map_err(db_err)
+            due_where(&self.db(), sub_sql::DUE_DELIVERIES, now_ms, limit)
         })
     }
 
