@@ -13,16 +13,18 @@
 //! - [`records`]: Advanced HR's records, as the output schemas describe them.
 //! - [`api`]: paths, paging and error words of the contract.
 //! - [`report`]: the connection test, one check per data area.
+//! - [`triggers`]: Employee Changed, polled on `updatedSince`.
 
 pub mod api;
 pub mod cards;
 pub mod records;
 pub mod report;
+pub mod triggers;
 
 use api::TENANT_PATHS;
 use cardhost_sdk::{
     AuthMethod, AuthScheme, Cards, ConnectionReport, Connector, Context, Environment, Manifest,
-    OAuth2, Permission, SecretField, Value, cards, json, manifest,
+    OAuth2, Permission, SecretField, Triggers, Value, cards, json, manifest, triggers,
 };
 use cards::*;
 
@@ -147,6 +149,7 @@ impl Connector for AdvancedHr {
         ListDepartments,
         ListPositions,
     ];
+    const TRIGGERS: Triggers = triggers![triggers::EmployeeChanged];
 
     fn manifest() -> Manifest {
         manifest!("advanced-hr", "Advanced HR")

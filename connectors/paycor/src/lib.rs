@@ -17,16 +17,18 @@
 //! - [`records`]: Paycor's records, as the output schemas describe them.
 //! - [`api`]: Data Access rights, casing, paging and error words.
 //! - [`report`]: the connection test (subscription key, token, each right).
+//! - [`triggers`]: Employee Changed, polled by comparing fingerprints.
 
 pub mod api;
 pub mod cards;
 pub mod records;
 pub mod report;
+pub mod triggers;
 
 use api::DataAccess;
 use cardhost_sdk::{
     AuthMethod, AuthScheme, Cards, ConnectionReport, Connector, Context, Environment, Manifest,
-    OAuth2, Permission, SecretField, Value, cards, json, manifest,
+    OAuth2, Permission, SecretField, Triggers, Value, cards, json, manifest, triggers,
 };
 use cards::*;
 
@@ -177,6 +179,7 @@ impl Connector for Paycor {
         ReadLegalEntity,
         UpdateEmployeeContact,
     ];
+    const TRIGGERS: Triggers = triggers![triggers::EmployeeChanged];
 
     fn manifest() -> Manifest {
         manifest!("paycor", "Paycor")

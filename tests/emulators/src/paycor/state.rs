@@ -221,6 +221,31 @@ impl PaycorState {
         Some(employee_json(&inner.data, index, &all, false))
     }
 
+    /// Changes an employee's job title (the list's and the read's
+    /// `PositionData.JobTitle`), as an edit in Paycor's HCM would. Paycor
+    /// records no change time on an employee, so nothing else moves.
+    /// Returns whether the employee exists.
+    pub fn set_job_title(&self, id: &str, title: &str) -> bool {
+        let mut inner = lock(&self.inner);
+        let Some(index) = inner.data.employee_index.get(id).copied() else {
+            return false;
+        };
+        inner.data.employees[index].job_title = title.to_string();
+        true
+    }
+
+    /// Changes an employee's work email (`Email.EmailAddress` of the work
+    /// email), as an edit in Paycor's HCM would. Returns whether the
+    /// employee exists.
+    pub fn set_work_email(&self, id: &str, email: &str) -> bool {
+        let mut inner = lock(&self.inner);
+        let Some(index) = inner.data.employee_index.get(id).copied() else {
+            return false;
+        };
+        inner.data.employees[index].work_email = Some(email.to_string());
+        true
+    }
+
     /// The person behind an employee with every part, in Paycor's
     /// capitalised names.
     pub fn person_of(&self, employee_id: &str) -> Option<Value> {
