@@ -13,7 +13,7 @@
 //! - [`records`]: Advanced HR's records, as the output schemas describe them.
 //! - [`api`]: paths, paging and error words of the contract.
 //! - [`report`]: the connection test, one check per data area.
-//! - [`triggers`]: Employee Changed, polled on `updatedSince`.
+//! - [`mod@triggers`]: Employee Changed, polled on `updatedSince`.
 
 pub mod api;
 pub mod cards;

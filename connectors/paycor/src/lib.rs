@@ -17,7 +17,7 @@
 //! - [`records`]: Paycor's records, as the output schemas describe them.
 //! - [`api`]: Data Access rights, casing, paging and error words.
 //! - [`report`]: the connection test (subscription key, token, each right).
-//! - [`triggers`]: Employee Changed, polled by comparing fingerprints.
+//! - [`mod@triggers`]: Employee Changed, polled by comparing fingerprints.
 
 pub mod api;
 pub mod cards;
