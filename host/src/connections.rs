@@ -1032,10 +1032,10 @@ impl Connections {
         connection: &Connection,
         trigger: &str,
         started_at_ms: i64,
-        result: &Result<cardhost_runtime::Poll, Box<InvokeError>>,
+        result: Result<TriggerRecord<'_>, &InvokeError>,
     ) {
         let entry = match result {
-            Ok(poll) => Entry::ok(&poll.id, poll.duration_ms, &poll.journal),
+            Ok(call) => Entry::ok(call.id, call.duration_ms, call.journal),
             Err(f) => Entry::failed(f, f.class(), f.to_string()),
         };
         self.record(
@@ -1374,6 +1374,36 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// What history records of a trigger call that succeeded.
+pub(crate) struct TriggerRecord<'a> {
+    /// Invocation id.
+    pub id: &'a str,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Upstream requests.
+    pub journal: &'a cardhost_runtime::broker::Journal,
+}
+
+impl<'a> TriggerRecord<'a> {
+    /// The record of a poll.
+    pub fn of_poll(p: &'a cardhost_runtime::Poll) -> Self {
+        Self {
+            id: &p.id,
+            duration_ms: p.duration_ms,
+            journal: &p.journal,
+        }
+    }
+
+    /// The record of another trigger call.
+    pub fn of_call<T>(c: &'a cardhost_runtime::TriggerCall<T>) -> Self {
+        Self {
+            id: &c.id,
+            duration_ms: c.duration_ms,
+            journal: &c.journal,
+        }
+    }
 }
 
 #[cfg(test)]

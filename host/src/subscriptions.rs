@@ -17,16 +17,21 @@
 //! version it read, so even two polls of one cursor never both commit.
 
 mod delivery;
+mod hooks;
 
 pub use delivery::{
     DELIVERY_TIMEOUT, Delivered, MAX_DELIVERY_ATTEMPTS, SIGNATURE_HEADER, SIGNATURE_TOLERANCE,
     sign, verify_signature,
 };
+pub use hooks::{
+    HookError, HookRegistration, HookStatus, HookView, REGISTRATION_CHECK, verify_delivery,
+};
 
-use crate::connections::{ConnectionError, Connections};
+use crate::connections::{ConnectionError, Connections, TriggerRecord};
 use crate::store::{
-    ConnectionState, DeadLetter, EventRecord, Mode, NewEvent, NewSubscription, PollCommit,
-    SIGNING_SECRET, Store, StoreError, SubscriptionRecord, SubscriptionState, Target,
+    ConnectionState, DeadLetter, EventRecord, HOOK_SECRET, Mode, NEVER_MS, NewEvent,
+    NewSubscription, PollCommit, SIGNING_SECRET, Store, StoreError, SubscriptionRecord,
+    SubscriptionState, Target,
 };
 use cardhost_runtime::credentials::Secret;
 use cardhost_runtime::manifest::TriggerSpec;
@@ -83,6 +88,11 @@ pub struct SubscriptionView {
     /// Events a webhook target never took (see `dead-letters`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letters: Option<usize>,
+    /// Where the vendor delivers, for a subscription the vendor's webhooks
+    /// feed: the hook URL, how deliveries are verified, the registration
+    /// (and, in the answer that creates it only, the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookView>,
 }
 
 /// A page of a subscription's feed.
@@ -140,6 +150,9 @@ pub struct Subscriptions {
     store: Arc<dyn Store>,
     /// This node's name in work leases.
     node: String,
+    /// The URL vendors reach this host at, for hook URLs; none when the
+    /// host takes no vendor webhooks.
+    public_url: Option<String>,
 }
 
 impl Subscriptions {
@@ -151,7 +164,14 @@ impl Subscriptions {
             conns,
             store,
             node: format!("node-{}", hex::encode(bytes)),
+            public_url: None,
         }
+    }
+
+    /// Takes vendor webhooks at `{public_url}/v1/hooks/{subscription}`.
+    pub fn with_public_url(mut self, public_url: impl Into<String>) -> Self {
+        self.public_url = Some(public_url.into().trim_end_matches('/').to_string());
+        self
     }
 
     /// The triggers of a connection's connector.
@@ -184,23 +204,44 @@ impl Subscriptions {
             .host()
             .trigger_spec(&record.connector, &req.trigger)
             .map_err(|kind| ConnectionError::Invalid(kind.to_string()))?;
-        let Some(polling) = spec.trigger.polling else {
+        // The vendor's webhooks when the trigger has them and the host can
+        // be reached; polling otherwise (and beside them, as a safety net,
+        // when the trigger can be polled too).
+        let webhook = spec
+            .trigger
+            .webhook
+            .clone()
+            .filter(|_| self.public_url.is_some());
+        let polling = spec.trigger.polling;
+        if webhook.is_none() && polling.is_none() {
             return Err(ConnectionError::Invalid(format!(
-                "trigger `{}` is delivered by the vendor's webhooks, and this host does not take \
-                 webhook deliveries yet; choose a polled trigger",
+                "trigger `{}` is delivered by the vendor's webhooks, and this host has no public \
+                 URL the vendor could reach: set `server.public_url` (or `--public-url`) to it",
                 req.trigger
             )));
-        };
-        let interval = req
-            .interval_seconds
-            .unwrap_or(polling.default_interval_seconds);
-        let max = cardhost_runtime::manifest::triggers::MAX_POLL_INTERVAL_SECONDS;
-        if interval < polling.min_interval_seconds || interval > max {
-            return Err(ConnectionError::Invalid(format!(
-                "interval_seconds must be between {} and {max} for trigger `{}`, not {interval}",
-                polling.min_interval_seconds, req.trigger
-            )));
         }
+        let interval = match polling {
+            Some(polling) => {
+                let interval = req
+                    .interval_seconds
+                    .unwrap_or(polling.default_interval_seconds);
+                let max = cardhost_runtime::manifest::triggers::MAX_POLL_INTERVAL_SECONDS;
+                if interval < polling.min_interval_seconds || interval > max {
+                    return Err(ConnectionError::Invalid(format!(
+                        "interval_seconds must be between {} and {max} for trigger `{}`, not {interval}",
+                        polling.min_interval_seconds, req.trigger
+                    )));
+                }
+                interval
+            }
+            None if req.interval_seconds.is_some() => {
+                return Err(ConnectionError::Invalid(format!(
+                    "trigger `{}` is delivered by webhook only; it takes no interval_seconds",
+                    req.trigger
+                )));
+            }
+            None => 0,
+        };
         let mut secrets = Vec::new();
         let mut signing_secret = None;
         if let Target::Webhook { url } = &req.target {
@@ -210,23 +251,59 @@ impl Subscriptions {
             secrets.push((SIGNING_SECRET.to_string(), Secret::new(secret.clone())));
             signing_secret = Some(secret);
         }
-        let created = self
+        let hook_token = webhook.as_ref().map(|_| hooks::new_token());
+        if let Some(token) = &hook_token {
+            secrets.push((HOOK_SECRET.to_string(), Secret::new(token.clone())));
+        }
+        let mut created = self
             .store
             .create_subscription(NewSubscription {
                 connection_id: record.id.clone(),
                 trigger: req.trigger,
-                mode: Mode::Polling,
+                mode: if webhook.is_some() {
+                    Mode::Webhook
+                } else {
+                    Mode::Polling
+                },
                 interval_seconds: interval,
                 target: req.target,
-                first_poll_at_ms: crate::store::now_ms(),
+                first_poll_at_ms: if polling.is_some() {
+                    crate::store::now_ms()
+                } else {
+                    NEVER_MS
+                },
                 secrets,
             })
             .await?;
+        let mut hook = None;
+        if let (Some(w), Some(token)) = (&webhook, hook_token) {
+            match self.register(&created, w.registers, &token).await {
+                Ok(_) => {}
+                Err(e) => {
+                    // The subscription stands (it may be polled, and the user
+                    // can paste the hook); the view says what failed.
+                    tracing::warn!(subscription = %created.id, "webhook registration: {e}");
+                    let failing = HookRegistration {
+                        status: HookStatus::Failing,
+                        registration: None,
+                        message: Some(e.to_string()),
+                        checked_at_ms: Some(crate::store::now_ms()),
+                    };
+                    let text = serde_json::to_string(&failing).expect("serializes");
+                    self.store
+                        .set_registration(&created.id, Some(&text))
+                        .await?;
+                }
+            }
+            created = self.store.subscription(&created.id).await?;
+            hook = self.hook_view(&created, Some(&w.verification), Some(token));
+        }
         Ok(SubscriptionView {
             record: created,
             connector: record.connector,
             signing_secret,
             dead_letters: None,
+            hook,
         })
     }
 
@@ -267,11 +344,14 @@ impl Subscriptions {
                     .find(|c| c.id == record.connection_id)
                     .map(|c| c.connector.clone())
                     .unwrap_or_default();
+                let verification = self.verification_of(&connector, &record);
+                let hook = self.hook_view(&record, verification.as_ref(), None);
                 SubscriptionView {
                     record,
                     connector,
                     signing_secret: None,
                     dead_letters: None,
+                    hook,
                 }
             })
             .collect())
@@ -289,12 +369,33 @@ impl Subscriptions {
             Target::Webhook { .. } => Some(self.store.dead_letters(id, MAX_FEED_PAGE).await?.len()),
             Target::Feed => None,
         };
+        let verification = self.verification_of(&connector, &record);
+        let hook = self.hook_view(&record, verification.as_ref(), None);
         Ok(SubscriptionView {
             record,
             connector,
             signing_secret: None,
             dead_letters,
+            hook,
         })
+    }
+
+    /// How the trigger of `sub` verifies vendor deliveries, if it takes
+    /// them.
+    fn verification_of(
+        &self,
+        connector: &str,
+        sub: &SubscriptionRecord,
+    ) -> Option<cardhost_runtime::wit_triggers::DeliveryVerification> {
+        let (_, spec) = self
+            .conns
+            .host()
+            .trigger_spec(connector, &sub.trigger)
+            .ok()?;
+        spec.trigger
+            .webhook
+            .as_ref()
+            .map(|w| w.verification.clone())
     }
 
     /// A webhook target's dead letters, oldest first.
@@ -323,8 +424,11 @@ impl Subscriptions {
         Ok(self.store.redeliver(id, from_seq).await?)
     }
 
-    /// Deletes a subscription and its events.
+    /// Deletes a subscription and its events, and removes its webhook
+    /// registration with the vendor, if the connector made one.
     pub async fn delete(&self, id: &str) -> Result<(), ConnectionError> {
+        let sub = self.store.subscription(id).await?;
+        self.unregister(&sub).await;
         if self.store.delete_subscription(id).await? {
             Ok(())
         } else {
@@ -340,17 +444,39 @@ impl Subscriptions {
         self.show(id).await
     }
 
-    /// Resumes a subscription; it polls at once.
+    /// Resumes a subscription: it polls at once (if its trigger can be
+    /// polled), and a webhook the trigger registers is registered afresh.
     pub async fn resume(&self, id: &str) -> Result<SubscriptionView, ConnectionError> {
+        let sub = self.store.subscription(id).await?;
         self.store
             .set_subscription_state(
                 id,
                 SubscriptionState::Active,
                 None,
-                Some(crate::store::now_ms()),
+                Some(self.first_poll(&sub).await),
             )
             .await?;
+        self.reregister(&sub).await?;
         self.show(id).await
+    }
+
+    /// When a subscription resumed now next polls: at once, or never for a
+    /// trigger delivered by webhook only.
+    async fn first_poll(&self, sub: &SubscriptionRecord) -> i64 {
+        let polls = match self.store.connection(&sub.connection_id).await {
+            Ok(c) => self
+                .conns
+                .host()
+                .trigger_spec(&c.connector, &sub.trigger)
+                .map(|(_, spec)| spec.polls())
+                .unwrap_or(true),
+            Err(_) => true,
+        };
+        if polls {
+            crate::store::now_ms()
+        } else {
+            NEVER_MS
+        }
     }
 
     /// Events of a subscription's feed after `after` (a `next` an earlier
@@ -420,7 +546,15 @@ impl Subscriptions {
                 .poll(&connection, &sub.trigger, cursor.as_deref())
                 .await;
             self.conns
-                .record_trigger_call(&connection, &sub.trigger, started_at_ms, &result)
+                .record_trigger_call(
+                    &connection,
+                    &sub.trigger,
+                    started_at_ms,
+                    result
+                        .as_ref()
+                        .map(TriggerRecord::of_poll)
+                        .map_err(|e| &**e),
+                )
                 .await;
             let page = match result {
                 Ok(page) => page,
@@ -490,13 +624,9 @@ impl Subscriptions {
                 Ok(c) if c.state == ConnectionState::Ready
             );
             if ready {
+                let next = self.first_poll(&sub).await;
                 self.store
-                    .set_subscription_state(
-                        &sub.id,
-                        SubscriptionState::Active,
-                        None,
-                        Some(crate::store::now_ms()),
-                    )
+                    .set_subscription_state(&sub.id, SubscriptionState::Active, None, Some(next))
                     .await?;
                 tracing::info!(subscription = %sub.id, "the connection is ready again; polling resumes");
             }
@@ -532,6 +662,11 @@ impl Subscriptions {
         // events past their retention.
         if tick.is_multiple_of(60) {
             self.wake_reauthorized().await?;
+        }
+        // Every minute: registered webhooks whose last check is older than
+        // REGISTRATION_CHECK.
+        if tick.is_multiple_of(120) {
+            self.check_registrations().await?;
         }
         if tick.is_multiple_of(7200) {
             let before = crate::store::now_ms() - EVENT_RETENTION.as_millis() as i64;

@@ -66,12 +66,13 @@ pub mod net;
 pub mod registry;
 pub mod text;
 
+pub use bindings::triggers as wit_triggers;
 pub use bindings::types as wit;
 pub use bindings::{WIT_PACKAGE, WIT_VERSION, WIT_VERSIONS, WitVersion};
 pub use catalog::CUSTOM_API_ACTION;
 pub use config::{Limits, NetworkPolicy, Route, RuntimeConfig};
 pub use credentials::{ConnectionCredentials, Secret};
 pub use host::{Cardhost, Connection};
-pub use invoke::trigger::{Poll, TriggerEvent};
+pub use invoke::trigger::{Poll, TriggerCall, TriggerEvent};
 pub use invoke::{CardFailure, ErrorKind, Invocation, InvokeError};
 pub use registry::{LoadError, LoadedConnector, Registry, Source};

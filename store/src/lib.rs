@@ -29,7 +29,7 @@ pub use postgres::PostgresStore;
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::SqliteStore;
 pub use subscriptions::{
-    Committed, DeadLetter, DeliveryOutcome, EventRecord, HOOK_SECRET, Mode, NewEvent,
+    Committed, DeadLetter, DeliveryOutcome, EventRecord, HOOK_SECRET, Mode, NEVER_MS, NewEvent,
     NewSubscription, PollCommit, SIGNING_SECRET, SubscriptionRecord, SubscriptionState, Target,
 };
 
@@ -474,6 +474,13 @@ pub trait Store: Send + Sync {
         id: &str,
         error: &str,
         next_poll_at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Sets what the host keeps of a subscription's webhook registration
+    /// (none to clear it).
+    async fn set_registration(
+        &self,
+        id: &str,
+        registration: Option<&str>,
     ) -> Result<(), StoreError>;
     /// Stores events that arrived without a poll (a webhook delivery),
     /// dropping ids the subscription already holds.

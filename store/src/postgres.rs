@@ -1513,6 +1513,22 @@ impl Store for PostgresStore {
         subscription_changed(n, id)
     }
 
+    async fn set_registration(
+        &self,
+        id: &str,
+        registration: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                sub_sql::SET_REGISTRATION,
+                &[&id, &registration, &now_secs()],
+            )
+            .await
+            .map_err(db_err)?;
+        subscription_changed(n, id)
+    }
+
     async fn due_subscriptions(
         &self,
         now_ms: i64,

@@ -1278,6 +1278,23 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn set_registration(
+        &self,
+        id: &str,
+        registration: Option<&str>,
+    ) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    &numbered(sub_sql::SET_REGISTRATION),
+                    params![id, registration, now_secs()],
+                )
+                .map_err(db_err)?;
+            subscription_changed(n, id)
+        })
+    }
+
     async fn due_subscriptions(
         &self,
         now_ms: i64,

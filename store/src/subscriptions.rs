@@ -144,7 +144,9 @@ pub struct SubscriptionRecord {
     pub last_poll_at_ms: Option<i64>,
     /// What the last poll's failure was, if it failed.
     pub last_error: Option<String>,
-    /// What a webhook registration with the vendor returned, if any.
+    /// What the host keeps of the subscription's webhook registration with
+    /// the vendor (its own JSON; the host shows it in its own words).
+    #[serde(skip_serializing)]
     pub registration: Option<String>,
     /// The last event delivered to a webhook target (`seq`); 0 for none.
     pub delivered_seq: i64,
@@ -246,6 +248,10 @@ pub struct Committed {
     pub last_seq: i64,
 }
 
+/// The "next poll" of a subscription that is never polled (its trigger is
+/// delivered by webhook only): later than any clock will read.
+pub const NEVER_MS: i64 = i64::MAX;
+
 /// A fresh subscription id.
 pub fn new_subscription_id() -> String {
     let bytes: [u8; 12] = rand::random();
@@ -346,9 +352,13 @@ pub(crate) mod sql {
     pub(crate) const SET_STATE: &str = "UPDATE subscriptions SET state = $2, \
         state_message = $3, next_poll_at_ms = COALESCE($4, next_poll_at_ms), updated_at = $5 \
         WHERE id = $1";
-    /// Active polling subscriptions due at `$1`.
-    pub(crate) const DUE: &str = "WHERE state = 'active' AND mode = 'polling' \
+    /// Active subscriptions whose next poll is due at `$1` (one that is
+    /// never polled has its next poll at [`NEVER_MS`](super::NEVER_MS)).
+    pub(crate) const DUE: &str = "WHERE state = 'active' \
         AND next_poll_at_ms <= $1 ORDER BY next_poll_at_ms, id LIMIT $2";
+    /// Sets what the host knows of a subscription's webhook registration.
+    pub(crate) const SET_REGISTRATION: &str =
+        "UPDATE subscriptions SET registration = $2, updated_at = $3 WHERE id = $1";
     /// Webhook-target subscriptions not paused by a user with an event to deliver whose
     /// next attempt is due at `$1`.
     pub(crate) const DUE_DELIVERIES: &str = "WHERE target_kind = 'webhook' AND state <> 'paused' \

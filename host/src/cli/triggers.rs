@@ -8,8 +8,10 @@ use super::connections::{service, show_json};
 use super::print_table;
 use super::term::{self, outln};
 use crate::config::Config;
-use crate::store::{SubscriptionRecord, Target, rfc3339};
-use crate::subscriptions::{CreateSubscription, FeedEvent, Subscriptions, trigger_entry};
+use crate::store::{NEVER_MS, Target, rfc3339};
+use crate::subscriptions::{
+    CreateSubscription, FeedEvent, SubscriptionView, Subscriptions, trigger_entry,
+};
 use clap::Subcommand;
 use serde_json::json;
 use std::path::Path;
@@ -145,12 +147,16 @@ pub async fn list_triggers(
 }
 
 async fn subscriptions(config: Config, data_dir: &Path) -> anyhow::Result<Subscriptions> {
-    Ok(Subscriptions::new(Arc::new(
-        service(config, data_dir).await?,
-    )))
+    let public_url = config.server.public_url.clone();
+    let subs = Subscriptions::new(Arc::new(service(config, data_dir).await?));
+    Ok(match public_url {
+        Some(url) => subs.with_public_url(url),
+        None => subs,
+    })
 }
 
-fn print_subscription(r: &SubscriptionRecord, connector: &str) -> anyhow::Result<()> {
+fn print_subscription(view: &SubscriptionView) -> anyhow::Result<()> {
+    let (r, connector) = (&view.record, &view.connector);
     outln!("{}", r.id)?;
     outln!(
         "  trigger      {connector}/{} on {}",
@@ -161,7 +167,24 @@ fn print_subscription(r: &SubscriptionRecord, connector: &str) -> anyhow::Result
         Some(m) => outln!("  state        {} — {m}", r.state.as_str())?,
         None => outln!("  state        {}", r.state.as_str())?,
     }
-    outln!("  every        {}s", r.interval_seconds)?;
+    if let Some(hook) = &view.hook {
+        outln!("  hook         {}", hook.url)?;
+        outln!("  verified by  {} `{}`", hook.verification, hook.header)?;
+        if let Some(token) = &hook.token {
+            outln!("  hook token   {token}")?;
+            outln!("  (shown once: the vendor must send it as the header above)")?;
+        }
+        if let Some(reg) = &hook.registration {
+            let status = serde_json::to_value(reg.status)?;
+            match &reg.message {
+                Some(m) => outln!("  registration {} — {m}", status.as_str().unwrap_or(""))?,
+                None => outln!("  registration {}", status.as_str().unwrap_or(""))?,
+            }
+        }
+    }
+    if r.next_poll_at_ms != NEVER_MS {
+        outln!("  every        {}s", r.interval_seconds)?;
+    }
     let target = match &r.target {
         Target::Feed => "feed (cardhost events)".to_string(),
         Target::Webhook { url } => format!("webhook {url}"),
@@ -182,7 +205,9 @@ fn print_subscription(r: &SubscriptionRecord, connector: &str) -> anyhow::Result
     if let Some(at) = r.last_poll_at_ms {
         outln!("  last poll    {}", rfc3339(at / 1000))?;
     }
-    outln!("  next poll    {}", rfc3339(r.next_poll_at_ms / 1000))?;
+    if r.next_poll_at_ms != NEVER_MS {
+        outln!("  next poll    {}", rfc3339(r.next_poll_at_ms / 1000))?;
+    }
     if let Some(e) = &r.last_error {
         outln!("  last error   {e} ({} in a row)", r.failures)?;
     }
@@ -213,7 +238,7 @@ pub async fn run(
                 })
                 .await?;
             if let (Some(secret), false) = (&view.signing_secret, json_output) {
-                print_subscription(&view.record, &view.connector)?;
+                print_subscription(&view)?;
                 outln!("  signing secret {secret}")?;
                 outln!(
                     "  (shown once: deliveries carry `cardhost-signature: t=…,v1=…`, \
@@ -294,7 +319,7 @@ pub async fn run(
     if json_output {
         show_json(&view)?;
     } else {
-        print_subscription(&view.record, &view.connector)?;
+        print_subscription(&view)?;
     }
     Ok(ExitCode::SUCCESS)
 }

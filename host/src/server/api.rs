@@ -96,6 +96,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::subscriptions::HookError> for ApiError {
+    fn from(e: crate::subscriptions::HookError) -> Self {
+        use crate::subscriptions::HookError as H;
+        let message = e.to_string();
+        match e {
+            H::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not-found", message),
+            H::Unverified(_) => ApiError::new(StatusCode::UNAUTHORIZED, "unverified", message),
+            H::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                    .retry_after(30)
+            }
+            H::Rejected(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", message),
+        }
+    }
+}
+
 impl From<ConnectionError> for ApiError {
     fn from(e: ConnectionError) -> Self {
         match e {
@@ -310,6 +326,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/v1/subscriptions/{id}/dead-letters",
             get(triggers::dead_letters),
         )
+        .route("/v1/hooks/{id}", post(triggers::hook))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(traced))
         .with_state(state)

@@ -4,7 +4,9 @@
 //! invocation, history), `/openapi.json`, `/healthz`, `/readyz` and
 //! Prometheus `/metrics`. Every endpoint but health and the OAuth2 callback
 //! (which the provider's redirect reaches without a key; its `state` is the
-//! credential) needs an API key with a fitting role.
+//! credential) and vendors' webhook deliveries to `/v1/hooks/{subscription}`
+//! (verified by the subscription's token instead) needs an API key with a
+//! fitting role.
 
 mod api;
 pub mod keys;
@@ -151,7 +153,7 @@ pub async fn start(
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let subs = Arc::new(Subscriptions::new(conns.clone()));
+    let subs = Arc::new(Subscriptions::new(conns.clone()).with_public_url(public_url.clone()));
     let state = Arc::new(AppState {
         subs: subs.clone(),
         conns,

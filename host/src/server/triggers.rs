@@ -2,7 +2,7 @@
 
 use super::api::{ApiError, Caller, St, parse_json, query_of};
 use crate::store::{Role, Target};
-use crate::subscriptions::{CreateSubscription, MAX_FEED_PAGE};
+use crate::subscriptions::{CreateSubscription, HookError, MAX_FEED_PAGE};
 use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -162,4 +162,29 @@ pub(super) async fn dead_letters(
     caller.require(Role::Reader, "reading dead letters")?;
     let dead = st.subs.dead_letters(&id).await?;
     Ok(Json(json!({"subscription": id, "dead_letters": dead})))
+}
+
+/// `POST /v1/hooks/{id}`: a vendor's webhook delivery. No API key: the
+/// delivery is verified as the trigger declares (its token or signature)
+/// before the connector sees a byte, and an unverified one is answered 401
+/// and dropped. A 2xx tells the vendor the events are stored.
+pub(super) async fn hook(
+    axum::extract::State(st): St,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    match st.subs.receive(&id, headers, body.to_vec()).await {
+        Ok(stored) => Ok(Json(json!({"stored": stored}))),
+        Err(e) => {
+            if matches!(e, HookError::Unverified(_)) {
+                st.metrics.rejected("unverified-hook");
+            }
+            Err(e.into())
+        }
+    }
 }

@@ -41,7 +41,7 @@ pub(super) const DELIVERY_LEASE_MS: i64 = 2 * 60 * 1000;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-fn mac(secret: &str) -> HmacSha256 {
+pub(super) fn mac(secret: &str) -> HmacSha256 {
     // HMAC takes a key of any length.
     HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length")
 }

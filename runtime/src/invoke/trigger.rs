@@ -59,6 +59,34 @@ pub struct Poll {
     pub duration_ms: u64,
 }
 
+/// A trigger call other than a poll (a registration, a delivery read),
+/// with what history records of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TriggerCall<T> {
+    /// Invocation id.
+    pub id: String,
+    /// What the call answered.
+    pub value: T,
+    /// Upstream requests and refusals.
+    pub journal: Journal,
+    /// What the guest logged.
+    pub logs: GuestOutput,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+impl<T> TriggerCall<T> {
+    fn of(ran: Ran<T>) -> Self {
+        Self {
+            id: ran.id,
+            value: ran.value,
+            journal: ran.record.journal,
+            logs: ran.record.logs,
+            duration_ms: ran.duration_ms,
+        }
+    }
+}
+
 /// What a trigger call is: a poll, a registration or a delivery.
 enum Call {
     Poll {
@@ -293,7 +321,7 @@ impl Cardhost {
         trigger: &str,
         target_url: &str,
         token: &str,
-    ) -> Result<String, Box<InvokeError>> {
+    ) -> Result<TriggerCall<String>, Box<InvokeError>> {
         let call = Call::Subscribe {
             target_url: target_url.into(),
             token: token.into(),
@@ -306,7 +334,7 @@ impl Cardhost {
                 check_token(r, "registration", MAX_REGISTRATION_BYTES, scope)
             })
             .await?;
-        Ok(ran.value)
+        Ok(TriggerCall::of(ran))
     }
 
     /// Removes a registration [`Cardhost::subscribe`] made.
@@ -315,13 +343,13 @@ impl Cardhost {
         connection: &Connection,
         trigger: &str,
         registration: &str,
-    ) -> Result<(), Box<InvokeError>> {
+    ) -> Result<TriggerCall<()>, Box<InvokeError>> {
         let call = Call::Unsubscribe {
             registration: registration.into(),
         };
         self.run_trigger(connection, trigger, call, |_, _, _| Ok(()))
             .await
-            .map(|_| ())
+            .map(TriggerCall::of)
     }
 
     /// Reads the events of a delivery the host has already verified.
@@ -331,7 +359,7 @@ impl Cardhost {
         trigger: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
-    ) -> Result<Vec<TriggerEvent>, Box<InvokeError>> {
+    ) -> Result<TriggerCall<Vec<TriggerEvent>>, Box<InvokeError>> {
         let call = Call::Parse { headers, body };
         let limits = &self.config.limits;
         let ran = self
@@ -342,7 +370,7 @@ impl Cardhost {
                 check_events(spec, events, scope, limits)
             })
             .await?;
-        Ok(ran.value)
+        Ok(TriggerCall::of(ran))
     }
 
     /// Runs one trigger call and checks its answer with `check`; a failure
