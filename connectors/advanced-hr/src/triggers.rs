@@ -22,7 +22,6 @@
 
 use crate::api::{self, Area, MAX_PAGE_SIZE, TENANT_PATHS};
 use crate::records::Employee;
-use cardhost_sdk::time::days_from_civil;
 use cardhost_sdk::trigger::{now_unix, rfc3339_utc};
 use cardhost_sdk::{Context, Error, Event, Page, Polling, Raw, Result, Trigger, Value};
 use serde::{Deserialize, Serialize};
@@ -59,36 +58,7 @@ pub struct Walk {
     pub began: i64,
 }
 
-/// An instant, to the nanosecond, in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Instant {
-    /// Unix seconds.
-    pub secs: i64,
-    /// Nanoseconds within the second.
-    pub nanos: u32,
-}
-
-impl Instant {
-    /// The instant `secs` Unix seconds.
-    pub fn at(secs: i64) -> Self {
-        Self { secs, nanos: 0 }
-    }
-
-    /// RFC 3339 in UTC, with a fraction only when there is one
-    /// (`2025-03-14T09:30:00Z`, `2025-03-14T09:30:00.25Z`).
-    pub fn rfc3339(self) -> String {
-        let whole = rfc3339_utc(self.secs);
-        if self.nanos == 0 {
-            return whole;
-        }
-        let fraction = format!("{:09}", self.nanos);
-        format!(
-            "{}.{}Z",
-            whole.trim_end_matches('Z'),
-            fraction.trim_end_matches('0')
-        )
-    }
-}
+pub use cardhost_sdk::time::Instant;
 
 /// Parses the forms `updatedAt` and `updatedSince` take (an ISO 8601 date,
 /// midnight UTC, or date-time with optional seconds, fraction and offset;
@@ -98,44 +68,7 @@ pub fn parse_instant(text: &str) -> Option<Instant> {
     if !api::valid_timestamp(text) {
         return None;
     }
-    let num = |from: usize, to: usize| text.get(from..to)?.parse::<i64>().ok();
-    let days = days_from_civil(num(0, 4)?, num(5, 7)? as u32, num(8, 10)? as u32);
-    let mut secs = days * 86_400;
-    if text.len() == 10 {
-        return Some(Instant::at(secs));
-    }
-    secs += num(11, 13)? * 3600 + num(14, 16)? * 60;
-    let bytes = text.as_bytes();
-    let mut pos = 16;
-    let mut nanos = 0u32;
-    if bytes.get(pos) == Some(&b':') {
-        // A leap second counts as the last second of its minute.
-        secs += num(pos + 1, pos + 3)?.min(59);
-        pos += 3;
-        if bytes.get(pos) == Some(&b'.') {
-            pos += 1;
-            let start = pos;
-            while bytes.get(pos).is_some_and(u8::is_ascii_digit) {
-                pos += 1;
-            }
-            let digits = &text[start..pos];
-            let kept: String = digits.chars().take(9).collect();
-            nanos = format!("{kept:0<9}").parse().ok()?;
-        }
-    }
-    let zone = &text[pos..];
-    if !matches!(zone, "" | "Z" | "z") {
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let rest = &zone[1..];
-        let (h, m) = match rest.len() {
-            5 => (&rest[..2], &rest[3..]),
-            4 => (&rest[..2], &rest[2..]),
-            _ => (rest, "00"),
-        };
-        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        secs -= sign * (h * 3600 + m * 60);
-    }
-    Some(Instant { secs, nanos })
+    Instant::parse(text)
 }
 
 /// The `since` after a finished walk: the newest change seen, but never

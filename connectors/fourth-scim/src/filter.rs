@@ -234,30 +234,10 @@ pub fn normalise_instant(text: &str) -> Option<String> {
     ))
 }
 
-use cardhost_sdk::time::days_from_civil;
-
-/// An instant as `(Unix seconds, fraction digits)`, for ordering
-/// `meta.lastModified` values that may use different offsets.
-pub fn instant_key(text: &str) -> Option<(i64, String)> {
-    let n = normalise_instant(text)?;
-    let num = |from: usize, to: usize| n.get(from..to)?.parse::<i64>().ok();
-    let days = days_from_civil(num(0, 4)?, num(5, 7)? as u32, num(8, 10)? as u32);
-    let mut secs = days * 86_400 + num(11, 13)? * 3600 + num(14, 16)? * 60 + num(17, 19)?;
-    let rest = &n[19..];
-    let (fraction, zone) = match rest.strip_prefix('.') {
-        Some(f) => {
-            let end = f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len());
-            (f[..end].trim_end_matches('0').to_string(), &f[end..])
-        }
-        None => (String::new(), rest),
-    };
-    if zone != "Z" {
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        let h: i64 = zone.get(1..3)?.parse().ok()?;
-        let m: i64 = zone.get(4..6)?.parse().ok()?;
-        secs -= sign * (h * 3600 + m * 60);
-    }
-    Some((secs, fraction))
+/// An instant, for ordering `meta.lastModified` values that may use
+/// different offsets; none for text that is not one.
+pub fn instant_key(text: &str) -> Option<cardhost_sdk::time::Instant> {
+    cardhost_sdk::time::Instant::parse(&normalise_instant(text)?)
 }
 
 #[cfg(test)]
@@ -335,7 +315,7 @@ mod tests {
         assert!(instant_key("2025-05-01T09:30:00.5Z").unwrap() > b);
         assert!(instant_key("2025-05-01T09:30:00.50Z") == instant_key("2025-05-01T09:30:00.5Z"));
         assert!(instant_key("2024-12-31T23:59:59Z").unwrap() < b);
-        assert_eq!(instant_key("2025-05-01").unwrap().0, 1_746_057_600);
+        assert_eq!(instant_key("2025-05-01").unwrap().secs, 1_746_057_600);
     }
 
     #[test]
