@@ -14,16 +14,21 @@
 //! - [`records`]: SmartHR's records, as the output schemas describe them.
 //! - [`api`]: paths, paging and SmartHR's error bodies.
 //! - [`report`]: the connection test, one check per resource.
+//! - [`triggers`](mod@triggers): Employee Created, Updated and Deleted, by
+//!   SmartHR's webhooks (registered through the API with the
+//!   `webhooks-manage` permission), with a polling fallback on `created_at`
+//!   and `updated_at`.
 
 pub mod api;
 pub mod cards;
 pub mod records;
 pub mod report;
+pub mod triggers;
 
 use api::Resource;
 use cardhost_sdk::{
     AuthMethod, Cards, ConnectionReport, Connector, Context, Environment, Manifest, Permission,
-    SecretField, Value, cards, json, manifest,
+    SecretField, Triggers, Value, cards, json, manifest, triggers,
 };
 use cards::*;
 
@@ -63,7 +68,9 @@ pub fn connection_schema() -> Value {
     })
 }
 
-/// The permissions, exactly SmartHR's per-endpoint rights.
+/// The permissions, exactly SmartHR's per-endpoint rights. Managing
+/// webhooks is not granted by default: it lets a connection register where
+/// SmartHR sends employee data.
 pub fn permissions() -> Vec<Permission> {
     let read = |resource: Resource, what: &str| {
         let path = resource.path();
@@ -89,6 +96,15 @@ pub fn permissions() -> Vec<Permission> {
         read(Resource::JobTitles, "List job titles"),
         read(Resource::CustomFieldTemplates, "List employee custom fields"),
         read(Resource::CustomFieldTemplateGroups, "List employee custom field groups"),
+        Permission::new(triggers::WEBHOOKS_MANAGE, "/api/v1/webhooks: read and write")
+            .description(
+                "List, register, update and remove webhooks (GET and POST /api/v1/webhooks, PATCH and \
+                 DELETE /api/v1/webhooks/{id}), so the Employee Created, Updated and Deleted triggers \
+                 register themselves. Without it, the URL and token are shown to paste into SmartHR.",
+            )
+            .read_write(triggers::WEBHOOKS_PATH)
+            .read_write(&format!("{}/*", triggers::WEBHOOKS_PATH))
+            .not_granted_by_default(),
     ]
 }
 
@@ -106,6 +122,12 @@ impl Connector for SmartHr {
         UpdateEmployee,
         DeleteEmployee,
         ListUsers,
+    ];
+
+    const TRIGGERS: Triggers = triggers![
+        triggers::EmployeeCreated,
+        triggers::EmployeeUpdated,
+        triggers::EmployeeDeleted,
     ];
 
     fn manifest() -> Manifest {
@@ -257,7 +279,32 @@ mod tests {
             false,
             &["/api/v1/crew_custom_field_template_groups"],
         );
-        assert_eq!(rules.len(), 9);
+        let webhooks = m
+            .permissions
+            .iter()
+            .find(|p| p.id == "webhooks-manage")
+            .unwrap();
+        let access: Vec<(Vec<cardhost_sdk::Access>, &str)> = webhooks
+            .rules
+            .iter()
+            .map(|r| (r.access.clone(), r.path.as_str()))
+            .collect();
+        let both = vec![cardhost_sdk::Access::Read, cardhost_sdk::Access::Write];
+        assert_eq!(
+            access,
+            [
+                (both.clone(), "/api/v1/webhooks"),
+                (both, "/api/v1/webhooks/*")
+            ]
+        );
+        assert!(!webhooks.granted_by_default);
+        assert!(
+            m.permissions
+                .iter()
+                .filter(|p| p.id != "webhooks-manage")
+                .all(|p| p.granted_by_default)
+        );
+        assert_eq!(rules.len(), 10);
         for card in &m.cards {
             assert_eq!(
                 card.input_schema["additionalProperties"], false,

@@ -36,6 +36,8 @@ pub const SIGNATURE_HEADER: &str = "cardhost-signature";
 /// How long one node delivers for one subscription before it lets others
 /// have a turn.
 const DELIVERY_TURN: Duration = Duration::from_secs(60);
+/// Events read from the store at once for delivery.
+const DELIVERY_BATCH: u32 = 64;
 /// How long a node holds a subscription's delivery lease.
 pub(super) const DELIVERY_LEASE_MS: i64 = 2 * 60 * 1000;
 
@@ -132,8 +134,12 @@ impl Subscriptions {
         let mut position = sub.delivered_seq;
         let mut attempts = sub.delivery_attempts;
         let mut delivered = 0;
+        let mut batch = std::collections::VecDeque::new();
         while started.elapsed() < DELIVERY_TURN {
-            let Some(event) = self.store.events(&sub.id, position, 1).await?.pop() else {
+            if batch.is_empty() {
+                batch.extend(self.store.events(&sub.id, position, DELIVERY_BATCH).await?);
+            }
+            let Some(event) = batch.pop_front() else {
                 break;
             };
             let outcome = match self.post(sub, &url, secret.expose(), &event).await {
