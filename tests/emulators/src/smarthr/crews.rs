@@ -1,9 +1,11 @@
 //! Crews: the list with its filters and sorting, reading one, and writes
-//! (create, update, delete) with SmartHR's validation.
+//! (create, update, delete) with SmartHR's validation. Every write tells
+//! the webhooks subscribed to it.
 
 use super::errors::ApiError;
 use super::lists::{page_response, paging, project, query_map};
 use super::state::{Inner, SmartHrState, lock};
+use super::webhooks::{CrewEvent, dispatch};
 use super::{Resource, seed};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -238,10 +240,10 @@ pub(super) fn parse_body(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-pub(super) fn now_secs() -> i64 {
+pub(super) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
@@ -473,7 +475,6 @@ pub(super) async fn create_crew(
     let body = parse_body(&body)?;
     let mut inner = lock(&state.inner);
     let serial = inner.next_serial;
-    let now = seed::format_time(now_secs());
     let mut crew = Map::new();
     for (key, value) in [
         ("id", json!(seed::uuid(seed::SALT_NEW_CREW, serial))),
@@ -495,8 +496,9 @@ pub(super) async fn create_crew(
         crew.entry(field.to_string()).or_insert(Value::Null);
     }
     apply_write(&inner, &mut crew, &body, true)?;
-    crew.insert("created_at".into(), json!(now));
-    crew.insert("updated_at".into(), json!(now));
+    let now = inner.write_time();
+    crew.insert("created_at".into(), now.clone());
+    crew.insert("updated_at".into(), now);
     inner.next_serial += 1;
     let crew = Value::Object(crew);
     inner
@@ -504,6 +506,7 @@ pub(super) async fn create_crew(
         .get_mut(&Resource::Crews)
         .expect("crews are seeded")
         .push(crew.clone());
+    dispatch(&state, &mut inner, CrewEvent::Created, &crew);
     Ok((StatusCode::CREATED, axum::Json(crew)).into_response())
 }
 
@@ -522,12 +525,13 @@ pub(super) async fn update_crew(
         return Err(ApiError::new(5, "Internal server error"));
     };
     apply_write(&inner, &mut crew, &body, false)?;
-    crew.insert("updated_at".into(), json!(seed::format_time(now_secs())));
+    crew.insert("updated_at".into(), inner.write_time());
     let crew = Value::Object(crew);
     inner
         .data
         .get_mut(&Resource::Crews)
         .expect("crews are seeded")[index] = crew.clone();
+    dispatch(&state, &mut inner, CrewEvent::Updated, &crew);
     Ok(axum::Json(crew).into_response())
 }
 
@@ -550,7 +554,7 @@ pub(super) async fn delete_crew(
             "The crew is linked to an administrator and cannot be deleted",
         ));
     }
-    inner
+    let crew = inner
         .data
         .get_mut(&Resource::Crews)
         .expect("crews are seeded")
@@ -565,5 +569,7 @@ pub(super) async fn delete_crew(
             user["crew_id"] = Value::Null;
         }
     }
+    // The crew as it was before it was deleted.
+    dispatch(&state, &mut inner, CrewEvent::Deleted, &crew);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -7,6 +7,9 @@ use super::lists::{
     list_groups_handler, list_plain, list_templates_handler, list_users, read_plain, read_user,
 };
 use super::state::{Inner, SmartHrState, lock};
+use super::webhooks::{
+    create_webhook, delete_webhook, list_webhooks, read_webhook, update_webhook,
+};
 use super::{Access, RequestRecord, Resource};
 use crate::faults::Fault;
 use axum::Router;
@@ -31,6 +34,17 @@ pub(super) fn router(state: SmartHrState) -> Router {
             get(read_crew)
                 .patch(update_crew)
                 .delete(delete_crew)
+                .fallback(not_found),
+        )
+        .route(
+            "/webhooks",
+            get(list_webhooks).post(create_webhook).fallback(not_found),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(read_webhook)
+                .patch(update_webhook)
+                .delete(delete_webhook)
                 .fallback(not_found),
         )
         .route("/users", get(list_users).fallback(not_found))

@@ -23,6 +23,24 @@
 //!   9 service_maintenance 503.
 //! - Crews can be created (201), updated (PATCH, 200) and deleted (204);
 //!   writes persist for the life of the server.
+//! - Webhooks (`/api/v1/webhooks`, rights on [`Resource::Webhooks`]): listed
+//!   (paged like the other lists), created (201; `url` must be an http(s)
+//!   URL; the flags default to false), read, updated (PATCH, 200; `id`,
+//!   `disabled_at` and the times are read-only) and deleted (204), persisted
+//!   for the life of the server. Creating, updating or deleting a crew sends
+//!   `POST {url}` (`Content-Type: application/json`,
+//!   `X-SmartHR-Token: {secret_token}`, left out while the webhook has no
+//!   token (\[I\]), body `{"event", "triggered_at", "sender", "crew"}` with
+//!   the crew as `GET /crews/{id}` answers it, as it was before a delete) to
+//!   every enabled webhook with the event's flag, from a background task and
+//!   in order per webhook, never holding up the API's answer. A failed delivery (non-2xx
+//!   or no connection) is retried ([`Config::webhook_retry_delays`]); after
+//!   [`Config::webhook_disable_after`] failed deliveries in a row the webhook
+//!   is disabled (`disabled_at`) and what it had queued is dropped. Tests see
+//!   every attempt ([`SmartHrState::webhook_deliveries`]) and re-enable a
+//!   webhook as a user would ([`SmartHrState::enable_webhook`]). The
+//!   `crew_imported` and `dependent_*` flags are kept but never fire: the
+//!   emulator has no import or dependents.
 //!
 //! Seed data ([`seed`]): a fictional company with 4 business establishments,
 //! 9 employment types, 12 job titles, by default 80 departments, 7 custom
@@ -35,13 +53,14 @@ mod errors;
 mod gate;
 mod lists;
 mod state;
+mod webhooks;
 
 use crate::server::Server;
 use gate::router;
 pub use seed::Counts;
 pub use state::SmartHrState;
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A SmartHR resource, as rights are given per resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,11 +81,13 @@ pub enum Resource {
     CrewCustomFieldTemplates,
     /// `/api/v1/crew_custom_field_template_groups`.
     CrewCustomFieldTemplateGroups,
+    /// `/api/v1/webhooks`.
+    Webhooks,
 }
 
 impl Resource {
     /// Every resource.
-    pub const ALL: [Resource; 8] = [
+    pub const ALL: [Resource; 9] = [
         Resource::Users,
         Resource::Crews,
         Resource::BizEstablishments,
@@ -75,6 +96,7 @@ impl Resource {
         Resource::JobTitles,
         Resource::CrewCustomFieldTemplates,
         Resource::CrewCustomFieldTemplateGroups,
+        Resource::Webhooks,
     ];
 
     /// The path segment after `/api/v1/`.
@@ -88,6 +110,7 @@ impl Resource {
             Resource::JobTitles => "job_titles",
             Resource::CrewCustomFieldTemplates => "crew_custom_field_templates",
             Resource::CrewCustomFieldTemplateGroups => "crew_custom_field_template_groups",
+            Resource::Webhooks => "webhooks",
         }
     }
 
@@ -204,12 +227,24 @@ pub struct Config {
     /// Limits per token, checked in order; the first one's state is what the
     /// `x-rate-limit-*` headers report. Empty for none.
     pub rate_limits: Vec<RateLimit>,
+    /// How long to wait before each retry of a failed webhook delivery: a
+    /// delivery is tried once, then once more after each delay (\[I\]:
+    /// SmartHR does not publish its retry schedule).
+    pub webhook_retry_delays: Vec<Duration>,
+    /// Failed deliveries in a row (each with all its retries failed) after
+    /// which a webhook is disabled; 0 never disables (\[I\]: SmartHR does not
+    /// publish when it disables a webhook).
+    pub webhook_disable_after: u32,
+    /// How long one delivery attempt may take, connecting included.
+    pub webhook_timeout: Duration,
 }
 
 impl Config {
     /// Defaults: the demo tokens ([`demo_tokens`]), 300 crews, 80
-    /// departments, 40 custom fields, pages of 10 (at most 100), and the
-    /// limits integrators report (5,000 an hour and 10 a second per token).
+    /// departments, 40 custom fields, pages of 10 (at most 100), the limits
+    /// integrators report (5,000 an hour and 10 a second per token), and
+    /// webhook deliveries retried after 1, 2 and 4 seconds, 5 seconds per
+    /// attempt, a webhook disabled after 3 failed deliveries in a row.
     pub fn new(tenant_id: &str, environment: Environment) -> Self {
         Self {
             port: 0,
@@ -233,6 +268,13 @@ impl Config {
                     window: Duration::from_secs(1),
                 },
             ],
+            webhook_retry_delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+            ],
+            webhook_disable_after: 3,
+            webhook_timeout: Duration::from_secs(5),
         }
     }
 
@@ -246,8 +288,9 @@ impl Config {
 /// Tenant of the demo setup.
 pub const DEMO_TENANT: &str = "cardhost-demo";
 
-/// Demo tokens as `(value, name)`: `full` reads and writes everything,
-/// `read-only` reads everything, `crews-only` reads and writes crews only.
+/// Demo tokens as `(value, name)`: `full` reads and writes everything
+/// (webhooks included), `read-only` reads everything, `crews-only` reads
+/// and writes crews only (so it may not register webhooks).
 pub const DEMO_TOKENS: [(&str, &str); 3] = [
     ("shr_demo_full_4b1e9c7a2f", "full"),
     ("shr_demo_readonly_83d0e6", "read-only"),
@@ -290,6 +333,44 @@ impl RequestRecord {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     }
+}
+
+/// What one webhook delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver answered with this status.
+    Status(u16),
+    /// No answer: the connection failed or the attempt timed out.
+    Error(String),
+}
+
+impl DeliveryOutcome {
+    /// Whether the attempt counts as delivered (a 2xx answer).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, DeliveryOutcome::Status(s) if (200..300).contains(s))
+    }
+}
+
+/// One webhook delivery attempt the emulator made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// The webhook's `id`.
+    pub webhook_id: String,
+    /// The URL posted to.
+    pub url: String,
+    /// `crew_created`, `crew_updated` or `crew_deleted`.
+    pub event: String,
+    /// The crew's `id`.
+    pub crew_id: String,
+    /// Serial number of the delivery (one event for one webhook); its
+    /// retries share it.
+    pub delivery: u64,
+    /// 1 for the first try, 2 for the first retry, and so on.
+    pub attempt: u32,
+    /// The receiver's status, or why there was none.
+    pub outcome: DeliveryOutcome,
+    /// When the attempt finished.
+    pub at: SystemTime,
 }
 
 /// A running emulator.

@@ -1,11 +1,14 @@
 //! The emulator's state behind [`SmartHrState`]: tokens, records, limits,
-//! queued faults and the request log.
+//! queued faults, webhook deliveries and the request log.
 
-use super::{Config, RateLimit, RequestRecord, Resource, Token, seed};
+use super::crews::now_millis;
+use super::webhooks::{Hook, Outbox};
+use super::{Config, DeliveryRecord, RateLimit, RequestRecord, Resource, Token, seed};
 use crate::faults::{Fault, FaultQueue, Windows};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Shared, cheap-to-clone handle on the emulator's state for tests.
 #[derive(Clone)]
@@ -16,6 +19,8 @@ pub struct SmartHrState {
     pub(super) faults: FaultQueue,
     /// Answers for the next requests with a known token.
     pub(super) throttles: FaultQueue,
+    /// What sends webhook deliveries.
+    pub(super) outbox: Arc<Outbox>,
 }
 
 impl std::fmt::Debug for SmartHrState {
@@ -36,6 +41,28 @@ pub(super) struct Inner {
     pub(super) windows: Windows<(String, usize)>,
     pub(super) requests: Vec<RequestRecord>,
     pub(super) next_serial: usize,
+    /// Webhook id → its failure count and delivery queue.
+    pub(super) hooks: BTreeMap<String, Hook>,
+    /// Every delivery attempt, oldest first.
+    pub(super) deliveries: Vec<DeliveryRecord>,
+    pub(super) webhook_retry_delays: Vec<Duration>,
+    pub(super) webhook_disable_after: u32,
+    pub(super) next_webhook_serial: usize,
+    pub(super) next_delivery: u64,
+    pub(super) next_queue: u64,
+    /// Unix milliseconds of the latest write's stamp.
+    pub(super) last_write_millis: i64,
+}
+
+impl Inner {
+    /// The time to stamp a write with (`created_at`, `updated_at`): now to
+    /// the millisecond, and always later than the previous write's, so that
+    /// every write changes `updated_at`.
+    pub(super) fn write_time(&mut self) -> Value {
+        let millis = now_millis().max(self.last_write_millis.saturating_add(1));
+        self.last_write_millis = millis;
+        json!(seed::format_time_millis(millis))
+    }
 }
 
 pub(super) fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -54,6 +81,7 @@ impl SmartHrState {
             (Resource::JobTitles, s.job_titles),
             (Resource::CrewCustomFieldTemplates, s.templates),
             (Resource::CrewCustomFieldTemplateGroups, s.template_groups),
+            (Resource::Webhooks, Vec::new()),
         ]);
         let inner = Inner {
             tokens: config
@@ -68,6 +96,14 @@ impl SmartHrState {
             windows: Windows::default(),
             requests: Vec::new(),
             next_serial: 0,
+            hooks: BTreeMap::new(),
+            deliveries: Vec::new(),
+            webhook_retry_delays: config.webhook_retry_delays.clone(),
+            webhook_disable_after: config.webhook_disable_after,
+            next_webhook_serial: 0,
+            next_delivery: 0,
+            next_queue: 0,
+            last_write_millis: 0,
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -79,6 +115,7 @@ impl SmartHrState {
             .into(),
             faults: FaultQueue::new(),
             throttles: FaultQueue::new(),
+            outbox: Arc::new(Outbox::new(config.webhook_timeout)),
         }
     }
 
@@ -170,5 +207,57 @@ impl SmartHrState {
             .iter()
             .find(|c| c["emp_code"] == code)
             .cloned()
+    }
+
+    /// Every webhook record, in list order.
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.all(Resource::Webhooks)
+    }
+
+    /// One webhook record by id.
+    pub fn webhook(&self, id: &str) -> Option<Value> {
+        lock(&self.inner).data[&Resource::Webhooks]
+            .iter()
+            .find(|w| w["id"] == id)
+            .cloned()
+    }
+
+    /// Every webhook delivery attempt so far, oldest first (one record per
+    /// attempt, so a retried delivery has several).
+    pub fn webhook_deliveries(&self) -> Vec<DeliveryRecord> {
+        lock(&self.inner).deliveries.clone()
+    }
+
+    /// Re-enables a webhook as a user does in SmartHR's settings: clears
+    /// `disabled_at` and the count of failed deliveries, so the next crew
+    /// event is delivered again (what was dropped when it was disabled stays
+    /// dropped). Returns whether the webhook exists.
+    pub fn enable_webhook(&self, id: &str) -> bool {
+        let mut inner = lock(&self.inner);
+        let Some(index) = inner.data[&Resource::Webhooks]
+            .iter()
+            .position(|w| w["id"] == id)
+        else {
+            return false;
+        };
+        if !inner.data[&Resource::Webhooks][index]["disabled_at"].is_null() {
+            let now = inner.write_time();
+            let record = &mut inner
+                .data
+                .get_mut(&Resource::Webhooks)
+                .expect("webhooks have a list")[index];
+            record["disabled_at"] = Value::Null;
+            record["updated_at"] = now;
+        }
+        if let Some(hook) = inner.hooks.get_mut(id) {
+            hook.failures = 0;
+        }
+        true
+    }
+
+    /// Waits until no webhook delivery is queued or being sent (retries
+    /// included), at most `timeout`. Returns whether they settled.
+    pub async fn settle_webhooks(&self, timeout: Duration) -> bool {
+        self.outbox.settle(timeout).await
     }
 }

@@ -110,11 +110,18 @@ pub fn valid_date(text: &str) -> bool {
 /// A Unix time as SmartHR writes it: JST with milliseconds,
 /// `2024-04-01T09:00:00.000+09:00`.
 pub fn format_time(unix_secs: i64) -> String {
-    let local = unix_secs + 9 * 3600;
+    format_time_millis(unix_secs.saturating_mul(1000))
+}
+
+/// A Unix time in milliseconds as SmartHR writes it: JST with
+/// milliseconds, `2024-04-01T09:00:00.250+09:00`.
+pub fn format_time_millis(unix_millis: i64) -> String {
+    let local = unix_millis.div_euclid(1000) + 9 * 3600;
+    let millis = unix_millis.rem_euclid(1000);
     let days = local.div_euclid(86_400);
     let rem = local.rem_euclid(86_400);
     format!(
-        "{}T{:02}:{:02}:{:02}.000+09:00",
+        "{}T{:02}:{:02}:{:02}.{millis:03}+09:00",
         format_date(days),
         rem / 3600,
         rem % 3600 / 60,
@@ -343,6 +350,11 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
         }
         assert_eq!(format_time(0), "1970-01-01T09:00:00.000+09:00");
+        assert_eq!(
+            format_time_millis(86_399_250),
+            "1970-01-02T08:59:59.250+09:00"
+        );
+        assert_eq!(format_time_millis(-1), "1970-01-01T08:59:59.999+09:00");
         assert!(valid_date("2024-02-29"));
         assert!(!valid_date("2023-02-29"));
         assert!(!valid_date("2023-00-10"));
