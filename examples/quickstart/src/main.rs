@@ -8,8 +8,10 @@
 //!    emulators;
 //! 3. over the HTTP API with an admin key, creates one connection per
 //!    connector — Paycor's through the real OAuth2 authorization-code flow;
-//! 4. runs an onboarding flow: hire someone in SmartHR, find their Fourth
-//!    account by email, set their work email in Paycor, check Advanced HR;
+//! 4. runs an onboarding flow: hire someone in SmartHR (the hire arrives as
+//!    an event by SmartHR's webhook), find their Fourth account by email,
+//!    set their work email in Paycor, check Advanced HR, and see a change
+//!    in Fourth arrive by the server's polling;
 //! 5. prints what happened and where to look next, and stops everything
 //!    (unless `--stay-up`).
 
@@ -342,6 +344,27 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "    subscribed to Fourth SCIM user-changed ({subscription}): the server polls every 30 s"
     );
+    // SmartHR tells the server of hires itself: the connector registers the
+    // server's hook URL and a token with SmartHR's webhooks.
+    let hires = api
+        .post(
+            "/v1/subscriptions",
+            json!({"connection": smarthr_conn, "trigger": "employee-created", "target": {"kind": "feed"}}),
+        )
+        .await?;
+    ensure!(
+        hires["hook"]["status"] == "registered",
+        "the SmartHR webhook was not registered: {hires}"
+    );
+    let hires_sub = hires["id"]
+        .as_str()
+        .context("the subscription has an id")?
+        .to_string();
+    println!(
+        "    subscribed to SmartHR employee-created ({hires_sub}): SmartHR posts to {}, verified by {}",
+        hires["hook"]["url"].as_str().unwrap_or("?"),
+        hires["hook"]["header"].as_str().unwrap_or("?")
+    );
 
     step(
         4,
@@ -382,6 +405,31 @@ async fn main() -> anyhow::Result<()> {
         first,
         last,
         email
+    );
+    let hire_id = hired["id"].as_str().unwrap_or_default().to_string();
+    let hired_at = std::time::Instant::now();
+    let hire_event = loop {
+        let page = api
+            .get(&format!("/v1/subscriptions/{hires_sub}/events"))
+            .await?;
+        if let Some(e) = page["events"].as_array().and_then(|events| {
+            events
+                .iter()
+                .find(|e| e["payload"]["id"] == hire_id.as_str())
+        }) {
+            break e.clone();
+        }
+        ensure!(
+            hired_at.elapsed() < std::time::Duration::from_secs(60),
+            "no employee-created event arrived within a minute: {}",
+            api.get(&format!("/v1/subscriptions/{hires_sub}")).await?
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!(
+        "    SmartHR      employee-created → event {} delivered by SmartHR's webhook {} ms after the hire",
+        hire_event["id"].as_str().unwrap_or("?"),
+        hired_at.elapsed().as_millis()
     );
     let found = api
         .invoke(
