@@ -359,4 +359,17 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     );
     "#,
     },
+    // 8: a subscription the vendor delivers to by webhook may be polled as
+    // well (as a safety net), so the due-poll index covers every active
+    // subscription; one never polled has its next poll at the end of time.
+    Migration {
+        sqlite: r#"
+    DROP INDEX subscriptions_due;
+    CREATE INDEX subscriptions_due ON subscriptions(next_poll_at_ms) WHERE state = 'active';
+    "#,
+        postgres: r#"
+    DROP INDEX subscriptions_due;
+    CREATE INDEX subscriptions_due ON subscriptions(next_poll_at_ms) WHERE state = 'active';
+    "#,
+    },
 ];
