@@ -274,6 +274,21 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// A signed-in console session, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 (hex) of the session token the browser's cookie holds.
+    pub token_hash: String,
+    /// The API key the session acts as.
+    pub key_id: String,
+    /// The token every change must bring in a header (CSRF).
+    pub csrf: String,
+    /// Unix ms.
+    pub created_at_ms: i64,
+    /// Unix ms; the session ends then.
+    pub expires_at_ms: i64,
+}
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -407,6 +422,14 @@ pub trait Store: Send + Sync {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// One API key by id.
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Stores a console session (and drops the sessions past their
+    /// expiry).
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The console session of a token hash, if it exists (expired or not).
+    async fn console_session(&self, token_hash: &str)
+    -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a console session; returns whether it existed.
+    async fn delete_console_session(&self, token_hash: &str) -> Result<bool, StoreError>;
     /// Revokes an API key; returns whether it was active.
     async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError>;
 

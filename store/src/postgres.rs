@@ -37,9 +37,9 @@ use super::subscriptions::{
     secret_context as subscription_secret_context, sql as sub_sql, subscription_row,
 };
 use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
-    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
-    StoreError, now_ms, now_secs,
+    ApiKeyRecord, ConnectionRecord, ConnectionState, ConsoleSession, CredentialPin, FieldsChange,
+    HistoryFilter, InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role,
+    SecretInfo, Store, StoreError, now_ms, now_secs,
 };
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use deadpool_postgres::GenericClient;
@@ -1228,6 +1228,66 @@ impl Store for PostgresStore {
                 Ok::<_, StoreError>(row.as_ref().map(api_key_row))
             })
             .await
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM console_sessions WHERE expires_at_ms <= $1",
+                &[&now_ms()],
+            )
+            .await
+            .map_err(db_err)?;
+        client
+            .execute(
+                "INSERT INTO console_sessions (token_hash, key_id, csrf, created_at_ms, expires_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &session.token_hash,
+                    &session.key_id,
+                    &session.csrf,
+                    &session.created_at_ms,
+                    &session.expires_at_ms,
+                ],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT token_hash, key_id, csrf, created_at_ms, expires_at_ms \
+                 FROM console_sessions WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|r| ConsoleSession {
+            token_hash: r.get(0),
+            key_id: r.get(1),
+            csrf: r.get(2),
+            created_at_ms: r.get(3),
+            expires_at_ms: r.get(4),
+        }))
+    }
+
+    async fn delete_console_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM console_sessions WHERE token_hash = $1",
+                &[&token_hash],
+            )
+            .await
+            .map_err(db_err)?;
+        Ok(n > 0)
     }
 
     async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {

@@ -372,4 +372,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     CREATE INDEX subscriptions_due ON subscriptions(next_poll_at_ms) WHERE state = 'active';
     "#,
     },
+    // 9: console sessions: the SHA-256 of the cookie's token (never the
+    // token), the API key it stands for, its CSRF token and expiry.
+    Migration {
+        sqlite: r#"
+    CREATE TABLE console_sessions (
+        token_hash    TEXT PRIMARY KEY,
+        key_id        TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        csrf          TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_at_ms);
+    "#,
+        postgres: r#"
+    CREATE TABLE console_sessions (
+        token_hash    TEXT PRIMARY KEY,
+        key_id        TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+        csrf          TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        expires_at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_at_ms);
+    "#,
+    },
 ];

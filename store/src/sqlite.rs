@@ -16,9 +16,9 @@ use super::subscriptions::{
     secret_context as subscription_secret_context, sql as sub_sql, subscription_row,
 };
 use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, CredentialPin, FieldsChange, HistoryFilter,
-    InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role, SecretInfo, Store,
-    StoreError, now_secs,
+    ApiKeyRecord, ConnectionRecord, ConnectionState, ConsoleSession, CredentialPin, FieldsChange,
+    HistoryFilter, InvocationRecord, MasterKey, NewConnection, PendingAuthorization, Role,
+    SecretInfo, Store, StoreError, now_secs,
 };
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -1113,6 +1113,69 @@ impl Store for SqliteStore {
                     .and_then(|mut s| s.query_row([id], api_key_row).optional())
                     .map_err(db_err)
             })
+        })
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let db = self.db();
+            db.execute(
+                "DELETE FROM console_sessions WHERE expires_at_ms <= ?1",
+                [super::now_ms()],
+            )
+            .map_err(db_err)?;
+            db.execute(
+                "INSERT INTO console_sessions (token_hash, key_id, csrf, created_at_ms, expires_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    session.token_hash,
+                    session.key_id,
+                    session.csrf,
+                    session.created_at_ms,
+                    session.expires_at_ms
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            self.db()
+                .prepare_cached(
+                    "SELECT token_hash, key_id, csrf, created_at_ms, expires_at_ms \
+                     FROM console_sessions WHERE token_hash = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([token_hash], |r| {
+                        Ok(ConsoleSession {
+                            token_hash: r.get(0)?,
+                            key_id: r.get(1)?,
+                            csrf: r.get(2)?,
+                            created_at_ms: r.get(3)?,
+                            expires_at_ms: r.get(4)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(db_err)
+        })
+    }
+
+    async fn delete_console_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        cardhost_runtime::executor::blocking(|| {
+            let n = self
+                .db()
+                .execute(
+                    "DELETE FROM console_sessions WHERE token_hash = ?1",
+                    [token_hash],
+                )
+                .map_err(db_err)?;
+            Ok(n > 0)
         })
     }
 

@@ -8,10 +8,10 @@
 
 use cardhost_runtime::credentials::{Secret, TokenSet};
 use cardhost_store::{
-    ApiKeyRecord, ConnectionState, DeliveryOutcome, HistoryFilter, InvocationRecord, MasterKey,
-    Mode, NewConnection, NewEvent, NewSubscription, PendingAuthorization, PollCommit,
-    PostgresStore, Role, SIGNING_SECRET, SqliteStore, Store, StoreError, SubscriptionState, Target,
-    now_ms, now_secs,
+    ApiKeyRecord, ConnectionState, ConsoleSession, DeliveryOutcome, HistoryFilter,
+    InvocationRecord, MasterKey, Mode, NewConnection, NewEvent, NewSubscription,
+    PendingAuthorization, PollCommit, PostgresStore, Role, SIGNING_SECRET, SqliteStore, Store,
+    StoreError, SubscriptionState, Target, now_ms, now_secs,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -1059,6 +1059,53 @@ async fn deliveries_go_in_order_dead_letters_are_kept_and_redelivered() {
                 .await
                 .unwrap()
                 .is_none()
+        );
+    }
+}
+
+/// A console session made through one process is found by another (the
+/// next node behind the load balancer), ends when deleted, and expired
+/// sessions are dropped when the next is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sessions_are_shared_by_processes_and_expire() {
+    for place in places("console_sessions").await {
+        let backend = place.name();
+        let k = MasterKey::generate();
+        let one = place.open(vec![k.clone()]).await;
+        let two = place.open(vec![k]).await;
+        one.create_api_key(&key("k1", Role::Reader)).await.unwrap();
+        let now = now_ms();
+        let session = |hash: &str, expires_at_ms: i64| ConsoleSession {
+            token_hash: hash.into(),
+            key_id: "k1".into(),
+            csrf: format!("csrf-{hash}"),
+            created_at_ms: now,
+            expires_at_ms,
+        };
+        one.create_console_session(&session("old", now - 1))
+            .await
+            .unwrap();
+        one.create_console_session(&session("live", now + 60_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            two.console_session("live").await.unwrap(),
+            Some(session("live", now + 60_000)),
+            "{backend}"
+        );
+        // The expired one went when the live one was made.
+        assert_eq!(two.console_session("old").await.unwrap(), None, "{backend}");
+        assert!(two.delete_console_session("live").await.unwrap());
+        assert!(!one.delete_console_session("live").await.unwrap());
+        assert_eq!(one.console_session("live").await.unwrap(), None);
+        // A session needs its key.
+        let orphan = ConsoleSession {
+            key_id: "nope".into(),
+            ..session("orphan", now + 60_000)
+        };
+        assert!(
+            one.create_console_session(&orphan).await.is_err(),
+            "{backend}"
         );
     }
 }
