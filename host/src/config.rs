@@ -101,6 +101,12 @@ pub struct ServerConfig {
     /// overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
+    /// This node's name in work leases. `cardhost serve` keeps one per data
+    /// directory ([`claim_node_name`](crate::subscriptions::claim_node_name)),
+    /// so a node restarted after a crash takes its unfinished work back at
+    /// once; unset, a fresh name.
+    #[serde(skip)]
+    pub node_name: Option<String>,
 }
 
 impl ServerConfig {
@@ -128,6 +134,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: 30_000,
             log_format: None,
             json_logs: false,
+            node_name: None,
             otlp_endpoint: None,
         }
     }

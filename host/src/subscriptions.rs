@@ -53,8 +53,10 @@ pub const MAX_PAGES_PER_POLL: usize = 20;
 pub const MAX_FEED_PAGE: u32 = 1000;
 /// How often the scheduler looks for due subscriptions.
 const TICK: Duration = Duration::from_millis(500);
-/// How long a node holds a subscription's lease while it polls it.
-const POLL_LEASE_MS: i64 = 5 * 60 * 1000;
+/// How long a work lease (a poll, a delivery turn) lasts unless renewed;
+/// the node doing the work renews it every third of that, so a node that
+/// died gives its work up within this long.
+pub(crate) const LEASE_MS: i64 = 30 * 1000;
 /// Polls running at once on one node.
 const CONCURRENT_POLLS: usize = 16;
 /// Webhook targets delivered to at once on one node.
@@ -166,6 +168,59 @@ impl Subscriptions {
             node: format!("node-{}", hex::encode(bytes)),
             public_url: None,
         }
+    }
+
+    /// Names this node `node` in work leases (see [`claim_node_name`]).
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
+    }
+
+    /// Holds work lease `work` while `job` runs, renewing it every third
+    /// of [`LEASE_MS`], and releases it after; `None` when another node
+    /// holds it. `job` is told, through the flag, when a renewal failed
+    /// (the lease went to another node), so it can stop between steps.
+    async fn leased<T>(
+        self: &Arc<Self>,
+        work: String,
+        job: impl AsyncFnOnce(Arc<std::sync::atomic::AtomicBool>) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        if !self
+            .store
+            .take_work_lease(&work, &self.node, LEASE_MS)
+            .await?
+        {
+            return Ok(None);
+        }
+        let lost = Arc::new(AtomicBool::new(false));
+        let renew = {
+            let (this, work, lost) = (self.clone(), work.clone(), lost.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
+                    match this
+                        .store
+                        .take_work_lease(&work, &this.node, LEASE_MS)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(%work, "the work lease went to another node");
+                            lost.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        Err(e) => tracing::warn!(%work, "cannot renew the work lease: {e}"),
+                    }
+                }
+            })
+        };
+        let out = job(lost).await;
+        renew.abort();
+        if let Err(e) = self.store.release_work_lease(&work, &self.node).await {
+            tracing::warn!(%work, "cannot release the work lease: {e}");
+        }
+        Ok(Some(out))
     }
 
     /// Takes vendor webhooks at `{public_url}/v1/hooks/{subscription}`.
@@ -684,36 +739,32 @@ impl Subscriptions {
             .due_subscriptions(crate::store::now_ms(), free as u32)
             .await?;
         for sub in due {
-            let work = format!("poll:{}", sub.id);
-            if !self
-                .store
-                .take_work_lease(&work, &self.node, POLL_LEASE_MS)
-                .await?
-            {
-                continue;
-            }
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return Ok(());
             };
             let this = self.clone();
             tokio::spawn(async move {
-                // Read again under the lease: another node may have polled it
-                // between the listing and the lease.
-                let result = match this.store.subscription(&sub.id).await {
-                    Ok(fresh)
-                        if fresh.state == SubscriptionState::Active
-                            && fresh.next_poll_at_ms <= crate::store::now_ms() =>
-                    {
-                        this.poll(&fresh).await.map(Some)
-                    }
-                    Ok(_) => Ok(None),
-                    Err(e) => Err(e.into()),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(subscription = %sub.id, "poll: {e}");
-                }
-                if let Err(e) = this.store.release_work_lease(&work, &this.node).await {
-                    tracing::warn!(subscription = %sub.id, "cannot release the poll lease: {e}");
+                let work = format!("poll:{}", sub.id);
+                let result = this
+                    .leased(work, async |_| {
+                        // Read again under the lease: another node may have
+                        // polled it between the listing and the lease.
+                        match this.store.subscription(&sub.id).await {
+                            Ok(fresh)
+                                if fresh.state == SubscriptionState::Active
+                                    && fresh.next_poll_at_ms <= crate::store::now_ms() =>
+                            {
+                                this.poll(&fresh).await.map(Some)
+                            }
+                            Ok(_) => Ok(None),
+                            Err(e) => Err(e.into()),
+                        }
+                    })
+                    .await;
+                match result {
+                    Ok(Some(Err(e))) => tracing::warn!(subscription = %sub.id, "poll: {e}"),
+                    Err(e) => tracing::warn!(subscription = %sub.id, "poll lease: {e}"),
+                    _ => {}
                 }
                 drop(permit);
             });
@@ -735,37 +786,32 @@ impl Subscriptions {
             .due_deliveries(crate::store::now_ms(), free as u32)
             .await?;
         for sub in due {
-            let work = format!("deliver:{}", sub.id);
-            if !self
-                .store
-                .take_work_lease(&work, &self.node, delivery::DELIVERY_LEASE_MS)
-                .await?
-            {
-                continue;
-            }
             let Ok(permit) = senders.clone().acquire_owned().await else {
                 return Ok(());
             };
             let this = self.clone();
             tokio::spawn(async move {
-                // Read again under the lease: another node may have
-                // delivered between the listing and the lease.
-                let result = match this.store.subscription(&sub.id).await {
-                    Ok(fresh) if fresh.delivered_seq < fresh.last_seq => {
-                        this.deliver(&fresh).await.map(Some)
-                    }
-                    Ok(_) => Ok(None),
-                    Err(e) => Err(e.into()),
-                };
+                let work = format!("deliver:{}", sub.id);
+                let result = this
+                    .leased(work, async |lost| {
+                        // Read again under the lease: another node may have
+                        // delivered between the listing and the lease.
+                        match this.store.subscription(&sub.id).await {
+                            Ok(fresh) if fresh.delivered_seq < fresh.last_seq => {
+                                this.deliver_while(&fresh, &lost).await.map(Some)
+                            }
+                            Ok(_) => Ok(None),
+                            Err(e) => Err(e.into()),
+                        }
+                    })
+                    .await;
                 match result {
-                    Ok(Some(done)) if done.delivered > 0 => {
+                    Ok(Some(Ok(Some(done)))) if done.delivered > 0 => {
                         tracing::debug!(subscription = %sub.id, delivered = done.delivered, "delivered");
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(subscription = %sub.id, "delivery: {e}"),
-                }
-                if let Err(e) = this.store.release_work_lease(&work, &this.node).await {
-                    tracing::warn!(subscription = %sub.id, "cannot release the delivery lease: {e}");
+                    Ok(Some(Err(e))) => tracing::warn!(subscription = %sub.id, "delivery: {e}"),
+                    Err(e) => tracing::warn!(subscription = %sub.id, "delivery lease: {e}"),
+                    _ => {}
                 }
                 drop(permit);
             });
@@ -814,9 +860,66 @@ fn backoff(interval_seconds: u32, failures: u32) -> Duration {
     base.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
+/// This node's name in work leases, kept in `node-id` in `data_dir` and
+/// locked while the returned file is open: a node restarted on its data
+/// directory after a crash has its old name, so it takes back at once the
+/// work it held. A second live process on the same directory cannot lock
+/// the file and gets a fresh name (two live nodes never share one).
+pub fn claim_node_name(
+    data_dir: &std::path::Path,
+) -> std::io::Result<(String, Option<std::fs::File>)> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = data_dir.join("node-id");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let bytes: [u8; 8] = rand::random();
+            return Ok((format!("node-{}", hex::encode(bytes)), None));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    let name = text.trim();
+    let valid = name.starts_with("node-")
+        && name.len() <= 64
+        && name[5..].chars().all(|c| c.is_ascii_alphanumeric());
+    if valid {
+        return Ok((name.to_string(), Some(file)));
+    }
+    let bytes: [u8; 8] = rand::random();
+    let name = format!("node-{}", hex::encode(bytes));
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{name}")?;
+    file.sync_all()?;
+    Ok((name, Some(file)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_directory_keeps_its_node_name_for_one_process_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, lock) = claim_node_name(dir.path()).unwrap();
+        assert!(first.starts_with("node-") && lock.is_some(), "{first}");
+        // A second live process on the directory gets a name of its own.
+        let (other, none) = claim_node_name(dir.path()).unwrap();
+        assert!(none.is_none());
+        assert_ne!(other, first);
+        // Restarted (the lock released), the directory's name comes back.
+        drop(lock);
+        let (again, _lock) = claim_node_name(dir.path()).unwrap();
+        assert_eq!(again, first);
+    }
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {

@@ -238,6 +238,11 @@ pub async fn serve(config: Config, data_dir: &Path) -> anyhow::Result<ExitCode> 
         );
     }
     let conns = Arc::new(Connections::new(host, store.clone()));
+    // Held until the server stops: this node's name in work leases.
+    let (node, _node_lock) = crate::subscriptions::claim_node_name(data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot keep the node name in {}: {e}", data_dir.display()))?;
+    let mut server_config = server_config;
+    server_config.node_name = Some(node);
     let server = crate::server::start(conns, store, server_config).await?;
     outln!("cardhost listening on {}", server.url())?;
     crate::server::run_until_signalled(server).await?;

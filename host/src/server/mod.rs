@@ -153,7 +153,11 @@ pub async fn start(
         .unwrap_or_else(|| format!("http://{addr}"))
         .trim_end_matches('/')
         .to_string();
-    let subs = Arc::new(Subscriptions::new(conns.clone()).with_public_url(public_url.clone()));
+    let mut subs = Subscriptions::new(conns.clone()).with_public_url(public_url.clone());
+    if let Some(node) = &config.node_name {
+        subs = subs.with_node(node.clone());
+    }
+    let subs = Arc::new(subs);
     let state = Arc::new(AppState {
         subs: subs.clone(),
         conns,

@@ -38,8 +38,6 @@ pub const SIGNATURE_HEADER: &str = "cardhost-signature";
 const DELIVERY_TURN: Duration = Duration::from_secs(60);
 /// Events read from the store at once for delivery.
 const DELIVERY_BATCH: u32 = 64;
-/// How long a node holds a subscription's delivery lease.
-pub(super) const DELIVERY_LEASE_MS: i64 = 2 * 60 * 1000;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -115,6 +113,17 @@ impl Subscriptions {
     /// Delivers `sub`'s waiting events to its webhook target, oldest first,
     /// until one fails, none is left, or the turn is over.
     pub async fn deliver(&self, sub: &SubscriptionRecord) -> Result<Delivered, ConnectionError> {
+        self.deliver_while(sub, &std::sync::atomic::AtomicBool::new(false))
+            .await
+    }
+
+    /// [`deliver`](Self::deliver), stopping between events once `lost`
+    /// says the delivery lease went to another node.
+    pub(super) async fn deliver_while(
+        &self,
+        sub: &SubscriptionRecord,
+        lost: &std::sync::atomic::AtomicBool,
+    ) -> Result<Delivered, ConnectionError> {
         let crate::store::Target::Webhook { url } = &sub.target else {
             return Ok(Delivered {
                 delivered: 0,
@@ -135,7 +144,8 @@ impl Subscriptions {
         let mut attempts = sub.delivery_attempts;
         let mut delivered = 0;
         let mut batch = std::collections::VecDeque::new();
-        while started.elapsed() < DELIVERY_TURN {
+        while started.elapsed() < DELIVERY_TURN && !lost.load(std::sync::atomic::Ordering::SeqCst)
+        {
             if batch.is_empty() {
                 batch.extend(self.store.events(&sub.id, position, DELIVERY_BATCH).await?);
             }

@@ -35,6 +35,7 @@ use cardhost_runtime::ErrorKind;
 use cardhost_runtime::wit_triggers::{DeliveryVerification, SignatureEncoding};
 use hmac::Mac;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
@@ -504,7 +505,7 @@ impl Subscriptions {
 
     /// Checks, in turn, every registered hook whose last check is older
     /// than [`REGISTRATION_CHECK`].
-    pub(super) async fn check_registrations(&self) -> Result<(), StoreError> {
+    pub(super) async fn check_registrations(self: &Arc<Self>) -> Result<(), StoreError> {
         let due_before = crate::store::now_ms() - REGISTRATION_CHECK.as_millis() as i64;
         for sub in self.store.subscriptions(None).await? {
             let Some(r) = HookRegistration::of(&sub) else {
@@ -517,17 +518,12 @@ impl Subscriptions {
                 continue;
             }
             let work = format!("hook-check:{}", sub.id);
-            if !self
-                .store
-                .take_work_lease(&work, &self.node, 60_000)
-                .await?
-            {
-                continue;
-            }
-            if let Err(e) = self.check_registration(&sub).await {
+            let checked = self
+                .leased(work, async |_| self.check_registration(&sub).await)
+                .await?;
+            if let Some(Err(e)) = checked {
                 tracing::warn!(subscription = %sub.id, "webhook registration check: {e}");
             }
-            self.store.release_work_lease(&work, &self.node).await?;
         }
         Ok(())
     }
