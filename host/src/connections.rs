@@ -1032,10 +1032,13 @@ impl Connections {
         connection: &Connection,
         trigger: &str,
         started_at_ms: i64,
-        result: Result<TriggerRecord<'_>, &InvokeError>,
+        result: &Result<impl AsTriggerRecord, Box<InvokeError>>,
     ) {
         let entry = match result {
-            Ok(call) => Entry::ok(call.id, call.duration_ms, call.journal),
+            Ok(call) => {
+                let call = call.as_record();
+                Entry::ok(call.id, call.duration_ms, call.journal)
+            }
             Err(f) => Entry::failed(f, f.class(), f.to_string()),
         };
         self.record(
@@ -1359,11 +1362,12 @@ pub fn binding_cookie_name(state: &str) -> String {
 pub fn callback_page(result: &Result<ConnectionRecord, ConnectionError>) -> String {
     match result {
         Ok(record) => format!(
-            "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>",
+            "<h1>Connected</h1><p>cardhost connection <b>{}</b> is authorized. You can close this tab.</p>\
+             <p><a href=\"/#/connections\">Back to the console</a></p>",
             html_escape(&record.name)
         ),
         Err(e) => format!(
-            "<h1>Authorization failed</h1><p>{}</p>",
+            "<h1>Authorization failed</h1><p>{}</p><p><a href=\"/#/connections\">Back to the console</a></p>",
             html_escape(&e.to_string())
         ),
     }
@@ -1386,22 +1390,28 @@ pub(crate) struct TriggerRecord<'a> {
     pub journal: &'a cardhost_runtime::broker::Journal,
 }
 
-impl<'a> TriggerRecord<'a> {
-    /// The record of a poll.
-    pub fn of_poll(p: &'a cardhost_runtime::Poll) -> Self {
-        Self {
-            id: &p.id,
-            duration_ms: p.duration_ms,
-            journal: &p.journal,
+/// A trigger call's answer that history can record.
+pub(crate) trait AsTriggerRecord {
+    /// What history records of it.
+    fn as_record(&self) -> TriggerRecord<'_>;
+}
+
+impl AsTriggerRecord for cardhost_runtime::Poll {
+    fn as_record(&self) -> TriggerRecord<'_> {
+        TriggerRecord {
+            id: &self.id,
+            duration_ms: self.duration_ms,
+            journal: &self.journal,
         }
     }
+}
 
-    /// The record of another trigger call.
-    pub fn of_call<T>(c: &'a cardhost_runtime::TriggerCall<T>) -> Self {
-        Self {
-            id: &c.id,
-            duration_ms: c.duration_ms,
-            journal: &c.journal,
+impl<T> AsTriggerRecord for cardhost_runtime::TriggerCall<T> {
+    fn as_record(&self) -> TriggerRecord<'_> {
+        TriggerRecord {
+            id: &self.id,
+            duration_ms: self.duration_ms,
+            journal: &self.journal,
         }
     }
 }

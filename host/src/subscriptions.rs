@@ -27,7 +27,7 @@ pub use hooks::{
     HookError, HookRegistration, HookStatus, HookView, REGISTRATION_CHECK, verify_delivery,
 };
 
-use crate::connections::{ConnectionError, Connections, TriggerRecord};
+use crate::connections::{ConnectionError, Connections};
 use crate::store::{
     ConnectionState, DeadLetter, EventRecord, HOOK_SECRET, Mode, NEVER_MS, NewEvent,
     NewSubscription, PollCommit, SIGNING_SECRET, Store, StoreError, SubscriptionRecord,
@@ -601,15 +601,7 @@ impl Subscriptions {
                 .poll(&connection, &sub.trigger, cursor.as_deref())
                 .await;
             self.conns
-                .record_trigger_call(
-                    &connection,
-                    &sub.trigger,
-                    started_at_ms,
-                    result
-                        .as_ref()
-                        .map(TriggerRecord::of_poll)
-                        .map_err(|e| &**e),
-                )
+                .record_trigger_call(&connection, &sub.trigger, started_at_ms, &result)
                 .await;
             let page = match result {
                 Ok(page) => page,

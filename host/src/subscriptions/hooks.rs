@@ -28,7 +28,7 @@
 
 use super::Subscriptions;
 use super::delivery::mac;
-use crate::connections::{ConnectionError, TriggerRecord};
+use crate::connections::ConnectionError;
 use crate::store::{HOOK_SECRET, Mode, NewEvent, StoreError, SubscriptionRecord};
 use base64::Engine as _;
 use cardhost_runtime::ErrorKind;
@@ -279,15 +279,7 @@ impl Subscriptions {
             .subscribe(&connection, &sub.trigger, &url, token)
             .await;
         self.conns
-            .record_trigger_call(
-                &connection,
-                &sub.trigger,
-                started_at_ms,
-                result
-                    .as_ref()
-                    .map(TriggerRecord::of_call)
-                    .map_err(|e| &**e),
-            )
+            .record_trigger_call(&connection, &sub.trigger, started_at_ms, &result)
             .await;
         Ok(match result {
             Ok(call) => HookRegistration {
@@ -469,15 +461,7 @@ impl Subscriptions {
             .parse_delivery(&connection, &sub.trigger, headers, body)
             .await;
         self.conns
-            .record_trigger_call(
-                &connection,
-                &sub.trigger,
-                started_at_ms,
-                result
-                    .as_ref()
-                    .map(TriggerRecord::of_call)
-                    .map_err(|e| &**e),
-            )
+            .record_trigger_call(&connection, &sub.trigger, started_at_ms, &result)
             .await;
         let events = result.map_err(|e| match e.kind {
             ErrorKind::Card(_)
