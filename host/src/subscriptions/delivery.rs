@@ -144,8 +144,7 @@ impl Subscriptions {
         let mut attempts = sub.delivery_attempts;
         let mut delivered = 0;
         let mut batch = std::collections::VecDeque::new();
-        while started.elapsed() < DELIVERY_TURN && !lost.load(std::sync::atomic::Ordering::SeqCst)
-        {
+        while started.elapsed() < DELIVERY_TURN && !lost.load(std::sync::atomic::Ordering::SeqCst) {
             if batch.is_empty() {
                 batch.extend(self.store.events(&sub.id, position, DELIVERY_BATCH).await?);
             }
