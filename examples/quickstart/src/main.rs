@@ -528,9 +528,17 @@ async fn main() -> anyhow::Result<()> {
         args.data_dir.display()
     );
     println!("    API reference: GET {}/openapi.json", running.url());
+    println!(
+        "    console: {}/ in a browser (with --stay-up, sign in with the admin key it prints)",
+        running.url()
+    );
 
     if args.stay_up {
         println!("\nStaying up. Admin key (shown once): {}", admin.key);
+        println!(
+            "Console: open {}/ in a browser and sign in with that key",
+            running.url()
+        );
         println!(
             "Try: curl -H 'Authorization: Bearer {}' {}/v1/connections",
             admin.key,

@@ -29,7 +29,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -250,19 +250,25 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| {
-                parts
-                    .headers
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-            })
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "an API key is required: send `Authorization: Bearer <key>` (create one with `cardhost keys create`)",
-                )
-            })?;
+            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .map(str::to_string);
+        let Some(presented) = presented else {
+            // A console session: the key it stands for, and for a change
+            // its CSRF token and this server's origin.
+            if let Some((record, session)) =
+                super::console::session_of(state, &parts.headers).await?
+            {
+                if super::console::is_change(&parts.method) {
+                    super::console::check_change(&parts.headers, &session)?;
+                }
+                return Ok(Caller(record));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "an API key is required: send `Authorization: Bearer <key>` (create one with `cardhost keys create`)",
+            ));
+        };
         match keys::verify(state.store.as_ref(), presented.trim()).await? {
             Some(record) => Ok(Caller(record)),
             None => Err(ApiError::new(
@@ -277,6 +283,15 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
+        .route("/", get(super::console::index))
+        .route("/console/", get(super::console::index))
+        .route(
+            "/console/session",
+            get(super::console::show)
+                .post(super::console::sign_in)
+                .delete(super::console::sign_out),
+        )
+        .route("/console/{file}", get(super::console::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

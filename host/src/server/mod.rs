@@ -1,5 +1,8 @@
 //! `cardhost serve`: the runtime as an HTTP service.
 //!
+//! The web console at `/` (see [`console`]) signs in with an API key and
+//! then uses the same API with a session cookie.
+//!
 //! JSON API under `/v1` (catalog, connections, OAuth2 callback, card
 //! invocation, history), `/openapi.json`, `/healthz`, `/readyz` and
 //! Prometheus `/metrics`. Every endpoint but health and the OAuth2 callback
@@ -9,6 +12,7 @@
 //! fitting role.
 
 mod api;
+pub mod console;
 pub mod keys;
 mod listen;
 pub mod metrics;
