@@ -155,6 +155,39 @@ pub struct Subscriptions {
     /// The URL vendors reach this host at, for hook URLs; none when the
     /// host takes no vendor webhooks.
     public_url: Option<String>,
+    /// Whether a round of webhook registration checks is running.
+    checking_registrations: std::sync::atomic::AtomicBool,
+    /// Work (`poll:{id}`, `deliver:{id}`, …) running on this node now.
+    running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// A piece of work marked as running on this node until dropped.
+struct Running {
+    set: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    work: String,
+}
+
+impl Running {
+    /// Marks `work` running; none when it already is.
+    fn claim(
+        set: &Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+        work: &str,
+    ) -> Option<Self> {
+        let mut running = set.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(work.to_string()).then(|| Self {
+            set: set.clone(),
+            work: work.to_string(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.work);
+    }
 }
 
 impl Subscriptions {
@@ -167,6 +200,8 @@ impl Subscriptions {
             store,
             node: format!("node-{}", hex::encode(bytes)),
             public_url: None,
+            checking_registrations: std::sync::atomic::AtomicBool::new(false),
+            running: Arc::default(),
         }
     }
 
@@ -186,6 +221,11 @@ impl Subscriptions {
         job: impl AsyncFnOnce(Arc<std::sync::atomic::AtomicBool>) -> T,
     ) -> Result<Option<T>, StoreError> {
         use std::sync::atomic::{AtomicBool, Ordering};
+        // The store's lease keeps other nodes out; this node's own work in
+        // flight is kept out here (its name would take the lease again).
+        let Some(_running) = Running::claim(&self.running, &work) else {
+            return Ok(None);
+        };
         if !self
             .store
             .take_work_lease(&work, &self.node, LEASE_MS)
@@ -685,35 +725,59 @@ impl Subscriptions {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(CONCURRENT_POLLS));
         let senders = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
+        // A poll or delivery that finishes frees its slot: the scheduler
+        // looks for due work at once rather than at the next tick, so a
+        // node's throughput is its slots' and not one batch per tick.
+        let freed = Arc::new(tokio::sync::Notify::new());
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u64;
+        let mut timed = true;
         loop {
             if *stop.borrow() {
                 return;
             }
-            if let Err(e) = self.tick(&slots, ticks).await {
+            if timed && let Err(e) = self.housekeeping(ticks).await {
                 tracing::warn!("the trigger scheduler could not read the store: {e}");
             }
-            if let Err(e) = self.deliver_due(&senders).await {
+            if let Err(e) = self.start_polls(&slots, &freed).await {
+                tracing::warn!("the trigger scheduler could not read the store: {e}");
+            }
+            if let Err(e) = self.deliver_due(&senders, &freed).await {
                 tracing::warn!("webhook delivery could not read the store: {e}");
             }
-            ticks += 1;
             tokio::select! {
-                () = tokio::time::sleep(TICK) => {}
+                _ = ticker.tick() => {
+                    ticks += 1;
+                    timed = true;
+                }
+                () = freed.notified() => timed = false,
                 _ = stop.changed() => {}
             }
         }
     }
 
-    async fn tick(self: &Arc<Self>, slots: &Arc<Semaphore>, tick: u64) -> Result<(), StoreError> {
-        // Every 30 s: paused-for-reauthorization subscriptions; every hour:
-        // events past their retention.
+    /// What the scheduler does on its ticks besides polling: every 30 s,
+    /// subscriptions paused for reauthorization; every minute, webhook
+    /// registrations due a check (in a task of their own, as they call the
+    /// vendor); every hour, events past their retention.
+    async fn housekeeping(self: &Arc<Self>, tick: u64) -> Result<(), StoreError> {
         if tick.is_multiple_of(60) {
             self.wake_reauthorized().await?;
         }
-        // Every minute: registered webhooks whose last check is older than
-        // REGISTRATION_CHECK.
-        if tick.is_multiple_of(120) {
-            self.check_registrations().await?;
+        if tick.is_multiple_of(120)
+            && !self
+                .checking_registrations
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.check_registrations().await {
+                    tracing::warn!("webhook registration checks could not read the store: {e}");
+                }
+                this.checking_registrations
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            });
         }
         if tick.is_multiple_of(7200) {
             let before = crate::store::now_ms() - EVENT_RETENTION.as_millis() as i64;
@@ -722,6 +786,15 @@ impl Subscriptions {
                 tracing::info!(pruned, "pruned events past their retention");
             }
         }
+        Ok(())
+    }
+
+    /// Starts a poll of each due subscription, as far as free slots allow.
+    async fn start_polls(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+        freed: &Arc<tokio::sync::Notify>,
+    ) -> Result<(), StoreError> {
         let free = slots.available_permits();
         if free == 0 {
             return Ok(());
@@ -734,7 +807,7 @@ impl Subscriptions {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return Ok(());
             };
-            let this = self.clone();
+            let (this, freed) = (self.clone(), freed.clone());
             tokio::spawn(async move {
                 let work = format!("poll:{}", sub.id);
                 let result = this
@@ -753,12 +826,17 @@ impl Subscriptions {
                         }
                     })
                     .await;
-                match result {
+                match &result {
                     Ok(Some(Err(e))) => tracing::warn!(subscription = %sub.id, "poll: {e}"),
                     Err(e) => tracing::warn!(subscription = %sub.id, "poll lease: {e}"),
                     _ => {}
                 }
                 drop(permit);
+                // Only work done frees a slot worth looking again for: a
+                // lease another node holds would find the same work due.
+                if matches!(result, Ok(Some(_))) {
+                    freed.notify_one();
+                }
             });
         }
         Ok(())
@@ -768,7 +846,11 @@ impl Subscriptions {
 impl Subscriptions {
     /// Starts a delivery turn for each webhook target with events due, as
     /// far as free senders and work leases allow.
-    async fn deliver_due(self: &Arc<Self>, senders: &Arc<Semaphore>) -> Result<(), StoreError> {
+    async fn deliver_due(
+        self: &Arc<Self>,
+        senders: &Arc<Semaphore>,
+        freed: &Arc<tokio::sync::Notify>,
+    ) -> Result<(), StoreError> {
         let free = senders.available_permits();
         if free == 0 {
             return Ok(());
@@ -781,7 +863,7 @@ impl Subscriptions {
             let Ok(permit) = senders.clone().acquire_owned().await else {
                 return Ok(());
             };
-            let this = self.clone();
+            let (this, freed) = (self.clone(), freed.clone());
             tokio::spawn(async move {
                 let work = format!("deliver:{}", sub.id);
                 let result = this
@@ -797,6 +879,7 @@ impl Subscriptions {
                         }
                     })
                     .await;
+                let worked = matches!(result, Ok(Some(_)));
                 match result {
                     Ok(Some(Ok(Some(done)))) if done.delivered > 0 => {
                         tracing::debug!(subscription = %sub.id, delivered = done.delivered, "delivered");
@@ -806,6 +889,9 @@ impl Subscriptions {
                     _ => {}
                 }
                 drop(permit);
+                if worked {
+                    freed.notify_one();
+                }
             });
         }
         Ok(())
@@ -861,6 +947,7 @@ pub fn claim_node_name(
     data_dir: &std::path::Path,
 ) -> std::io::Result<(String, Option<std::fs::File>)> {
     use std::io::{Read as _, Seek as _, Write as _};
+    std::fs::create_dir_all(data_dir)?;
     let path = data_dir.join("node-id");
     let mut file = std::fs::OpenOptions::new()
         .read(true)
