@@ -570,6 +570,7 @@ pub async fn memory_child(side: &str, hold: &str, count: usize) -> anyhow::Resul
     let addresses = Addresses {
         smarthr: hold.to_string(),
         hold: hold.to_string(),
+        ..Addresses::default()
     };
     type Call = Arc<
         dyn Fn(String) -> futures::future::BoxFuture<'static, anyhow::Result<()>> + Send + Sync,
@@ -895,6 +896,7 @@ pub async fn hostile_prime(cache: &str) -> anyhow::Result<()> {
     let addresses = Addresses {
         smarthr: "http://127.0.0.1:9".into(),
         hold: "http://127.0.0.1:9".into(),
+        ..Addresses::default()
     };
     host_with(&paths, &addresses, hostile_limits(), Some(cache.into())).await?;
     Ok(())
@@ -923,6 +925,7 @@ pub async fn hostile_child(
     let addresses = Addresses {
         smarthr: hold.to_string(),
         hold: hold.to_string(),
+        ..Addresses::default()
     };
     let host = host_with(
         &[guests::HELLO, card.guest],

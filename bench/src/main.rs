@@ -11,10 +11,13 @@
 //! (one case, raw figures, nothing written: for profiling). The upstreams run
 //! in a child process; each side of the memory case in its own, each side's
 //! server of the server-path case, and each card of the hostile-memory case.
+//! The scheduler case runs for a few minutes (1,000 subscriptions polled at
+//! their trigger's 30 s minimum, over three intervals after a warm-up).
 
 mod cases;
 mod parse;
 mod report;
+mod scheduler;
 mod server_path;
 mod stats;
 mod upstream;
@@ -44,6 +47,15 @@ pub struct Plan {
     pub spin_sample: Duration,
     /// Deadline of the spinning cards (they are launched again when it ends).
     pub spin_deadline_ms: u64,
+    /// Subscriptions of the scheduler case.
+    pub scheduler_subscriptions: usize,
+    /// Their interval in seconds; `None` for the trigger's minimum. Below
+    /// the minimum they are made straight in the store.
+    pub scheduler_interval: Option<u32>,
+    /// Intervals the scheduler case waits, after every subscription's first
+    /// poll, before it measures; and intervals it measures.
+    pub scheduler_warmup_intervals: f64,
+    pub scheduler_measure_intervals: f64,
 }
 
 impl Plan {
@@ -62,6 +74,10 @@ impl Plan {
             hostile_runs: 5,
             spin_sample: Duration::from_secs(2),
             spin_deadline_ms: 3_000,
+            scheduler_subscriptions: 1_000,
+            scheduler_interval: None,
+            scheduler_warmup_intervals: 1.0,
+            scheduler_measure_intervals: 3.0,
         }
     }
 
@@ -80,6 +96,10 @@ impl Plan {
             hostile_runs: 1,
             spin_sample: Duration::from_millis(250),
             spin_deadline_ms: 1_000,
+            scheduler_subscriptions: 50,
+            scheduler_interval: Some(2),
+            scheduler_warmup_intervals: 0.5,
+            scheduler_measure_intervals: 1.0,
         }
     }
 }
@@ -91,7 +111,7 @@ struct Options {
     only: Option<String>,
 }
 
-const CASES: [&str; 9] = [
+const CASES: [&str; 10] = [
     "overhead",
     "http",
     "server",
@@ -101,6 +121,7 @@ const CASES: [&str; 9] = [
     "memory",
     "hostile-memory",
     "health-while-spinning",
+    "scheduler",
 ];
 
 fn default_out() -> PathBuf {
@@ -222,6 +243,11 @@ fn main() -> anyhow::Result<()> {
             "startup" => println!("{:#?}", rt.block_on(cases::startup(&plan))?),
             "memory" => println!("{:#?}", cases::memory(&plan, &addresses)?),
             "hostile-memory" => println!("{:#?}", cases::hostile_memory(&plan, &addresses)?),
+            "scheduler" => {
+                let figures = rt.block_on(scheduler::scheduler(&plan, &addresses))?;
+                println!("{figures:#?}");
+                println!("{}", report::scheduler_markdown(&figures));
+            }
             _ => println!("{:#?}", cases::health_while_spinning(&plan, &addresses)?),
         }
         return Ok(());
@@ -245,6 +271,11 @@ fn main() -> anyhow::Result<()> {
     let hostile = cases::hostile_memory(&plan, &addresses)?;
     eprintln!("health while guests spin …");
     let health = cases::health_while_spinning(&plan, &addresses)?;
+    eprintln!(
+        "scheduler ({} subscriptions) …",
+        plan.scheduler_subscriptions
+    );
+    let scheduler = rt.block_on(scheduler::scheduler(&plan, &addresses))?;
     drop(upstream);
 
     let figures = report::Figures {
@@ -257,6 +288,7 @@ fn main() -> anyhow::Result<()> {
         memory,
         hostile,
         health,
+        scheduler,
     };
     let section = report::markdown(&figures, &report::machine(), options.quick);
     println!("{section}");

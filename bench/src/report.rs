@@ -6,6 +6,7 @@ use crate::cases::{
     SpinDesign, Startup, TEST_CONNECTION,
 };
 use crate::parse::OutputParse;
+use crate::scheduler::{Scheduler, SchedulerSide};
 use crate::server_path::ServerPath;
 use crate::stats::{Run, fmt_duration};
 use std::fmt::Write as _;
@@ -25,6 +26,7 @@ pub struct Figures {
     pub memory: Memory,
     pub hostile: HostileMemory,
     pub health: HealthWhileSpinning,
+    pub scheduler: Scheduler,
 }
 
 /// Whether a figure meets its target, and by how much it misses.
@@ -267,6 +269,7 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
         fmt_duration(shared.spinning.greet.p50),
         ratio(pool.spinning.greet.p50, shared.spinning.greet.p50),
     );
+    scheduler_rows(&mut s, &f.scheduler);
     let _ = writeln!(s);
     let _ = writeln!(
         s,
@@ -294,6 +297,8 @@ pub fn markdown(f: &Figures, machine: &str, quick: bool) -> String {
     hostile_table(&mut s, hm);
     let _ = writeln!(s);
     health_table(&mut s, hw);
+    let _ = writeln!(s);
+    scheduler_table(&mut s, &f.scheduler);
     let _ = writeln!(s);
     let _ = writeln!(s, "{END}");
     s
@@ -490,6 +495,130 @@ fn health_table(s: &mut String, hw: &HealthWhileSpinning) {
          with the pool, {} on the server's runtime.",
         hw.pool.spins_ended, hw.server_runtime.spins_ended,
     );
+}
+
+/// The scheduler case's rows of the main table.
+fn scheduler_rows(s: &mut String, sc: &Scheduler) {
+    let (c, n) = (&sc.cardhost, &sc.native);
+    let case = format!(
+        "Scheduler, {} subscriptions every {} s",
+        sc.subscriptions, sc.interval_seconds
+    );
+    let cpu_ratio = match (c.cpu_per_poll_us(), n.cpu_per_poll_us()) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
+        _ => "–".into(),
+    };
+    let _ = writeln!(
+        s,
+        "| {case}, CPU per poll | {} | {} | {cpu_ratio} | | |",
+        cpu_per_poll(c),
+        cpu_per_poll(n),
+    );
+    let _ = writeln!(
+        s,
+        "| {case}, lag p50 (p99) | {} ({}) | {} ({}) | | | |",
+        ms(c.lag.p50),
+        ms(c.lag.p99),
+        ms(n.lag.p50),
+        ms(n.lag.p99),
+    );
+    let _ = writeln!(
+        s,
+        "| {case}, polls a second (scheduled: {:.1}/s) | {:.1}/s | {:.1}/s | {:.2}× | | |",
+        sc.scheduled_per_second(),
+        c.per_second(),
+        n.per_second(),
+        c.per_second() / n.per_second(),
+    );
+}
+
+fn cpu_per_poll(side: &SchedulerSide) -> String {
+    side.cpu_per_poll_us()
+        .map_or_else(|| "–".into(), |us| format!("{us:.0} µs"))
+}
+
+/// The scheduler case: what was run, and each side's figures.
+fn scheduler_table(s: &mut String, sc: &Scheduler) {
+    let made = if sc.through_api {
+        "made through `Subscriptions::create`".to_string()
+    } else {
+        format!(
+            "made straight in the store (the interval is below the trigger's {} s minimum, \
+             which `Subscriptions::create` refuses)",
+            sc.min_interval_seconds
+        )
+    };
+    let _ = writeln!(
+        s,
+        "Scheduler: {} subscriptions to Fourth SCIM's `user-changed` on one connection, {made}, \
+         every {} s (give or take a tenth, from each commit), all due at once when made. \
+         cardhost: `Subscriptions::run` over the SQLite store (a tick every 500 ms, {} polls at \
+         once). Native: one tokio task per subscription on the same schedule, {} at once, the \
+         same `GET /Users` with the same filter, the JSON parsed and flattened, the cursor and \
+         events committed in one SQLite transaction (WAL, `synchronous = FULL`). The emulator \
+         has {} users changed, which every poll reads and each subscription stores once. \
+         Measured for {} after every subscription's first poll and {} more; lag is a poll's \
+         commit less its due time; CPU is this process's over the window, per poll committed in it.",
+        sc.subscriptions,
+        sc.interval_seconds,
+        crate::scheduler::SLOTS,
+        crate::scheduler::SLOTS,
+        crate::scheduler::TOUCHED,
+        secs(sc.cardhost.window),
+        secs(sc.warmup),
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| Scheduler | First round | Polls in window | Polls a second | CPU / poll | Lag p50 | p99 | max | Lag p50, each interval | Poll wall time p50 (p99) |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    for (name, side) in [("cardhost", &sc.cardhost), ("native", &sc.native)] {
+        let by_interval: Vec<String> = side.lag_by_interval.iter().map(|d| ms(*d)).collect();
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {}{} | {:.1}/s of {:.1}/s | {} | {} | {} | {} | {} | {} ({}) |",
+            secs(side.first_round),
+            side.polls,
+            if side.unattributed > 0 {
+                format!(" ({} unattributed)", side.unattributed)
+            } else {
+                String::new()
+            },
+            side.per_second(),
+            sc.scheduled_per_second(),
+            cpu_per_poll(side),
+            ms(side.lag.p50),
+            ms(side.lag.p99),
+            ms(side.lag.max),
+            by_interval.join(" → "),
+            ms(side.poll_time.p50),
+            ms(side.poll_time.p99),
+        );
+    }
+}
+
+/// A lag or a poll's time: whole milliseconds are what the stores keep.
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10_000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// The scheduler case's rows and table, for `--only scheduler`.
+pub fn scheduler_markdown(sc: &Scheduler) -> String {
+    let mut s = String::new();
+    scheduler_rows(&mut s, sc);
+    let _ = writeln!(s);
+    scheduler_table(&mut s, sc);
+    s
 }
 
 fn fmt_span(d: Duration) -> String {

@@ -253,6 +253,7 @@ pub async fn server_child(side: &str, smarthr: &str, concurrency: usize) -> anyh
     let addresses = Addresses {
         smarthr: smarthr.to_string(),
         hold: smarthr.to_string(),
+        ..Addresses::default()
     };
     match side {
         "cardhost" => cardhost_child(&addresses, concurrency + SLOT_HEADROOM).await,

@@ -45,6 +45,10 @@ fn a_quick_run_measures_every_case_and_writes_the_table() {
         "| Honest card over HTTP, ",
         "| the caller's runtime, moved to the guest pool (",
         "| the server's runtime (`guest_threads = 0`), yielding every tick | 0 |",
+        "| Scheduler, 50 subscriptions every 2 s, CPU per poll |",
+        "| Scheduler, 50 subscriptions every 2 s, lag p50 (p99) |",
+        "| Scheduler, 50 subscriptions every 2 s, polls a second (scheduled: 25.0/s) |",
+        "| Scheduler | First round | Polls in window |",
     ] {
         assert!(doc.contains(row), "no row {row:?} in:\n{doc}");
     }
@@ -54,7 +58,11 @@ fn a_quick_run_measures_every_case_and_writes_the_table() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(again.status.success());
+    assert!(
+        again.status.success(),
+        "the second quick run failed:\n{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     let doc = std::fs::read_to_string(&out).unwrap();
     assert_eq!(doc.matches("<!-- figures: begin").count(), 1, "{doc}");
 }
