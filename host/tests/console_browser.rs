@@ -449,6 +449,26 @@ async fn a_reader_sees_no_change_buttons_and_the_api_refuses_them() {
         );
     }
     screenshot(&c, "connections-reader").await;
+    // At phone width the page reflows: nothing runs off the side, and the
+    // navigation is still there to use.
+    c.set_window_size(390, 844).await.unwrap();
+    click(&c, "#nav-catalog").await;
+    click(&c, "#nav-connections").await;
+    shown(&c, "[data-connection=smarthr-ro]").await;
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        json!(true),
+        "the connections page overflows at 390 px"
+    );
+    screenshot(&c, "connections-phone").await;
+    c.set_window_size(1280, 800).await.unwrap();
     // The API refuses a reader's change made with the session anyway.
     let refused: Value = c
         .execute_async(

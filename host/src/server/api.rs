@@ -154,7 +154,7 @@ impl From<ConnectionError> for ApiError {
 fn invocation_error(f: &InvokeError) -> ApiError {
     use StatusCode as S;
     let message = f.to_string();
-    let base = json!({"invocation": f.id, "class": f.class()});
+    let base = json!({"invocation": f.id, "class": f.class(), "journal": f.journal});
     let e = match &f.kind {
         ErrorKind::InvalidInput { violations, .. } => {
             ApiError::new(S::BAD_REQUEST, "invalid-input", message).details(json!({
@@ -467,7 +467,7 @@ async fn show_connector(
         .map(|p| {
             json!({"id": p.id, "title": p.title, "description": p.description,
                    "granted_by_default": p.granted_by_default,
-                   "rules": p.rules.iter().map(|r| json!({"access": format!("{:?}", r.access).to_lowercase(), "path": r.path})).collect::<Vec<_>>()})
+                   "rules": p.rules.iter().map(|r| json!({"access": r.access.iter().map(access_name).collect::<Vec<_>>(), "path": r.path})).collect::<Vec<_>>()})
         })
         .collect();
     Ok(Json(json!({
@@ -476,7 +476,16 @@ async fn show_connector(
         "auth_methods": auth,
         "permissions": permissions,
         "cards": c.catalog.entries(c.manifest.id()),
+        "triggers": c.manifest.triggers.iter().map(|t| crate::subscriptions::trigger_entry(t)).collect::<Vec<_>>(),
     })))
+}
+
+/// A permission rule's access as the catalog names it.
+fn access_name(a: &wit::Access) -> &'static str {
+    match a {
+        wit::Access::Read => "read",
+        wit::Access::Write => "write",
+    }
 }
 
 async fn list_connections(State(st): St, caller: Caller) -> Result<Json<Value>, ApiError> {
@@ -879,6 +888,7 @@ async fn invoke(
                 "output": inv.output,
                 "duration_ms": inv.duration_ms,
                 "upstream_requests": requests,
+                "journal": inv.journal,
             }))
             .into_response())
         }

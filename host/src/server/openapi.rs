@@ -143,6 +143,14 @@ pub fn document() -> Value {
         },
         "security": [{"apiKey": []}],
         "paths": {
+            "/": {"get": op("The web console's page (HTML, strict Content-Security-Policy)", None, &[("200", "HTML.")])},
+            "/console/": {"get": op("The web console's page, as at `/`", None, &[("200", "HTML.")])},
+            "/console/{file}": {"get": with(op("One of the console's embedded scripts or its stylesheet", None, &[("200", "JavaScript or CSS."), ("404", "No such file.")]), vec![path_param("file", "File name, e.g. `app.js`.")], None)},
+            "/console/session": {
+                "get": op("The console session of the cookie: its key, role, CSRF token and expiry", None, &[("200", "The session."), ("401", "Not signed in, or the session ended.")]),
+                "post": with(op("Sign in to the console with an API key: sets an HttpOnly, SameSite=Strict session cookie (8 hours); every change made with it needs `x-cardhost-csrf`", None, &[("200", "`key_id`, `role`, `csrf`, `expires_at`."), ("401", "The key is not valid or was revoked."), ("403", "From another origin."), ("429", "Too many attempts.")]), vec![], Some(json!({"type": "object", "required": ["key"], "additionalProperties": false, "properties": {"key": {"type": "string", "description": "An API key (`chk_…`)."}}}))),
+                "delete": op("Sign out of the console (needs `x-cardhost-csrf`)", None, &[("204", "Signed out; the cookie is cleared."), ("403", "Without the session's CSRF token.")])
+            },
             "/healthz": {"get": op("Liveness", None, &[("200", "Alive.")])},
             "/readyz": {"get": op("Readiness", None, &[("200", "Ready."), ("503", "Shutting down or the store is unreachable.")])},
             "/metrics": {"get": op("Prometheus metrics", Some("reader"), &[("200", "Text exposition format.")])},
