@@ -27,8 +27,7 @@ use cardhost_sdk::{Context, Error, Event, Page, Polling, Raw, Result, Trigger, V
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-/// How far the host's clock may be behind Advanced HR's, in seconds.
-pub const CLOCK_MARGIN_SECONDS: i64 = 120;
+pub use cardhost_sdk::trigger::CLOCK_MARGIN_SECONDS;
 /// Most events one poll returns; the rest follow at once (`more`). A poll
 /// stops at the first page boundary at or past it.
 pub const EVENTS_PER_POLL: usize = 500;
@@ -71,16 +70,7 @@ pub fn parse_instant(text: &str) -> Option<Instant> {
     Instant::parse(text)
 }
 
-/// The `since` after a finished walk: the newest change seen, but never
-/// later than the walk's start less the clock margin, nor earlier than the
-/// old `since`.
-pub fn next_since(since: Instant, newest: Option<Instant>, began: i64) -> Instant {
-    let Some(newest) = newest else {
-        return since;
-    };
-    let cap = Instant::at(began - CLOCK_MARGIN_SECONDS);
-    newest.min(cap).max(since)
-}
+pub use cardhost_sdk::trigger::next_since;
 
 /// FNV-1a, 64 bits.
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {

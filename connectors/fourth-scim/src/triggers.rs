@@ -28,8 +28,7 @@ use cardhost_sdk::trigger::{now_unix, rfc3339_utc};
 use cardhost_sdk::{Context, Error, Event, Page, Polling, Result, Trigger};
 use serde::{Deserialize, Serialize};
 
-/// How far the host's clock may be behind Fourth's, in seconds.
-pub const CLOCK_MARGIN_SECONDS: i64 = 120;
+pub use cardhost_sdk::trigger::CLOCK_MARGIN_SECONDS;
 /// Most events one poll returns; the rest follow at once (`more`).
 pub const EVENTS_PER_POLL: usize = 500;
 

@@ -394,6 +394,29 @@ pub fn find_trigger(triggers: Triggers, id: &str) -> Result<&'static TriggerDef>
     })
 }
 
+/// How far a connector's "changed since" watermark stays behind the start
+/// of the walk that moved it, in seconds: a change the vendor stamped a
+/// little before a walk began, but made visible only after the walk read
+/// past it (clock skew, replication lag), is read again next time. The
+/// copies carry the ids they had, and the host drops them.
+pub const CLOCK_MARGIN_SECONDS: i64 = 120;
+
+/// The watermark after a finished walk: the newest change the walk saw,
+/// but never later than the walk's start (`began`, Unix seconds) less
+/// [`CLOCK_MARGIN_SECONDS`], and never earlier than the old `since`.
+pub fn next_since(
+    since: crate::time::Instant,
+    newest: Option<crate::time::Instant>,
+    began: i64,
+) -> crate::time::Instant {
+    let Some(newest) = newest else {
+        return since;
+    };
+    newest
+        .min(crate::time::Instant::at(began - CLOCK_MARGIN_SECONDS))
+        .max(since)
+}
+
 /// Seconds since the Unix epoch by the host's clock.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()

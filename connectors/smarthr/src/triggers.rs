@@ -72,8 +72,7 @@ pub const CREWS_READ: &str = "crews-read";
 pub const WEBHOOKS_PATH: &str = "/api/v1/webhooks";
 /// The header SmartHR puts a webhook's `secret_token` in.
 pub const TOKEN_HEADER: &str = "X-SmartHR-Token";
-/// How far the host's clock may be behind SmartHR's, in seconds.
-pub const CLOCK_MARGIN_SECONDS: i64 = 120;
+pub use cardhost_sdk::trigger::CLOCK_MARGIN_SECONDS;
 /// Most pages one poll reads (each of [`MAX_PER_PAGE`] crews); the rest of
 /// the walk follows at once (`more`).
 pub const PAGES_PER_POLL: u32 = 5;
@@ -238,17 +237,7 @@ pub struct Walk {
     pub total: Option<u64>,
 }
 
-/// The `since` after a finished walk: the newest timestamp seen, but never
-/// later than the walk's start less the clock margin, nor earlier than the
-/// old `since`.
-pub fn next_since(since: Instant, newest: Option<Instant>, began: i64) -> Instant {
-    let Some(newest) = newest else {
-        return since;
-    };
-    newest
-        .min(Instant::at(began - CLOCK_MARGIN_SECONDS))
-        .max(since)
-}
+pub use cardhost_sdk::trigger::next_since;
 
 /// Which page comes after page `page` of a walk.
 fn after_page(page: u32, shrunk_by: u64, older_seen: bool, has_next: bool) -> Option<u32> {
