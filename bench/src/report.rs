@@ -552,7 +552,7 @@ fn scheduler_table(s: &mut String, sc: &Scheduler) {
         s,
         "Scheduler: {} subscriptions to Fourth SCIM's `user-changed` on one connection, {made}, \
          every {} s (give or take a tenth, from each commit), all due at once when made. \
-         cardhost: `Subscriptions::run` over the SQLite store (a tick every 500 ms, {} polls at \
+         cardhost: `Subscriptions::run` over the SQLite store (due work started as polls finish and every 500 ms, {} polls at \
          once). Native: one tokio task per subscription on the same schedule, {} at once, the \
          same `GET /Users` with the same filter, the JSON parsed and flattened, the cursor and \
          events committed in one SQLite transaction (WAL, `synchronous = FULL`). The emulator \
