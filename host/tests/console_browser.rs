@@ -351,6 +351,8 @@ async fn a_flow_builder_connects_tests_and_runs_cards_in_the_console() {
     click(&c, "#run").await;
     let output = text_of(&c, "#run-output", "emp_code").await;
     assert!(!output.is_empty());
+    // The upstream requests it made, as the broker recorded them.
+    text_of(&c, "[data-testid=run-journal]", "/api/v1/crews").await;
     screenshot(&c, "card-runner").await;
 
     // A Paycor connection through the OAuth consent. The consent page is
