@@ -381,6 +381,26 @@ async fn a_webhook_smarthr_disabled_shows_and_resuming_registers_it_again() {
         "{} / {updated_at}",
         events[0].id
     );
+
+    // Deleting the connection over the API takes its subscription's
+    // webhook off SmartHR too.
+    let key =
+        cardhost::server::keys::create(w.store.as_ref(), "admin", cardhost::store::Role::Admin)
+            .await
+            .unwrap()
+            .key;
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/v1/connections/smarthr", w.server.url()))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert!(
+        w.smarthr.state().webhooks().is_empty(),
+        "{:?}",
+        w.smarthr.state().webhooks()
+    );
 }
 
 async fn patch_crew(w: &World, id: &str, last_name: &str) {

@@ -449,7 +449,7 @@ pub async fn run(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let conns = service(config, data_dir).await?;
+    let conns = Arc::new(service(config, data_dir).await?);
     match command {
         ConnectionsCommand::Create {
             connector,
@@ -586,7 +586,7 @@ pub async fn run(
             timeout,
         } => {
             let record = authorize(
-                Arc::new(conns),
+                conns,
                 &connection,
                 port,
                 !no_browser,
@@ -672,6 +672,12 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         ConnectionsCommand::Delete { connection } => {
+            // Its subscriptions go with it: their webhooks with the vendor
+            // first (where the configuration names the public URL).
+            let subs = crate::subscriptions::Subscriptions::new(conns.clone());
+            if let Err(e) = subs.unregister_connection(&connection).await {
+                tracing::debug!(%connection, "before deleting: {e}");
+            }
             let deleted = conns.delete(&connection).await?;
             if json_output {
                 show_json(&deleted)?;

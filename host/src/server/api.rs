@@ -632,6 +632,10 @@ async fn delete_connection(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin, "deleting connections")?;
+    // Its subscriptions go with it: their webhooks with the vendor first.
+    if let Err(e) = st.subs.unregister_connection(&id).await {
+        tracing::debug!(connection = %id, "before deleting: {e}");
+    }
     Ok(Json(json!(st.conns.delete(&id).await?)))
 }
 

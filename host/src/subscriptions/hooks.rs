@@ -384,6 +384,16 @@ impl Subscriptions {
         }
     }
 
+    /// Removes the vendor registrations of a connection's subscriptions,
+    /// before the connection (and with it its subscriptions) is deleted.
+    pub async fn unregister_connection(&self, connection: &str) -> Result<(), ConnectionError> {
+        let id = self.conns.show(connection).await?.record.id;
+        for sub in self.store.subscriptions(Some(&id)).await? {
+            self.unregister(&sub).await;
+        }
+        Ok(())
+    }
+
     async fn hook_token(&self, id: &str) -> Result<String, ConnectionError> {
         Ok(self
             .store
