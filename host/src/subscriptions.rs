@@ -555,18 +555,22 @@ impl Subscriptions {
         self.show(id).await
     }
 
+    /// The declaration of `sub`'s trigger, as its connection's connector
+    /// makes it now; none when the connection or trigger is gone.
+    async fn spec_of(&self, sub: &SubscriptionRecord) -> Option<Arc<TriggerSpec>> {
+        let connection = self.store.connection(&sub.connection_id).await.ok()?;
+        let (_, spec) = self
+            .conns
+            .host()
+            .trigger_spec(&connection.connector, &sub.trigger)
+            .ok()?;
+        Some(spec)
+    }
+
     /// When a subscription resumed now next polls: at once, or never for a
     /// trigger delivered by webhook only.
     async fn first_poll(&self, sub: &SubscriptionRecord) -> i64 {
-        let polls = match self.store.connection(&sub.connection_id).await {
-            Ok(c) => self
-                .conns
-                .host()
-                .trigger_spec(&c.connector, &sub.trigger)
-                .map(|(_, spec)| spec.polls())
-                .unwrap_or(true),
-            Err(_) => true,
-        };
+        let polls = self.spec_of(sub).await.is_none_or(|spec| spec.polls());
         if polls {
             crate::store::now_ms()
         } else {

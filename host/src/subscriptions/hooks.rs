@@ -408,13 +408,7 @@ impl Subscriptions {
         &self,
         sub: &SubscriptionRecord,
     ) -> Option<cardhost_runtime::wit_triggers::Webhook> {
-        let connection = self.store.connection(&sub.connection_id).await.ok()?;
-        let (_, spec) = self
-            .conns
-            .host()
-            .trigger_spec(&connection.connector, &sub.trigger)
-            .ok()?;
-        spec.trigger.webhook.clone()
+        self.spec_of(sub).await?.trigger.webhook.clone()
     }
 
     /// Takes one delivery to subscription `id`'s hook: verified, read by
