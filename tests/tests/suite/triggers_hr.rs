@@ -8,8 +8,7 @@
 //! watermark; Paycor's employee list has no change time at all, so its
 //! trigger compares every employee's content with the last poll's.
 
-mod common;
-
+use crate::common::*;
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{ConnectionState, HistoryFilter, MasterKey, SqliteStore, Store, Target};
 use cardhost::subscriptions::{CreateSubscription, FeedEvent, Polled, Subscriptions};
@@ -20,7 +19,6 @@ use cardhost_emulators::paycor::{
     self, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LEGAL_ENTITY, DEMO_REDIRECT_URI,
     DEMO_SUBSCRIPTION_KEY, Paycor, SCOPE_FULL,
 };
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,12 +5,10 @@
 //! the auth hosts, default headers, and the resolved environment in the
 //! context.
 
-mod common;
-
+use crate::common::*;
 use base64::Engine as _;
 use cardhost::{Connection, NetworkPolicy, Secret, WitVersion};
 use cardhost_e2e::guests;
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

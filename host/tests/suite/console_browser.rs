@@ -16,8 +16,6 @@
 //! so and passes, unless `CARDHOST_REQUIRE_BROWSER` is set (CI sets it),
 //! which makes a missing browser a failure.
 
-mod common;
-
 use cardhost::config::ServerConfig;
 use cardhost::connections::Connections;
 use cardhost::server::{RunningServer, keys};

@@ -5,8 +5,7 @@
 //! refused. Each case ends in a typed error or a refusal, and the host keeps
 //! serving.
 
-mod common;
-
+use crate::common::*;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderMap;
@@ -15,7 +14,6 @@ use axum::routing::any;
 use base64::Engine as _;
 use cardhost::{Cardhost, Connection, ErrorKind, Limits, NetworkPolicy};
 use cardhost_e2e::guests;
-use common::*;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 

@@ -9,7 +9,7 @@
 //! (the README's test command runs it); without it these tests fail and
 //! say so.
 
-mod common;
+use crate::common;
 
 use cardhost::config::ServerConfig;
 use cardhost::server::{RunningServer, keys};

@@ -2,7 +2,7 @@
 //! callback, invocation with each error class, roles and keys, metrics,
 //! saturation, graceful shutdown and reload.
 
-mod common;
+use crate::common;
 
 use cardhost::config::ServerConfig;
 use cardhost::server::{RunningServer, keys};

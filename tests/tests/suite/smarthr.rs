@@ -4,8 +4,7 @@
 //! loopback, keeping the tenant in `Host`. Expected values come from the
 //! emulators' own state, never from constants copied into the test.
 
-mod common;
-
+use crate::common::*;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{MasterKey, SqliteStore};
 use cardhost::{
@@ -16,7 +15,6 @@ use cardhost_e2e::guests;
 use cardhost_emulators::smarthr::{
     self, Config, DEMO_TOKENS, Environment, RateLimit, Resource, SmartHr,
 };
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

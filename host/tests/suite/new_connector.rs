@@ -8,7 +8,7 @@
 //! under this repository's `target/tmp`, so runs after the first only
 //! rebuild the crate itself.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -3,8 +3,7 @@
 //! emulator standing in for OneAdvanced Identity. Expected values come from
 //! the emulator's own state, never from constants copied into the test.
 
-mod common;
-
+use crate::common::*;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{MasterKey, SqliteStore};
 use cardhost::{
@@ -13,7 +12,6 @@ use cardhost::{
 use cardhost_e2e::guests;
 use cardhost_emulators::advanced_hr::{self, DEMO_CLIENTS, Demo};
 use cardhost_emulators::oauth::{self, GrantType};
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -12,8 +12,7 @@
 //! - A connection not granted webhook management gets the URL and token to
 //!   paste into SmartHR's settings, and works once they are pasted.
 
-mod common;
-
+use crate::common::*;
 use cardhost::config::ServerConfig;
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{
@@ -25,7 +24,6 @@ use cardhost::subscriptions::{
 use cardhost::{Cardhost, NetworkPolicy, Route, Secret};
 use cardhost_e2e::guests;
 use cardhost_emulators::smarthr::{self, Config, DEMO_TOKENS, Environment, SmartHr};
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! server's origin. (The pages themselves are driven in a real browser by
 //! the console's browser tests.)
 
-mod common;
+use crate::common;
 
 use cardhost::config::ServerConfig;
 use cardhost::server::console::{CONTENT_SECURITY_POLICY, CSRF_HEADER, SESSION_COOKIE};

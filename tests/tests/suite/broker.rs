@@ -4,8 +4,7 @@
 //!
 //! The `overreach` fixture sends whatever request its input describes.
 
-mod common;
-
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -13,7 +12,6 @@ use axum::response::IntoResponse;
 use axum::routing::{any, get};
 use cardhost::{Cardhost, Connection, ErrorKind, InvokeError, Limits, NetworkPolicy};
 use cardhost_e2e::guests;
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::IpAddr;

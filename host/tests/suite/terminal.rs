@@ -3,7 +3,7 @@
 //! stored connections and upstreams say reaches the terminal escaped, never
 //! as control sequences.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

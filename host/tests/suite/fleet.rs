@@ -6,13 +6,13 @@
 //!
 //! Skipped (and said so) without `CARDHOST_TEST_POSTGRES`; CI sets it.
 
-mod common;
+use crate::common;
 
+use crate::common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{MasterKey, PostgresStore, Role, Store, testing};
 use cardhost::{Cardhost, NetworkPolicy, RuntimeConfig, Secret, Source};
 use cardhost_emulators::oauth::{GrantType, OAuthServer};
-use common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

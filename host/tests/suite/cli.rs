@@ -2,7 +2,7 @@
 //! kind of bad file, and a connectors directory with a bad file still loads
 //! the good ones.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

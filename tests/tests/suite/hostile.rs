@@ -1,11 +1,9 @@
 //! Hostile guests end in clear errors within their limits, and the same host
 //! then serves a well-behaved connector normally.
 
-mod common;
-
+use crate::common::*;
 use cardhost::{ErrorKind, NetworkPolicy};
 use cardhost_e2e::guests;
-use common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -5,8 +5,7 @@
 //! authorization-code flow with PKCE against the emulator's consent page and
 //! token endpoint; expected values come from the emulator's own state.
 
-mod common;
-
+use crate::common::*;
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{ConnectionState, MasterKey, SqliteStore, Store};
 use cardhost::{
@@ -20,7 +19,6 @@ use cardhost_emulators::paycor::{
     SECOND_LEGAL_ENTITY,
 };
 use cardhost_runtime::credentials::TokenSet;
-use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,8 +4,7 @@
 //! Expected values come from the emulator's state and its own filter
 //! evaluation, never from constants copied into the test.
 
-mod common;
-
+use crate::common::*;
 use cardhost::connections::{Connections, CreateConnection};
 use cardhost::store::{MasterKey, SqliteStore};
 use cardhost::{
@@ -15,7 +14,6 @@ use cardhost::{
 use cardhost_e2e::guests;
 use cardhost_emulators::oauth::GrantType;
 use cardhost_emulators::scim::{self, ContentType, DEMO_CLIENTS, Demo, ResponseStyle};
-use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -4,11 +4,9 @@
 //! said, only on the base URL's origin; a 0.2 connector loads as one
 //! without triggers; the cards, context and connection test of both work.
 
-mod common;
-
+use crate::common::*;
 use cardhost::{NetworkPolicy, WitVersion};
 use cardhost_e2e::guests;
-use common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

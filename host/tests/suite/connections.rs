@@ -3,7 +3,7 @@
 //! emulator in `tests/emulators`) and a resource server that checks its
 //! tokens. Connections live in a real SQLite file.
 
-mod common;
+use crate::common;
 
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{self, ConnectionState};
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
+use crate::common::oauth::{CLIENT_ID, CLIENT_SECRET, Resource, free_port, resource_server};
 
 struct World {
     oauth: OAuthServer,

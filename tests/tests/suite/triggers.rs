@@ -2,8 +2,7 @@
 //! over a stored connection, polled by the host against the SCIM emulator.
 //! What the feed holds is checked against the emulator's own users.
 
-mod common;
-
+use crate::common::*;
 use cardhost::connections::{ConnectionError, Connections, CreateConnection};
 use cardhost::store::{
     ConnectionState, HistoryFilter, MasterKey, SqliteStore, Store, SubscriptionState, Target,
@@ -12,7 +11,6 @@ use cardhost::subscriptions::{CreateSubscription, Polled, Subscriptions};
 use cardhost::{NetworkPolicy, Secret};
 use cardhost_e2e::guests;
 use cardhost_emulators::scim::{self, DEMO_CLIENTS};
-use common::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;

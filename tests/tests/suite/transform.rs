@@ -2,11 +2,9 @@
 //! gives, through the host, exactly what the same Rust function gives when
 //! called natively (the benchmark's baseline), and its errors arrive typed.
 
-mod common;
-
+use crate::common::*;
 use cardhost::{CardFailure, ErrorKind, NetworkPolicy};
 use cardhost_e2e::guests;
-use common::*;
 use fixture_transform::{CARD, ID, normalise_person};
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! a collector this test runs on loopback, JSON log lines on stderr, and the
 //! `/metrics` exposition.
 
-mod common;
+use crate::common;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;

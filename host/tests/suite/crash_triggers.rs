@@ -10,7 +10,7 @@
 //! than waiting for the lease to run out: the tests wait less than a lease
 //! for the restarted node to finish the work.
 
-mod common;
+use crate::common;
 
 use cardhost::store::{Role, Store};
 use cardhost_emulators::faults::Fault;
