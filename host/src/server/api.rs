@@ -44,7 +44,7 @@ impl ApiError {
         self
     }
 
-    fn retry_after(mut self, secs: u64) -> Self {
+    pub(super) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
     }

@@ -185,12 +185,14 @@ pub(super) async fn sign_in(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    if !st.oauth_limiter.admit() {
+    if !st.sign_in_limiter.admit() {
+        st.metrics.rejected("rate-limited");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "too many sign-in attempts; wait a second and try again",
-        ));
+        )
+        .retry_after(1));
     }
     if !same_origin(&headers) {
         return Err(ApiError::new(

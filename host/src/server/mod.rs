@@ -47,6 +47,9 @@ pub(crate) struct AppState {
     shutting_down: AtomicBool,
     /// Paces the unauthenticated OAuth endpoints.
     oauth_limiter: WindowLimiter,
+    /// Paces console sign-ins, apart from OAuth: a flood of sign-ins must
+    /// not hold up the OAuth callbacks of people connecting accounts.
+    sign_in_limiter: WindowLimiter,
 }
 
 /// At most `limit` requests per second, server-wide.
@@ -76,6 +79,9 @@ impl WindowLimiter {
 
 /// Requests per second the OAuth start and callback endpoints take.
 pub const OAUTH_REQUESTS_PER_SECOND: u32 = 20;
+
+/// Console sign-in attempts per second, server-wide.
+pub const SIGN_IN_ATTEMPTS_PER_SECOND: u32 = 10;
 
 impl AppState {
     fn connection_slots(&self, id: &str) -> Arc<Semaphore> {
@@ -171,6 +177,7 @@ pub async fn start(
         per_connection: Mutex::new(HashMap::new()),
         shutting_down: AtomicBool::new(false),
         oauth_limiter: WindowLimiter::new(OAUTH_REQUESTS_PER_SECOND),
+        sign_in_limiter: WindowLimiter::new(SIGN_IN_ATTEMPTS_PER_SECOND),
         public_url,
         config: config.clone(),
     });

@@ -363,3 +363,59 @@ async fn a_reader_session_cannot_change_and_a_revoked_key_ends_its_sessions() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Sign-ins are paced on their own: a flood of wrong keys is answered 429
+/// with `Retry-After` and counted, and the OAuth endpoints, which people
+/// connecting accounts need meanwhile, are not held up by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_sign_ins_is_paced_apart_from_the_oauth_callbacks() {
+    let c = start().await;
+    let mut refused = 0;
+    let mut limited = None;
+    for _ in 0..200 {
+        let (status, headers, body) = c.sign_in("chk_nope_nope").await;
+        match status {
+            StatusCode::UNAUTHORIZED => refused += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited = Some((headers, body));
+                break;
+            }
+            other => panic!("a wrong key answered {other}: {body}"),
+        }
+    }
+    // Straight after the limiter refused a sign-in, in the same window.
+    let callback = c
+        .http
+        .get(format!(
+            "{}/v1/oauth/callback?state=unknown",
+            c.server.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (headers, body) = limited.expect("200 sign-ins in a row were never paced");
+    assert!(refused >= 1, "the first wrong keys are refused as such");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(body["error"]["code"], "rate-limited", "{body}");
+    assert_eq!(
+        callback.status(),
+        StatusCode::BAD_REQUEST,
+        "the OAuth callback is answered on its own merits, not paced by the sign-ins"
+    );
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.server.url()))
+        .bearer_auth(&c.reader)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cardhost_rejected_total{reason=\"rate-limited\"}")),
+        "{metrics}"
+    );
+}
